@@ -1,0 +1,20 @@
+"""agimeter: what an open LLM can do, dimension by dimension, and what it costs to run.
+
+The public API is small; the CLI (``agimeter``) is the main entry point.
+"""
+
+from agimeter.backends.base import Backend, GenRequest, GenResult, LoglikRequest, LoglikResult, ModelInfo
+from agimeter.errors import AgimeterError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AgimeterError",
+    "Backend",
+    "GenRequest",
+    "GenResult",
+    "LoglikRequest",
+    "LoglikResult",
+    "ModelInfo",
+    "__version__",
+]

@@ -1,0 +1,53 @@
+"""Confidence intervals for per-item scores.
+
+Binary metrics (accuracy, exact match) use the Wilson score interval, which stays inside [0, 1]
+and behaves at small n and at p = 0 or 1, unlike the normal approximation. ``stderr`` is the
+sample standard error (as lm-eval reports it) so numbers stay comparable.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict
+from scipy.stats import norm
+
+
+class Estimate(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    stderr: float
+    n: int
+    method: str
+
+
+def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    if n == 0:
+        return (math.nan, math.nan)
+    z = float(norm.ppf(0.5 + confidence / 2))
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def estimate(values: Sequence[float], confidence: float = 0.95) -> Estimate:
+    """Mean with a CI: Wilson for 0/1 values, Student-t on the mean otherwise."""
+    n = len(values)
+    if n == 0:
+        return Estimate(mean=math.nan, ci_low=math.nan, ci_high=math.nan, stderr=math.nan, n=0, method="none")
+    mean = math.fsum(values) / n
+    var = math.fsum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
+    stderr = math.sqrt(var / n)
+    if all(v in (0.0, 1.0) for v in values):
+        low, high = wilson_interval(math.fsum(values), n, confidence)
+        return Estimate(mean=mean, ci_low=low, ci_high=high, stderr=stderr, n=n, method="wilson")
+    from scipy.stats import t
+
+    half = float(t.ppf(0.5 + confidence / 2, df=max(n - 1, 1))) * stderr
+    return Estimate(mean=mean, ci_low=mean - half, ci_high=mean + half, stderr=stderr, n=n, method="t")

@@ -1,0 +1,138 @@
+"""A deterministic fake backend for unit tests: no model, instant, reproducible.
+
+Log-likelihoods come from a hash of (context, continuation), so they are stable across runs and
+independent of batching. Generation returns a scripted answer: the first ``responses`` entry whose
+key occurs in the prompt, else ``default``. ``delay_s`` slows each request down so that tests can
+interrupt a run part-way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping, Sequence
+
+from agimeter.backends.base import (
+    GenCallback,
+    GenRequest,
+    GenResult,
+    LoglikCallback,
+    LoglikRequest,
+    LoglikResult,
+    ModelInfo,
+    Timing,
+    Usage,
+)
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+def _hash_unit(*parts: str) -> float:
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+class FakeBackend:
+    """Implements the Backend protocol without a model."""
+
+    def __init__(
+        self,
+        name: str = "fake",
+        *,
+        responses: Mapping[str, str] | None = None,
+        default: str = "The answer is 42.",
+        delay_s: float = 0.0,
+        chat_template: bool = False,
+    ) -> None:
+        self.responses = dict(responses or {})
+        self.default = default
+        self.delay_s = delay_s
+        self._chat = chat_template
+        identity = hashlib.sha256(f"fake:{name}:{sorted(self.responses.items())}:{default}".encode())
+        self.info = ModelInfo(
+            backend="fake",
+            name=name,
+            identity=identity.hexdigest(),
+            num_parameters=0,
+            dtype="none",
+            device="cpu",
+            has_chat_template=chat_template,
+            max_length=4096,
+        )
+        self.calls = 0
+
+    def loglikelihood(
+        self, requests: Sequence[LoglikRequest], on_result: LoglikCallback | None = None
+    ) -> list[LoglikResult]:
+        results: list[LoglikResult] = []
+        for index, req in enumerate(requests):
+            start = time.perf_counter()
+            if self.delay_s:
+                time.sleep(self.delay_s)
+            self.calls += 1
+            n_cont = _tokens(req.continuation)
+            logprob = -n_cont * (0.5 + 4.0 * _hash_unit(req.context, req.continuation))
+            elapsed = time.perf_counter() - start
+            result = LoglikResult(
+                logprob=logprob,
+                is_greedy=_hash_unit("greedy", req.context, req.continuation) < 0.25,
+                num_tokens=n_cont,
+                usage=Usage(prompt_tokens=_tokens(req.context) + n_cont, completion_tokens=0),
+                timing=Timing(total_s=elapsed, prefill_s=elapsed),
+            )
+            results.append(result)
+            if on_result is not None:
+                on_result(index, result)
+        return results
+
+    def generate(
+        self, requests: Sequence[GenRequest], on_result: GenCallback | None = None
+    ) -> list[GenResult]:
+        results: list[GenResult] = []
+        for index, req in enumerate(requests):
+            start = time.perf_counter()
+            if self.delay_s:
+                time.sleep(self.delay_s)
+            self.calls += 1
+            text = next((out for key, out in self.responses.items() if key in req.prompt), self.default)
+            finish: str = "length"
+            for stop in req.stop:
+                cut = text.find(stop)
+                if cut >= 0:
+                    text, finish = text[:cut], "stop"
+            words = text.split()
+            if len(words) > req.max_tokens:
+                text, finish = " ".join(words[: req.max_tokens]), "length"
+            elapsed = time.perf_counter() - start
+            result = GenResult(
+                text=text,
+                finish_reason="stop" if finish == "stop" else "length",
+                usage=Usage(prompt_tokens=_tokens(req.prompt), completion_tokens=len(words)),
+                timing=Timing(total_s=elapsed, decode_s=elapsed, first_token_s=elapsed),
+            )
+            results.append(result)
+            if on_result is not None:
+                on_result(index, result)
+        return results
+
+    def apply_chat_template(self, messages: Sequence[dict[str, str]]) -> str | None:
+        if not self._chat:
+            return None
+        body = "".join(f"<|{m['role']}|>{m['content']}\n" for m in messages)
+        return body + "<|assistant|>"
+
+    def close(self) -> None:
+        return None
+
+
+def create(spec: str, **options: object) -> FakeBackend:
+    """``fake:<name>``; options ``delay_s`` and ``chat_template`` are honoured, others ignored."""
+    delay = options.get("delay_s", 0.0)
+    chat = options.get("chat_template", False)
+    return FakeBackend(
+        spec or "fake",
+        delay_s=float(delay) if isinstance(delay, int | float | str) else 0.0,
+        chat_template=bool(chat),
+    )

@@ -1,0 +1,276 @@
+"""The ``agimeter`` command line: thin, it only wires the layers together."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from agimeter.analysis.summary import summarize
+from agimeter.config import load_file_config, resolve_data_dir, resolve_profile, resolve_store_url
+from agimeter.cost.pricing import price_run
+from agimeter.errors import AgimeterError, ConfigError
+from agimeter.runner.meter import Measurement
+from agimeter.store.records import RunRecord
+from agimeter.store.repository import Store
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="agimeter: what an open LLM can do, dimension by dimension, and what it costs to run.",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+DEFAULT_SUITE = "offline"
+
+StoreOpt = Annotated[
+    str | None, typer.Option("--store", help="SQLAlchemy URL (default: SQLite in the user data dir).")
+]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML config file (profiles, defaults).")]
+
+
+def _open_store(store: str | None, config: Path | None) -> Store:
+    file_config = load_file_config(config)
+    return Store.open(resolve_store_url(store, file_config))
+
+
+@app.command()
+def run(
+    model: Annotated[str, typer.Option("--model", "-m", help="hf:<hub id|dir|alias>, fake:<name>, ...")],
+    tasks: Annotated[
+        str, typer.Option("--tasks", "-t", help="Comma-separated task names or YAML paths, or 'offline'.")
+    ] = DEFAULT_SUITE,
+    data_dir: Annotated[
+        str | None, typer.Option("--data-dir", help="Benchmark data dir (or AGIMETER_DATA_DIR).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N items of each task.")] = None,
+    sample: Annotated[int | None, typer.Option("--sample", help="A random subset of N items.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for --sample.")] = 1234,
+    num_fewshot: Annotated[int | None, typer.Option("--num-fewshot", help="Override few-shot count.")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Backend batch size.")] = None,
+    dtype: Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16, float16.")] = "auto",
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N.")] = "auto",
+    chat: Annotated[str, typer.Option("--chat", help="Chat template: auto (as the task says), on, off.")] = "auto",
+    profile: Annotated[str | None, typer.Option("--profile", help="Hardware price profile name.")] = None,
+    price_per_hour: Annotated[
+        float | None, typer.Option("--price-per-hour", help="Hardware price in $/hour (overrides profile).")
+    ] = None,
+    model_arg: Annotated[
+        list[str] | None, typer.Option("--model-arg", help="Backend option KEY=VALUE (repeatable).")
+    ] = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Evaluate a model on tasks; resumes an interrupted identical run."""
+    from agimeter.cli.progress import RichProgress, spinner
+    from agimeter.runner.session import RunOptions, execute_run, load_backend, prepare_tasks
+    from agimeter.tasks.suites import expand_task_list
+
+    if chat not in ("auto", "on", "off"):
+        raise ConfigError(f"--chat must be auto, on or off, not {chat!r}")
+    if output not in ("table", "json"):
+        raise ConfigError(f"--format must be table or json, not {output!r}")
+    file_config = load_file_config(config)
+    resolved_data = resolve_data_dir(data_dir, file_config)
+    profile_name, hw_profile = resolve_profile(profile, price_per_hour, file_config)
+    options = RunOptions(
+        model=model,
+        tasks=expand_task_list(tasks),
+        data_dir=str(resolved_data) if resolved_data else None,
+        limit=limit,
+        sample=sample,
+        seed=seed,
+        num_fewshot=num_fewshot,
+        batch_size=batch_size,
+        dtype=dtype,
+        device=device,
+        chat=chat,  # type: ignore[arg-type]
+        profile=profile_name,
+        price_per_hour=hw_profile.price_per_hour,
+        price_is_example=hw_profile.example,
+        backend_options=_parse_model_args(model_arg or []),
+    )
+    prepared = prepare_tasks(options)
+    result_store = Store.open(resolve_store_url(store, file_config))
+    with spinner(err_console, f"loading {model}"):
+        backend, load_s = load_backend(options)
+    try:
+        with RichProgress(err_console) as progress:
+            record = execute_run(options, result_store, prepared, backend, load_s, progress)
+    finally:
+        backend.close()
+    _show(result_store, record, output, subtasks=False)
+
+
+def _parse_model_args(pairs: list[str]) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--model-arg expects KEY=VALUE, got {pair!r}")
+        parsed[key.strip()] = value.strip()
+    return parsed
+
+
+def _summary_payload(store: Store, run: RunRecord) -> dict[str, Any]:
+    scores = summarize(store.run_items(run.id))
+    payload: dict[str, Any] = {
+        "run": run.model_dump(mode="json", exclude={"summary"}),
+        "scores": [s.model_dump(mode="json") for s in scores],
+        "protocols": run.summary.get("protocols", {}),
+    }
+    if "measurement" in run.summary:
+        measurement = Measurement.model_validate(run.summary["measurement"])
+        payload["measurement"] = measurement.model_dump(mode="json")
+        payload["cost"] = _price(run, measurement).model_dump(mode="json")
+    return payload
+
+
+def _price(run: RunRecord, measurement: Measurement) -> Any:
+    from agimeter.config import HardwareProfile
+
+    profile = HardwareProfile(
+        price_per_hour=float(run.config.get("price_per_hour", 0.0)),
+        example=bool(run.config.get("price_is_example", False)),
+    )
+    return price_run(measurement, str(run.config.get("profile", "custom")), profile)
+
+
+def _show(store: Store, run: RunRecord, output: str, *, subtasks: bool) -> None:
+    from agimeter.cli.render import cost_table, scores_table
+
+    if output == "json":
+        sys.stdout.write(json.dumps(_summary_payload(store, run), indent=2) + "\n")
+        return
+    scores = summarize(store.run_items(run.id))
+    console.print(scores_table(run, scores, subtasks=subtasks))
+    if "measurement" in run.summary:
+        measurement = Measurement.model_validate(run.summary["measurement"])
+        console.print(cost_table(measurement, _price(run, measurement)))
+    if run.error:
+        console.print(f"[red]error:[/red] {run.error}")
+
+
+@app.command()
+def runs(
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    limit: Annotated[int, typer.Option("--limit", help="How many recent runs.")] = 50,
+) -> None:
+    """List runs: id, model, tasks, status, when."""
+    from agimeter.cli.render import runs_table
+
+    result_store = _open_store(store, config)
+    records = result_store.list_runs(limit)
+    counts = {r.id: len(result_store.run_item_keys(r.id)) for r in records}
+    console.print(runs_table(records, counts))
+
+
+@app.command()
+def show(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    subtasks: Annotated[bool, typer.Option("--subtasks", help="Break scores down by subtask.")] = False,
+) -> None:
+    """Per-task scores with 95% CIs and the cost block."""
+    if output not in ("table", "json"):
+        raise ConfigError(f"--format must be table or json, not {output!r}")
+    result_store = _open_store(store, config)
+    _show(result_store, result_store.get_run(run_id), output, subtasks=subtasks)
+
+
+@app.command()
+def export(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    output: Annotated[str, typer.Option("--format", help="jsonl (one line per item) or json (summary).")] = "jsonl",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")] = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Export a run: per-item JSONL, or the run summary as JSON."""
+    result_store = _open_store(store, config)
+    run_record = result_store.get_run(run_id)
+    if output == "jsonl":
+        text = "".join(
+            json.dumps(item.model_dump(mode="json"), ensure_ascii=False) + "\n"
+            for item in result_store.run_items(run_record.id)
+        )
+    elif output == "json":
+        text = json.dumps(_summary_payload(result_store, run_record), indent=2) + "\n"
+    else:
+        raise ConfigError(f"--format must be jsonl or json, not {output!r}")
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text)
+
+
+@app.command("tasks")
+def list_tasks(
+    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Benchmark data dir, to count items.")] = None,
+    dimension: Annotated[str | None, typer.Option("--dimension", help="Only this dimension.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Built-in tasks with dimension, protocol and size."""
+    from rich.table import Table
+
+    from agimeter.tasks.registry import builtin_task_names, resolve_task
+    from agimeter.tasks.suites import task_size
+
+    file_config = load_file_config(config)
+    resolved = resolve_data_dir(data_dir, file_config)
+    table = Table(title="built-in tasks", title_justify="left")
+    for col in ("task", "dimension", "type", "protocol", "metrics", "items", "version"):
+        table.add_column(col)
+    for name in builtin_task_names():
+        spec = resolve_task(name)
+        if dimension and spec.dimension != dimension:
+            continue
+        shots = spec.fewshot.num_fewshot
+        protocol = f"{shots}-shot" + (", chat" if spec.prompt.chat else "")
+        size = task_size(spec, resolved)
+        table.add_row(
+            spec.name,
+            spec.dimension,
+            spec.output_type,
+            protocol,
+            ",".join(spec.metrics),
+            f"{size:,}" if size is not None else "needs --data-dir",
+            spec.version,
+        )
+    console.print(table)
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and a non-zero exit."""
+    try:
+        app(standalone_mode=False)
+    except AgimeterError as err:
+        err_console.print(f"[bold red]error:[/bold red] {err}", highlight=False, soft_wrap=True)
+        raise SystemExit(err.exit_code) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted: re-run the same command to resume")
+        raise SystemExit(130) from None
+    except typer.Exit as exit_:
+        raise SystemExit(exit_.exit_code) from None
+    except Exception as err:  # click usage errors and the like
+        import click
+
+        if isinstance(err, click.ClickException):
+            err.show()
+            raise SystemExit(err.exit_code) from None
+        if isinstance(err, click.exceptions.Abort):
+            raise SystemExit(1) from None
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,243 @@
+"""Run items through a backend, score them and commit each one as soon as it is done.
+
+Finished items (same cache key) are never recomputed: a re-run after a crash or ``kill -9``
+picks up exactly where the store says it stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from agimeter.backends.base import Backend, GenRequest, GenResult, LoglikRequest, LoglikResult
+from agimeter.runner.keys import item_cache_key, prompt_sha256
+from agimeter.runner.meter import Meter
+from agimeter.scoring import score_item
+from agimeter.store.records import ItemRecord
+from agimeter.store.repository import Store
+from agimeter.tasks.item import Item
+from agimeter.tasks.spec import TaskSpec
+
+ChatMode = Literal["auto", "on", "off"]
+
+
+class ProgressSink(Protocol):
+    def start_task(self, name: str, total: int, done: int) -> None: ...
+
+    def advance(self, n: int = 1) -> None: ...
+
+    def finish_task(self) -> None: ...
+
+
+class _NoProgress:
+    def start_task(self, name: str, total: int, done: int) -> None:
+        return None
+
+    def advance(self, n: int = 1) -> None:
+        return None
+
+    def finish_task(self) -> None:
+        return None
+
+
+@dataclass
+class PreparedTask:
+    spec: TaskSpec
+    items: list[Item]
+    protocol: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class _Pending:
+    item: Item
+    context: str
+    cache_key: str
+
+
+def use_chat(spec: TaskSpec, backend: Backend, mode: ChatMode) -> bool:
+    """Chat template: never when off; always (if the model has one) when on; by default only when
+    the task's protocol asks for chat and the tokenizer has a template."""
+    if mode == "off" or not backend.info.has_chat_template:
+        return False
+    return mode == "on" or spec.prompt.chat
+
+
+class Executor:
+    def __init__(
+        self,
+        backend: Backend,
+        store: Store,
+        meter: Meter,
+        *,
+        numerics: dict[str, str],
+        chat_mode: ChatMode = "auto",
+        progress: ProgressSink | None = None,
+    ) -> None:
+        self.backend = backend
+        self.store = store
+        self.meter = meter
+        self.numerics = numerics
+        self.chat_mode = chat_mode
+        self.progress: ProgressSink = progress or _NoProgress()
+
+    def render(self, spec: TaskSpec, item: Item) -> str:
+        if not use_chat(spec, self.backend, self.chat_mode):
+            return item.context
+        messages = [{"role": r, "content": c} for r, c in item.chat_messages] or [
+            {"role": "user", "content": item.context}
+        ]
+        rendered = self.backend.apply_chat_template(messages)
+        return rendered if rendered is not None else item.context
+
+    def run_task(self, run_id: str, task: PreparedTask) -> None:
+        spec = task.spec
+        pending: list[_Pending] = []
+        for item in task.items:
+            context = self.render(spec, item)
+            key = item_cache_key(
+                model_identity=self.backend.info.identity,
+                numerics=self.numerics,
+                task=spec.name,
+                task_version=spec.version,
+                item=item,
+                context=context,
+            )
+            pending.append(_Pending(item, context, key))
+        cached = self.store.cached_items(p.cache_key for p in pending)
+        self.store.link_cached(run_id, [cached[p.cache_key] for p in pending if p.cache_key in cached])
+        todo = [p for p in pending if p.cache_key not in cached]
+        self.meter.items_cached += len(pending) - len(todo)
+        self.progress.start_task(spec.name, total=len(pending), done=len(pending) - len(todo))
+        try:
+            if spec.output_type == "multiple_choice":
+                self._run_loglik(run_id, spec, todo)
+            else:
+                self._run_generate(run_id, spec, todo)
+        finally:
+            self.progress.finish_task()
+
+    def _run_loglik(self, run_id: str, spec: TaskSpec, todo: Sequence[_Pending]) -> None:
+        requests: list[LoglikRequest] = []
+        owner: list[tuple[int, int]] = []
+        for i, p in enumerate(todo):
+            for j, cont in enumerate(p.item.continuations):
+                requests.append(LoglikRequest(context=p.context, continuation=cont))
+                owner.append((i, j))
+        slots: list[list[LoglikResult | None]] = [[None] * len(p.item.continuations) for p in todo]
+        remaining = [len(p.item.continuations) for p in todo]
+
+        def on_result(index: int, result: LoglikResult) -> None:
+            i, j = owner[index]
+            if slots[i][j] is not None:
+                return
+            slots[i][j] = result
+            remaining[i] -= 1
+            if remaining[i] == 0:
+                done = [r for r in slots[i] if r is not None]
+                self._commit_loglik(run_id, spec, todo[i], done)
+
+        self.backend.loglikelihood(requests, on_result=on_result)
+        missing = [todo[i].item.doc_id for i, left in enumerate(remaining) if left]
+        if missing:
+            raise RuntimeError(f"backend returned no result for {len(missing)} item(s) of {spec.name}")
+
+    def _commit_loglik(
+        self, run_id: str, spec: TaskSpec, p: _Pending, results: Sequence[LoglikResult]
+    ) -> None:
+        lls = [r.logprob for r in results]
+        greedy = [r.is_greedy for r in results]
+        score = score_item(spec, p.item, loglikelihoods=lls, is_greedy=greedy)
+        self._commit(
+            run_id,
+            spec,
+            p,
+            prediction=score.prediction,
+            correct=score.correct,
+            metrics=score.metrics,
+            results=results,
+            loglikelihoods=lls,
+            is_greedy=greedy,
+        )
+
+    def _run_generate(self, run_id: str, spec: TaskSpec, todo: Sequence[_Pending]) -> None:
+        requests = [
+            GenRequest(prompt=p.context, stop=p.item.stop, max_tokens=p.item.max_tokens) for p in todo
+        ]
+        seen: set[int] = set()
+
+        def on_result(index: int, result: GenResult) -> None:
+            if index in seen:
+                return
+            seen.add(index)
+            p = todo[index]
+            score = score_item(spec, p.item, generation=result.text)
+            self._commit(
+                run_id,
+                spec,
+                p,
+                prediction=score.prediction,
+                correct=score.correct,
+                metrics=score.metrics,
+                results=[result],
+                generation=result.text,
+            )
+
+        self.backend.generate(requests, on_result=on_result)
+        if len(seen) != len(todo):
+            raise RuntimeError(f"backend returned no result for {len(todo) - len(seen)} item(s) of {spec.name}")
+
+    def _commit(
+        self,
+        run_id: str,
+        spec: TaskSpec,
+        p: _Pending,
+        *,
+        prediction: int | str | None,
+        correct: bool,
+        metrics: dict[str, float],
+        results: Sequence[LoglikResult | GenResult],
+        loglikelihoods: list[float] | None = None,
+        is_greedy: list[bool] | None = None,
+        generation: str | None = None,
+    ) -> None:
+        prompt_tokens = sum(r.usage.prompt_tokens for r in results)
+        computed = sum(
+            r.usage.computed_prompt_tokens
+            if r.usage.computed_prompt_tokens is not None
+            else r.usage.prompt_tokens
+            for r in results
+        )
+        completion = sum(r.usage.completion_tokens for r in results)
+        prefill = sum(r.timing.prefill_s for r in results)
+        decode = sum(r.timing.decode_s for r in results)
+        record = ItemRecord(
+            task=spec.name,
+            task_version=spec.version,
+            doc_id=p.item.doc_id,
+            subtask=p.item.subtask,
+            target=p.item.target,
+            prediction=prediction,
+            correct=correct,
+            metrics=metrics,
+            loglikelihoods=loglikelihoods,
+            is_greedy=is_greedy,
+            generation=generation,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion,
+            computed_prompt_tokens=computed,
+            prefill_s=prefill,
+            decode_s=decode,
+            total_s=sum(r.timing.total_s for r in results),
+            prompt_sha256=prompt_sha256(p.context, p.item.continuations),
+            cache_key=p.cache_key,
+        )
+        self.store.add_item(run_id, record)
+        self.meter.add_item(
+            prompt_tokens=prompt_tokens,
+            computed_prompt_tokens=computed,
+            completion_tokens=completion,
+            prefill_s=prefill,
+            decode_s=decode,
+        )
+        self.progress.advance()

@@ -1,0 +1,52 @@
+"""Cache and run keys. A cache key covers model identity, task version, the exact prompt and the
+generation settings — never the model name alone."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from agimeter.tasks.item import Item
+
+
+def _digest(payload: dict[str, Any]) -> str:
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def prompt_sha256(context: str, continuations: tuple[str, ...]) -> str:
+    return _digest({"context": context, "continuations": list(continuations)})
+
+
+def item_cache_key(
+    *,
+    model_identity: str,
+    numerics: dict[str, str],
+    task: str,
+    task_version: str,
+    item: Item,
+    context: str,
+) -> str:
+    """``context`` is the prompt exactly as sent (after any chat templating)."""
+    return _digest(
+        {
+            "model": model_identity,
+            "numerics": numerics,
+            "task": task,
+            "task_version": task_version,
+            "doc_id": item.doc_id,
+            "kind": item.kind,
+            "context": context,
+            "continuations": list(item.continuations),
+            "choice_texts": list(item.choice_texts),
+            "target": item.target,
+            "stop": list(item.stop),
+            "max_tokens": item.max_tokens,
+        }
+    )
+
+
+def run_key(payload: dict[str, Any]) -> str:
+    """Identifies "the same command": re-running it resumes the unfinished run."""
+    return _digest(payload)

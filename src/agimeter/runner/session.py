@@ -1,0 +1,153 @@
+"""One evaluation run end to end: validate tasks, load the model, resume or start the run in the
+store, execute every task, and record the measurement with the run."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agimeter.backends.base import Backend
+from agimeter.backends.registry import create_backend, split_model_spec
+from agimeter.runner.execute import ChatMode, Executor, PreparedTask, ProgressSink
+from agimeter.runner.keys import run_key
+from agimeter.runner.meter import Measurement, Meter
+from agimeter.store.records import RunRecord
+from agimeter.store.repository import Store
+from agimeter.tasks.registry import resolve_task
+from agimeter.tasks.task import Task
+
+
+class RunOptions(BaseModel):
+    """Everything ``agimeter run`` was asked to do."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    tasks: list[str]
+    data_dir: str | None = None
+    limit: int | None = Field(default=None, ge=1)
+    sample: int | None = Field(default=None, ge=1)
+    seed: int = 1234
+    num_fewshot: int | None = Field(default=None, ge=0)
+    batch_size: int | None = Field(default=None, ge=1)
+    dtype: str = "auto"
+    device: str = "auto"
+    chat: ChatMode = "auto"
+    profile: str = "laptop-cpu"
+    price_per_hour: float = 0.0
+    price_is_example: bool = True
+    backend_options: dict[str, str] = Field(default_factory=dict)
+
+
+def prepare_tasks(options: RunOptions) -> list[PreparedTask]:
+    """Resolve and render every task before any model is loaded, so bad input fails fast."""
+    data_dir = Path(options.data_dir) if options.data_dir else None
+    prepared = []
+    for name in options.tasks:
+        spec = resolve_task(name)
+        task = Task(spec, data_dir, num_fewshot=options.num_fewshot)
+        items = task.items(limit=options.limit, sample=options.sample, seed=options.seed)
+        prepared.append(PreparedTask(spec=spec, items=items, protocol=task.protocol()))
+    return prepared
+
+
+def load_backend(options: RunOptions) -> tuple[Backend, float]:
+    split_model_spec(options.model)  # validate the prefix before paying for imports
+    start = time.perf_counter()
+    backend_kwargs: dict[str, object] = {"dtype": options.dtype, "device": options.device}
+    if options.batch_size is not None:
+        backend_kwargs["batch_size"] = options.batch_size
+    backend_kwargs.update(options.backend_options)
+    backend = create_backend(options.model, **backend_kwargs)
+    return backend, time.perf_counter() - start
+
+
+def _run_key(options: RunOptions, backend: Backend, prepared: list[PreparedTask]) -> str:
+    return run_key(
+        {
+            "model": backend.info.identity,
+            "dtype": backend.info.dtype,
+            "device": backend.info.device,
+            "chat": options.chat,
+            "tasks": [(p.spec.name, p.spec.version, [i.doc_id for i in p.items]) for p in prepared],
+            "protocols": [p.protocol for p in prepared],
+        }
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def execute_run(
+    options: RunOptions,
+    store: Store,
+    prepared: list[PreparedTask],
+    backend: Backend,
+    load_s: float,
+    progress: ProgressSink | None = None,
+) -> RunRecord:
+    """Run (or resume) and return the finished run record."""
+    key = _run_key(options, backend, prepared)
+    meter = Meter()
+    previous = store.find_resumable_run(key)
+    if previous is not None:
+        run_id = previous.id
+        if "measurement" in previous.summary:
+            meter.resume_from(Measurement.model_validate(previous.summary["measurement"]))
+        store.update_run(run_id, status="running")
+    else:
+        run_id = uuid.uuid4().hex[:12]
+        now = _now()
+        store.create_run(
+            RunRecord(
+                id=run_id,
+                run_key=key,
+                status="running",
+                created_at=now,
+                updated_at=now,
+                model=options.model,
+                model_identity=backend.info.identity,
+                tasks=[p.spec.name for p in prepared],
+                config=options.model_dump(mode="json"),
+                model_info=backend.info.model_dump(mode="json"),
+                summary={},
+            )
+        )
+    meter.load_s += load_s
+    numerics = {"dtype": str(backend.info.dtype), "device": str(backend.info.device).split(":")[0]}
+    executor = Executor(backend, store, meter, numerics=numerics, chat_mode=options.chat, progress=progress)
+
+    def checkpoint(status: Any, error: str | None = None) -> None:
+        summary = {
+            "measurement": meter.measurement().model_dump(mode="json"),
+            "protocols": {p.spec.name: p.protocol for p in prepared},
+            "chat_template": {
+                p.spec.name: executor.render(p.spec, p.items[0]) != p.items[0].context
+                for p in prepared
+                if p.items
+            },
+        }
+        store.update_run(run_id, status=status, summary=summary, error=error)
+
+    try:
+        for task in prepared:
+            meter.start()
+            try:
+                executor.run_task(run_id, task)
+            finally:
+                meter.stop()
+            checkpoint("running")
+    except KeyboardInterrupt:
+        checkpoint("interrupted", "interrupted by the user")
+        raise
+    except Exception as err:
+        checkpoint("failed", f"{type(err).__name__}: {err}")
+        raise
+    checkpoint("finished")
+    return store.get_run(run_id)

@@ -1,0 +1,58 @@
+"""Records that the store keeps. Each carries ``schema_version``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ITEM_SCHEMA_VERSION = 1
+RUN_SCHEMA_VERSION = 1
+
+RunStatus = Literal["running", "finished", "failed", "interrupted"]
+
+
+class ItemRecord(BaseModel):
+    """One scored item: also the ``export --format jsonl`` contract."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = ITEM_SCHEMA_VERSION
+    task: str
+    task_version: str
+    doc_id: int
+    subtask: str | None = None
+    target: int | str
+    prediction: int | str | None
+    correct: bool
+    metrics: dict[str, float]
+    loglikelihoods: list[float] | None = None
+    is_greedy: list[bool] | None = None
+    generation: str | None = None
+    prompt_tokens: int
+    completion_tokens: int
+    computed_prompt_tokens: int
+    prefill_s: float
+    decode_s: float
+    total_s: float
+    prompt_sha256: str
+    cache_key: str
+
+
+class RunRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = RUN_SCHEMA_VERSION
+    id: str
+    run_key: str
+    status: RunStatus
+    created_at: datetime
+    updated_at: datetime
+    model: str
+    model_identity: str
+    tasks: list[str]
+    config: dict[str, Any] = Field(default_factory=dict)
+    model_info: dict[str, Any] = Field(default_factory=dict)
+    summary: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None

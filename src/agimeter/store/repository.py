@@ -1,0 +1,199 @@
+"""The store: SQLite by default, any SQLAlchemy URL (e.g. PostgreSQL) by ``--store``.
+
+Every item is committed in its own short transaction as soon as it is scored, so a killed run
+loses at most the item in flight, and never leaves half an item behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from agimeter.errors import StoreError
+from agimeter.store.records import ItemRecord, RunRecord, RunStatus
+from agimeter.store.tables import Base, ItemRow, RunItemRow, RunRow
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._session = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+            Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            engine = create_engine(url)
+            if engine.dialect.name == "sqlite":
+                event.listen(engine, "connect", _sqlite_pragmas)
+            Base.metadata.create_all(engine)
+        except (SQLAlchemyError, ImportError) as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise StoreError(f"cannot open store {url!r}: {first}") from None
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # runs -----------------------------------------------------------------------------------
+    def create_run(self, run: RunRecord) -> None:
+        with self._session.begin() as s:
+            s.add(RunRow(**run.model_dump()))
+
+    def find_resumable_run(self, run_key: str) -> RunRecord | None:
+        """The newest unfinished run started by the same command (same run key)."""
+        with self._session() as s:
+            row = s.scalars(
+                select(RunRow)
+                .where(RunRow.run_key == run_key, RunRow.status != "finished")
+                .order_by(RunRow.created_at.desc())
+            ).first()
+            return _run(row) if row else None
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus | None = None,
+        summary: dict[str, Any] | None = None,
+        error: str | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        with self._session.begin() as s:
+            row = s.get(RunRow, run_id)
+            if row is None:
+                raise StoreError(f"unknown run {run_id!r}")
+            if status is not None:
+                row.status = status
+            if summary is not None:
+                row.summary = summary
+            if config is not None:
+                row.config = config
+            row.error = error
+            row.updated_at = _now()
+
+    def list_runs(self, limit: int | None = None) -> list[RunRecord]:
+        with self._session() as s:
+            query = select(RunRow).order_by(RunRow.created_at.desc())
+            if limit:
+                query = query.limit(limit)
+            return [_run(r) for r in s.scalars(query)]
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """Look a run up by id or by a unique id prefix."""
+        with self._session() as s:
+            row = s.get(RunRow, run_id)
+            if row is None:
+                rows = list(s.scalars(select(RunRow).where(RunRow.id.startswith(run_id)).limit(2)))
+                if len(rows) != 1:
+                    why = "is ambiguous" if rows else "not found"
+                    raise StoreError(f"run {run_id!r} {why}; see `agimeter runs`")
+                row = rows[0]
+            return _run(row)
+
+    # items ----------------------------------------------------------------------------------
+    def cached_items(self, cache_keys: Iterable[str]) -> dict[str, ItemRecord]:
+        keys = list(cache_keys)
+        found: dict[str, ItemRecord] = {}
+        with self._session() as s:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                for row in s.scalars(select(ItemRow).where(ItemRow.cache_key.in_(chunk))):
+                    found[row.cache_key] = ItemRecord.model_validate(row.record)
+        return found
+
+    def add_item(self, run_id: str, record: ItemRecord) -> None:
+        """Commit one freshly computed item and link it to the run, atomically."""
+        with self._session.begin() as s:
+            if s.scalar(select(ItemRow.id).where(ItemRow.cache_key == record.cache_key)) is None:
+                s.add(
+                    ItemRow(
+                        cache_key=record.cache_key,
+                        schema_version=record.schema_version,
+                        task=record.task,
+                        doc_id=record.doc_id,
+                        created_at=_now(),
+                        record=record.model_dump(mode="json"),
+                    )
+                )
+            self._link(s, run_id, record, cached=False)
+
+    def link_cached(self, run_id: str, records: Sequence[ItemRecord]) -> None:
+        """Attach already-computed items (from the cache) to a run."""
+        with self._session.begin() as s:
+            for record in records:
+                self._link(s, run_id, record, cached=True)
+
+    @staticmethod
+    def _link(s: Session, run_id: str, record: ItemRecord, *, cached: bool) -> None:
+        existing = s.scalar(
+            select(RunItemRow).where(
+                RunItemRow.run_id == run_id,
+                RunItemRow.task == record.task,
+                RunItemRow.doc_id == record.doc_id,
+            )
+        )
+        if existing is None:
+            s.add(
+                RunItemRow(
+                    run_id=run_id,
+                    task=record.task,
+                    doc_id=record.doc_id,
+                    cache_key=record.cache_key,
+                    cached=cached,
+                )
+            )
+        elif existing.cache_key != record.cache_key:
+            existing.cache_key = record.cache_key
+
+    def run_items(self, run_id: str) -> list[ItemRecord]:
+        with self._session() as s:
+            rows = s.execute(
+                select(ItemRow.record)
+                .join(RunItemRow, RunItemRow.cache_key == ItemRow.cache_key)
+                .where(RunItemRow.run_id == run_id)
+                .order_by(RunItemRow.task, RunItemRow.doc_id)
+            )
+            return [ItemRecord.model_validate(rec) for (rec,) in rows]
+
+    def run_item_keys(self, run_id: str) -> set[str]:
+        with self._session() as s:
+            return set(s.scalars(select(RunItemRow.cache_key).where(RunItemRow.run_id == run_id)))
+
+
+def _run(row: RunRow) -> RunRecord:
+    return RunRecord(
+        schema_version=row.schema_version,
+        id=row.id,
+        run_key=row.run_key,
+        status=row.status,  # type: ignore[arg-type]
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        model=row.model,
+        model_identity=row.model_identity,
+        tasks=list(row.tasks),
+        config=dict(row.config),
+        model_info=dict(row.model_info),
+        summary=dict(row.summary),
+        error=row.error,
+    )

@@ -1,0 +1,55 @@
+"""SQLAlchemy tables. Item results are a content-addressed cache (``cache_key``); a run points
+at the items it used, so a resumed or repeated run reuses finished items without duplicates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    schema_version: Mapped[int] = mapped_column(Integer)
+    run_key: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    model: Mapped[str] = mapped_column(Text)
+    model_identity: Mapped[str] = mapped_column(String(64))
+    tasks: Mapped[list[str]] = mapped_column(JSON)
+    config: Mapped[dict[str, object]] = mapped_column(JSON)
+    model_info: Mapped[dict[str, object]] = mapped_column(JSON)
+    summary: Mapped[dict[str, object]] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ItemRow(Base):
+    __tablename__ = "item_results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cache_key: Mapped[str] = mapped_column(String(64), unique=True)
+    schema_version: Mapped[int] = mapped_column(Integer)
+    task: Mapped[str] = mapped_column(String(128), index=True)
+    doc_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    record: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
+class RunItemRow(Base):
+    __tablename__ = "run_items"
+    __table_args__ = (UniqueConstraint("run_id", "task", "doc_id", name="uq_run_task_doc"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    task: Mapped[str] = mapped_column(String(128))
+    doc_id: Mapped[int] = mapped_column(Integer)
+    cache_key: Mapped[str] = mapped_column(ForeignKey("item_results.cache_key"))
+    cached: Mapped[bool] = mapped_column(default=False)

@@ -1,0 +1,26 @@
+"""An ``Item``: one document of a task, rendered and ready to send to a backend."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: str
+    doc_id: int  # 0-based position in the task's document order
+    kind: Literal["multiple_choice", "generate"]
+    context: str  # the full prompt: description + few-shot exemplars + this doc's text
+    # multiple choice: continuations as scored (target delimiter + choice text)
+    continuations: tuple[str, ...] = ()
+    # multiple choice: the raw choice texts (lm-eval's acc_norm divides by their length)
+    choice_texts: tuple[str, ...] = ()
+    target: int | str
+    stop: tuple[str, ...] = ()
+    max_tokens: int = 0
+    subtask: str | None = None
+    # Chat-form of the prompt (used only when the chat template is on).
+    chat_messages: tuple[tuple[str, str], ...] = ()

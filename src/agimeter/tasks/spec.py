@@ -1,0 +1,165 @@
+"""Task specification: a YAML file validated by pydantic. No Python needed to add a benchmark."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SPEC_SCHEMA_VERSION = 1
+
+Dimension = Literal[
+    "knowledge",
+    "reasoning",
+    "math",
+    "coding",
+    "multilingual",
+    "medical",
+    "safety",
+    "instruction_following",
+]
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileSource(SpecModel):
+    """Local file(s) under the data dir (or absolute). ``path`` may be a glob."""
+
+    kind: Literal["file"] = "file"
+    path: str
+    format: Literal["jsonl", "json", "csv", "tsv", "parquet", "hellaswag_txt"] | None = None
+    # For json files holding an object: the key under which the list of records lives.
+    records_key: str | None = None
+    # For headerless csv/tsv: column names.
+    columns: list[str] | None = None
+    # Add the file stem (e.g. MMLU subject) to each record under this field name.
+    file_stem_field: str | None = None
+    # Strip this suffix from the file stem before storing it (e.g. "_test").
+    file_stem_strip: str | None = None
+
+
+class HFSource(SpecModel):
+    """A Hugging Face ``datasets`` id + split, read through the offline cache when offline."""
+
+    kind: Literal["hf"] = "hf"
+    dataset: str
+    name: str | None = None
+    split: str
+    revision: str | None = None
+
+
+class ProceduralSource(SpecModel):
+    """A seeded generator from ``agimeter.tasks.procedural`` (no files needed)."""
+
+    kind: Literal["procedural"] = "procedural"
+    generator: str
+    n: int = 200
+    level: int = 1
+    seed: int = 1234
+
+
+class InlineSource(SpecModel):
+    """Records written in the spec itself (fixed few-shot exemplars such as GSM8K-CoT)."""
+
+    kind: Literal["inline"] = "inline"
+    records: list[dict[str, str | int | float | list[str]]]
+
+
+Source = FileSource | HFSource | ProceduralSource | InlineSource
+
+
+class FewShot(SpecModel):
+    num_fewshot: int = 0
+    # Where exemplars come from: another source (e.g. MMLU dev), or the evaluated docs
+    # themselves minus the current one (when no train split is available).
+    source: Source | None = None
+    sampler: Literal["first_n", "random"] = "random"
+    seed: int = 1234
+    # Group exemplars by this field (e.g. MMLU subject): exemplars come from the same group,
+    # and (as with lm-eval's one-task-per-subject) each group has its own seeded sampler.
+    group_by: str | None = None
+
+    @property
+    def from_eval_docs(self) -> bool:
+        """Exemplars come from the evaluated docs: the current doc is excluded (lm-eval semantics)."""
+        return self.source is None
+
+
+class Prompt(SpecModel):
+    """Jinja2 templates rendered on each (preprocessed) record, as in lm-eval's task YAMLs."""
+
+    description: str = ""  # rendered once per doc, before the few-shot exemplars
+    doc_to_text: str
+    # A field name or a template. MC: renders to the gold index (digits become an int, as in
+    # lm-eval) or to the gold choice text; generate: the target string.
+    doc_to_target: str | int
+    # MC: a field name, a template rendering a Python list literal, or a literal list.
+    doc_to_choice: str | list[str] | None = None
+    fewshot_target: str | None = None  # exemplar answers if they differ from doc_to_target
+    target_delimiter: str = " "
+    fewshot_delimiter: str = "\n\n"
+    # Named record preprocessors from agimeter.tasks.preprocess (e.g. "hellaswag").
+    preprocess: str | None = None
+    chat: bool = False  # protocol asks for the chat template when the model has one
+
+
+class Generation(SpecModel):
+    stop: list[str] = Field(default_factory=lambda: ["\n\n"])
+    max_tokens: int = 256
+
+
+class Extraction(SpecModel):
+    """How the answer is pulled out of generated text."""
+
+    kind: Literal["regex", "last_number", "full"] = "regex"
+    pattern: str | None = None
+    # Which match to take when the pattern matches several times (lm-eval's group_select:
+    # 0 = first, -1 = last). A pattern with several groups yields the first non-empty group.
+    group_select: int = 0
+    # Returned when the pattern does not match (lm-eval's RegexFilter fallback).
+    miss_value: str = "[invalid]"
+    # On a regex miss, use the last number instead of ``miss_value`` for ``exact_match``.
+    fallback: Literal["last_number", "none"] = "none"
+    # Also report ``exact_match_flexible``: last-number extraction (lm-eval's flexible-extract).
+    flexible: bool = False
+    # Applied to both prediction and target before exact match (lm-eval's regexes_to_ignore).
+    ignore_regexes: list[str] = Field(default_factory=list)
+    ignore_case: bool = False
+
+
+class TaskSpec(SpecModel):
+    schema_version: int = SPEC_SCHEMA_VERSION
+    name: str
+    version: str
+    dimension: Dimension
+    description: str = ""
+    output_type: Literal["multiple_choice", "generate"]
+    source: Source = Field(discriminator="kind")
+    fewshot: FewShot = Field(default_factory=FewShot)
+    prompt: Prompt
+    generation: Generation | None = None
+    extraction: Extraction | None = None
+    metrics: list[Literal["acc", "acc_norm", "exact_match"]]
+    # Field whose value splits results into subtasks (e.g. MMLU subject, difficulty level).
+    subtask_field: str | None = None
+    references: list[str] = Field(default_factory=list)
+    # Known differences from the reference implementation's protocol (reported in protocol()).
+    deviations: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> TaskSpec:
+        if self.output_type == "multiple_choice":
+            if self.prompt.doc_to_choice is None:
+                raise ValueError("prompt.doc_to_choice is required for multiple_choice tasks")
+            if "exact_match" in self.metrics:
+                raise ValueError("metrics: exact_match is for generate tasks")
+        else:
+            if self.generation is None:
+                raise ValueError("generation is required for generate tasks")
+            if any(m in ("acc", "acc_norm") for m in self.metrics):
+                raise ValueError("metrics: acc/acc_norm are for multiple_choice tasks")
+        if self.extraction is not None and self.extraction.kind == "regex" and not self.extraction.pattern:
+            raise ValueError("extraction.pattern is required when extraction.kind is 'regex'")
+        return self
