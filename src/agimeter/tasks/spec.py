@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -72,19 +72,15 @@ Source = FileSource | HFSource | ProceduralSource | InlineSource
 
 class FewShot(SpecModel):
     num_fewshot: int = 0
-    # Where exemplars come from: another source (e.g. MMLU dev), or the evaluated docs
-    # themselves minus the current one (when no train split is available).
-    source: Source | None = None
+    # Where exemplars come from: another source (e.g. MMLU dev), or (None, or the same source as
+    # the task) the evaluated docs themselves minus the current one, as lm-eval does when
+    # fewshot_split == test_split: draw n + 1, drop the current doc, keep n.
+    source: Annotated[Source, Field(discriminator="kind")] | None = None
     sampler: Literal["first_n", "random"] = "random"
     seed: int = 1234
     # Group exemplars by this field (e.g. MMLU subject): exemplars come from the same group,
     # and (as with lm-eval's one-task-per-subject) each group has its own seeded sampler.
     group_by: str | None = None
-
-    @property
-    def from_eval_docs(self) -> bool:
-        """Exemplars come from the evaluated docs: the current doc is excluded (lm-eval semantics)."""
-        return self.source is None
 
 
 class Prompt(SpecModel):

@@ -1,0 +1,66 @@
+"""Named record preprocessors (``prompt.preprocess`` in a task spec): lm-eval's ``process_docs``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from agimeter.errors import TaskSpecError
+
+Record = dict[str, Any]
+
+_SENTENCE_END = (".", "!", "?", '"', "'")
+
+
+def hellaswag_text_preprocess(text: str) -> str:
+    """lm_eval/tasks/hellaswag/utils.py ``preprocess``, verbatim."""
+    text = text.strip()
+    # Brackets are artifacts of the WikiHow part of HellaSwag.
+    text = text.replace(" [title]", ". ")
+    text = re.sub("\\[.*?\\]", "", text)
+    text = text.replace("  ", " ")
+    return text
+
+
+def split_hellaswag_context(ctx: str) -> tuple[str, str]:
+    """Recover (ctx_a, ctx_b) from ``ctx_a + " " + ctx_b`` (see hellaswag/SOURCE.md).
+
+    ctx_b is the fragment after the last ". " when the context does not end a sentence and
+    that fragment starts lower-case; otherwise ctx_b is empty.
+    """
+    stripped = ctx.rstrip()
+    if stripped.endswith(_SENTENCE_END):
+        return ctx, ""
+    cut = stripped.rfind(". ")
+    if cut < 0:
+        return ctx, ""
+    fragment = stripped[cut + 2 :]
+    if not fragment or not fragment[0].islower():
+        return ctx, ""
+    return stripped[: cut + 1], fragment
+
+
+def hellaswag(doc: Record) -> Record:
+    """Text-format HellaSwag record → lm-eval's processed doc {query, choices, gold, label}."""
+    ctx_a, ctx_b = split_hellaswag_context(str(doc["ctx"]))
+    ctx = ctx_a + " " + ctx_b.capitalize()
+    return {
+        **doc,
+        "ctx_a": ctx_a,
+        "ctx_b": ctx_b,
+        "query": hellaswag_text_preprocess(str(doc["activity_label"]) + ": " + ctx),
+        "choices": [hellaswag_text_preprocess(str(e)) for e in doc["endings"]],
+        "gold": int(doc["label"]),
+    }
+
+
+PREPROCESSORS: dict[str, Callable[[Record], Record]] = {"hellaswag": hellaswag}
+
+
+def get_preprocessor(name: str) -> Callable[[Record], Record]:
+    try:
+        return PREPROCESSORS[name]
+    except KeyError:
+        known = ", ".join(sorted(PREPROCESSORS))
+        raise TaskSpecError(f"prompt.preprocess: unknown preprocessor {name!r} (known: {known})") from None

@@ -1,0 +1,267 @@
+"""A ``Task``: a spec bound to its data, yielding rendered ``Item``s exactly as lm-eval 0.4.13 would.
+
+Prompt assembly (lm_eval/api/task.py ``fewshot_context`` + ``build_qa_turn``)::
+
+    description
+    + for each exemplar: doc_to_text + target_delimiter + answer + fewshot_delimiter
+    + doc_to_text(doc)
+
+where an exemplar's answer is ``choices[target]`` for an integer target, else the target text.
+Multiple-choice continuations are ``target_delimiter + choice``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from agimeter.errors import ConfigError, DataError
+from agimeter.tasks import templates
+from agimeter.tasks.fewshot import FewShotSelector
+from agimeter.tasks.item import Item
+from agimeter.tasks.loaders import Doc, load_docs
+from agimeter.tasks.preprocess import get_preprocessor
+from agimeter.tasks.spec import TaskSpec
+
+Record = dict[str, Any]
+DEFAULT_SAMPLE_SEED = 1234
+
+
+class Task:
+    """A task spec plus its data dir; ``items()`` renders prompts, ``protocol()`` describes them."""
+
+    def __init__(self, spec: TaskSpec, data_dir: str | Path | None = None, num_fewshot: int | None = None):
+        if num_fewshot is not None and num_fewshot < 0:
+            raise ConfigError(f"num_fewshot must be >= 0, got {num_fewshot}")
+        self.spec = spec
+        self.data_dir = data_dir
+        self.num_fewshot = spec.fewshot.num_fewshot if num_fewshot is None else num_fewshot
+        self._multiple_choice = spec.output_type == "multiple_choice"
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    # ------------------------------------------------------------ documents
+
+    def _preprocessed(self, docs: list[Doc]) -> list[Doc]:
+        if self.spec.prompt.preprocess is None:
+            return docs
+        fn = get_preprocessor(self.spec.prompt.preprocess)
+        out = []
+        for doc in docs:
+            try:
+                out.append(Doc(fn(doc.fields), doc.origin))
+            except (KeyError, ValueError, TypeError) as err:
+                raise DataError(
+                    f"{doc.origin}: preprocess {self.spec.prompt.preprocess!r} failed: "
+                    f"{type(err).__name__}: {err}"
+                ) from err
+        return out
+
+    @cached_property
+    def docs(self) -> list[Doc]:
+        """All evaluated documents in task order (doc_id = index)."""
+        docs = self._preprocessed(load_docs(self.spec.source, self.data_dir, spec_name=self.name))
+        if not docs:
+            raise DataError(f"task {self.name}: the source holds no documents")
+        return docs
+
+    @cached_property
+    def fewshot_docs(self) -> list[Doc]:
+        """The exemplar pool (the evaluated docs themselves when the spec names no source)."""
+        fs = self.spec.fewshot
+        if fs.source is None or fs.source == self.spec.source:
+            return self.docs
+        return self._preprocessed(load_docs(fs.source, self.data_dir, spec_name=self.name))
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+    def select_doc_ids(
+        self, limit: int | None = None, sample: int | None = None, seed: int = DEFAULT_SAMPLE_SEED
+    ) -> list[int]:
+        """``limit``: the first N docs; ``sample``: N random docs (seeded), sorted by doc_id."""
+        total = len(self.docs)
+        if limit is not None and sample is not None:
+            raise ConfigError("use either --limit or --sample, not both")
+        if limit is not None:
+            if limit < 0:
+                raise ConfigError(f"--limit must be >= 0, got {limit}")
+            return list(range(min(limit, total)))
+        if sample is not None:
+            if sample < 0:
+                raise ConfigError(f"--sample must be >= 0, got {sample}")
+            if sample >= total:
+                return list(range(total))
+            return sorted(random.Random(seed).sample(range(total), sample))
+        return list(range(total))
+
+    # ------------------------------------------------------------ rendering
+
+    def _group(self, doc: Doc) -> str | None:
+        key = self.spec.fewshot.group_by
+        if key is None:
+            return None
+        if key not in doc.fields:
+            raise DataError(f"{doc.origin}: missing field {key!r} (needed by fewshot.group_by)")
+        return str(doc.fields[key])
+
+    def _selector(self) -> FewShotSelector:
+        fs = self.spec.fewshot
+        pools: dict[str | None, list[Record]] = {}
+        for doc in self.fewshot_docs:
+            pools.setdefault(self._group(doc), []).append(doc.fields)
+        return FewShotSelector(
+            sampler=fs.sampler,
+            n=self.num_fewshot,
+            seed=fs.seed,
+            pool_by_group=pools,
+            exclude_eval_doc=fs.source is None or fs.source == self.spec.source,
+        )
+
+    def _choices(self, doc: Record, origin: str) -> list[str] | None:
+        if self.spec.prompt.doc_to_choice is None:
+            return None
+        return templates.doc_to_choice(self.spec.prompt.doc_to_choice, doc, origin=origin)
+
+    def _answer_text(self, doc: Record, origin: str) -> str:
+        """An exemplar's answer as lm-eval's ``build_qa_turn`` writes it."""
+        p = self.spec.prompt
+        spec_target = p.fewshot_target if p.fewshot_target is not None else p.doc_to_target
+        what = "prompt.fewshot_target" if p.fewshot_target is not None else "prompt.doc_to_target"
+        target = templates.doc_to_target(
+            spec_target, doc, origin=origin, multiple_choice=self._multiple_choice, what=what
+        )
+        choices = self._choices(doc, origin)
+        if choices and isinstance(target, int):
+            if not 0 <= target < len(choices):
+                raise DataError(f"{origin}: gold index {target} out of range for {len(choices)} choices")
+            return choices[target]
+        return str(target)
+
+    def _fewshot_text(self, exemplars: list[Record], origin_of: dict[int, str]) -> str:
+        p = self.spec.prompt
+        parts: list[str] = []
+        for ex in exemplars:
+            origin = origin_of.get(id(ex), "<few-shot exemplar>")
+            question = templates.doc_to_text(p.doc_to_text, ex, origin=origin)
+            answer = self._answer_text(ex, origin)
+            # lm-eval drops the delimiters of an exemplar whose answer is empty.
+            parts.append(question + p.target_delimiter + answer + p.fewshot_delimiter if answer else question)
+        return "".join(parts)
+
+    def _description(self, doc: Doc) -> str:
+        desc = self.spec.prompt.description
+        if not desc:
+            return ""
+        if desc in doc.fields:
+            return str(doc.fields[desc])
+        return templates.render(desc, doc.fields, origin=doc.origin, what="prompt.description")
+
+    def _build_item(self, doc_id: int, doc: Doc, exemplars: list[Record], origin_of: dict[int, str]) -> Item:
+        spec, p = self.spec, self.spec.prompt
+        description = self._description(doc)
+        question = templates.doc_to_text(p.doc_to_text, doc.fields, origin=doc.origin)
+        user_text = self._fewshot_text(exemplars, origin_of) + question
+        chat: tuple[tuple[str, str], ...] = (("system", description),) if description else ()
+        chat += (("user", user_text),)
+        target = templates.doc_to_target(
+            p.doc_to_target, doc.fields, origin=doc.origin, multiple_choice=self._multiple_choice
+        )
+        subtask = None
+        if spec.subtask_field is not None:
+            if spec.subtask_field not in doc.fields:
+                missing = f"{doc.origin}: missing field {spec.subtask_field!r} (needed by subtask_field)"
+                raise DataError(missing)
+            subtask = str(doc.fields[spec.subtask_field])
+        common: dict[str, Any] = {
+            "task": spec.name,
+            "doc_id": doc_id,
+            "kind": spec.output_type,
+            "context": description + user_text,
+            "subtask": subtask,
+            "chat_messages": chat,
+        }
+        if self._multiple_choice:
+            choices = self._choices(doc.fields, doc.origin) or []
+            if isinstance(target, str):
+                if target not in choices:
+                    raise DataError(f"{doc.origin}: gold answer {target[:60]!r} is not one of the choices")
+                target = choices.index(target)
+            if not 0 <= target < len(choices):
+                raise DataError(f"{doc.origin}: gold index {target} out of range for {len(choices)} choices")
+            return Item(
+                **common,
+                target=target,
+                continuations=tuple(p.target_delimiter + c for c in choices),
+                choice_texts=tuple(choices),
+            )
+        gen = spec.generation
+        assert gen is not None  # guaranteed by TaskSpec validation
+        return Item(**common, target=str(target), stop=tuple(gen.stop), max_tokens=gen.max_tokens)
+
+    def items(
+        self, limit: int | None = None, sample: int | None = None, seed: int = DEFAULT_SAMPLE_SEED
+    ) -> list[Item]:
+        """Rendered items for the selected docs, sorted by doc_id.
+
+        Random few-shot draws are made for every doc up to the last selected one, in document
+        order, so a doc's prompt is the same whether it is evaluated alone or in the full run.
+        """
+        ids = self.select_doc_ids(limit=limit, sample=sample, seed=seed)
+        if not ids:
+            return []
+        wanted = set(ids)
+        selector = self._selector()
+        origin_of = {id(d.fields): d.origin for d in self.fewshot_docs}
+        random_draws = selector.sampler == "random" and self.num_fewshot > 0
+        out: list[Item] = []
+        for doc_id in range(ids[-1] + 1):
+            if doc_id not in wanted and not random_draws:
+                continue
+            doc = self.docs[doc_id]
+            exemplars = selector.select(doc.fields, self._group(doc))
+            if doc_id in wanted:
+                out.append(self._build_item(doc_id, doc, exemplars, origin_of))
+        return out
+
+    # ------------------------------------------------------------ protocol
+
+    def protocol(self) -> dict[str, Any]:
+        """Everything needed to reproduce the prompts and scores (JSON-serialisable)."""
+        spec, fs = self.spec, self.spec.fewshot
+        same_docs = fs.source is None or fs.source == spec.source
+        body: dict[str, Any] = {
+            "task": spec.name,
+            "version": spec.version,
+            "schema_version": spec.schema_version,
+            "output_type": spec.output_type,
+            "source": spec.source.model_dump(mode="json"),
+            "fewshot": {
+                "num_fewshot": self.num_fewshot,
+                "sampler": fs.sampler,
+                "seed": fs.seed,
+                "group_by": fs.group_by,
+                "source": "evaluated docs, current doc excluded"
+                if same_docs
+                else fs.source.model_dump(mode="json")
+                if fs.source is not None
+                else None,
+            },
+            "prompt": spec.prompt.model_dump(mode="json"),
+            "generation": spec.generation.model_dump(mode="json") if spec.generation else None,
+            "extraction": spec.extraction.model_dump(mode="json") if spec.extraction else None,
+            "metrics": list(spec.metrics),
+            "subtask_field": spec.subtask_field,
+            "doc_selection": "limit=N: first N docs; sample=N: random.Random(seed).sample, sorted",
+            "deviations": list(spec.deviations),
+            "references": list(spec.references),
+        }
+        canonical = json.dumps(body, sort_keys=True, ensure_ascii=False)
+        body["protocol_hash"] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+        return body

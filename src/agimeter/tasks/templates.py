@@ -1,0 +1,90 @@
+"""Jinja2 rendering of task fields, mirroring lm-eval 0.4.13's ``doc_to_*`` resolution."""
+
+from __future__ import annotations
+
+import ast
+import re
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+
+from agimeter.errors import DataError
+
+Record = dict[str, Any]
+
+
+def _regex_replace(string: str, pattern: str, repl: str, count: int = 0) -> str:
+    return re.sub(pattern, repl, string, count=count)
+
+
+# Same settings as lm_eval.utils.env: undefined fields are errors, trailing newlines are kept.
+_ENV = jinja2.Environment(
+    loader=jinja2.BaseLoader(), undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+)
+_ENV.filters["regex_replace"] = _regex_replace
+
+
+@lru_cache(maxsize=256)
+def _compile(template: str) -> jinja2.Template:
+    return _ENV.from_string(template)
+
+
+def render(template: str, doc: Record, *, origin: str, what: str) -> str:
+    """Render ``template`` on ``doc``; a missing field becomes a DataError naming file:line."""
+    try:
+        return _compile(template).render(**doc)
+    except jinja2.UndefinedError as err:
+        raise DataError(f"{origin}: {err.message} (needed by {what})") from err
+    except jinja2.TemplateSyntaxError as err:
+        raise DataError(f"{what}: template syntax error: {err.message}") from err
+    except Exception as err:  # a template calling a method on a value of the wrong type
+        raise DataError(f"{origin}: cannot render {what}: {type(err).__name__}: {err}") from err
+
+
+def doc_to_text(template: str, doc: Record, *, origin: str, what: str = "prompt.doc_to_text") -> str:
+    """A field name returns the field; anything else is rendered as a template."""
+    if template in doc:
+        value = doc[template]
+        if not isinstance(value, str):
+            raise DataError(f"{origin}: field {template!r} is not a string (needed by {what})")
+        return value
+    return render(template, doc, origin=origin, what=what)
+
+
+def doc_to_choice(spec_value: str | list[str], doc: Record, *, origin: str) -> list[str]:
+    """A literal list, a field holding a list, or a template rendering a Python list literal."""
+    what = "prompt.doc_to_choice"
+    if isinstance(spec_value, list):
+        return list(spec_value)
+    if spec_value in doc:
+        value: Any = doc[spec_value]
+    else:
+        rendered = render(spec_value, doc, origin=origin, what=what)
+        try:
+            value = ast.literal_eval(rendered)
+        except (SyntaxError, ValueError) as err:
+            raise DataError(f"{origin}: {what} did not render a list: {rendered[:80]!r}") from err
+    if not isinstance(value, list | tuple) or not all(isinstance(c, str) for c in value):
+        raise DataError(f"{origin}: {what} must give a list of strings, got {type(value).__name__}")
+    return [str(c) for c in value]
+
+
+def doc_to_target(
+    spec_value: str | int,
+    doc: Record,
+    *,
+    origin: str,
+    multiple_choice: bool,
+    what: str = "prompt.doc_to_target",
+) -> int | str:
+    """lm-eval's doc_to_target: int passes through; field name → raw value; else a template whose
+    all-digit rendering becomes an int for multiple-choice tasks."""
+    if isinstance(spec_value, int):
+        return spec_value
+    value = doc[spec_value] if spec_value in doc else render(spec_value, doc, origin=origin, what=what)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise DataError(f"{origin}: {what} gave a {type(value).__name__}, expected an int or a string")
+    if multiple_choice and isinstance(value, str) and value.isdigit():
+        return int(value)
+    return value
