@@ -39,8 +39,12 @@ def toy_env(tmp_path: Path) -> dict[str, Path]:
     data = tmp_path / "data" / "toy"
     data.mkdir(parents=True)
     rows = [
-        {"question": f"What is {i} + 1?", "choices": [str(i), str(i + 1), str(i + 2), str(i - 1)],
-         "gold": 1, "answer": str(i + 1)}
+        {
+            "question": f"What is {i} + 1?",
+            "choices": [str(i), str(i + 1), str(i + 2), str(i - 1)],
+            "gold": 1,
+            "answer": str(i + 1),
+        }
         for i in range(40)
     ]
     (data / "toy.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -16,7 +16,9 @@ import pytest
 from agimeter.store.repository import Store
 
 
-def agimeter(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def agimeter(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "agimeter.cli.app", *args],
@@ -28,7 +30,14 @@ def agimeter(*args: str, env: dict[str, str] | None = None, timeout: float = 120
 
 
 def base_args(toy: dict[str, Path], *tasks: str) -> list[str]:
-    return ["--data-dir", str(toy["data"]), "--store", f"sqlite:///{toy['store']}", "--tasks", ",".join(tasks)]
+    return [
+        "--data-dir",
+        str(toy["data"]),
+        "--store",
+        f"sqlite:///{toy['store']}",
+        "--tasks",
+        ",".join(tasks),
+    ]
 
 
 def test_run_show_export_roundtrip(toy_env: dict[str, Path]) -> None:
@@ -55,7 +64,9 @@ def test_run_show_export_roundtrip(toy_env: dict[str, Path]) -> None:
     gen = [r for r in rows if r["task"] == "toy_gen"]
     assert all(r["correct"] == (r["target"] == "42") for r in gen)
 
-    summary = json.loads(agimeter("show", run.id, "--format", "json", "--store", f"sqlite:///{toy_env['store']}").stdout)
+    summary = json.loads(
+        agimeter("show", run.id, "--format", "json", "--store", f"sqlite:///{toy_env['store']}").stdout
+    )
     assert {s["task"] for s in summary["scores"]} == {"toy_mc", "toy_gen"}
     acc = next(s for s in summary["scores"] if s["task"] == "toy_mc")["metrics"]["acc"]
     assert acc["ci_low"] <= acc["mean"] <= acc["ci_high"]
@@ -77,7 +88,14 @@ def test_rerun_reuses_every_item(toy_env: dict[str, Path]) -> None:
 
 def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(toy_env: dict[str, Path]) -> None:
     args = [
-        sys.executable, "-m", "agimeter.cli.app", "run", "--model", "fake:slow", "--model-arg", "delay_s=0.05",
+        sys.executable,
+        "-m",
+        "agimeter.cli.app",
+        "run",
+        "--model",
+        "fake:slow",
+        "--model-arg",
+        "delay_s=0.05",
         *base_args(toy_env, str(toy_env["mc"])),
     ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -87,7 +105,9 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(toy_env: dict[
         time.sleep(0.2)
         if toy_env["store"].exists():
             try:
-                done = sqlite3.connect(toy_env["store"]).execute("select count(*) from run_items").fetchone()[0]
+                done = (
+                    sqlite3.connect(toy_env["store"]).execute("select count(*) from run_items").fetchone()[0]
+                )
             except sqlite3.OperationalError:
                 continue
             if done >= 8:
@@ -101,8 +121,16 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(toy_env: dict[
     assert con.execute("select status from runs").fetchone()[0] == "running"
     con.close()
 
-    res = agimeter("run", "--model", "fake:slow", "--model-arg", "delay_s=0.05", *base_args(toy_env, str(toy_env["mc"])),
-                   "--format", "json")
+    res = agimeter(
+        "run",
+        "--model",
+        "fake:slow",
+        "--model-arg",
+        "delay_s=0.05",
+        *base_args(toy_env, str(toy_env["mc"])),
+        "--format",
+        "json",
+    )
     assert res.returncode == 0, res.stderr
     payload = json.loads(res.stdout)
     assert payload["run"]["status"] == "finished"
@@ -136,7 +164,9 @@ def test_errors_are_one_line_and_nonzero(toy_env: dict[str, Path], args: list[st
     for key, value in zip(args[::2], args[1::2], strict=True):
         base[key] = value
     flat = [x for kv in base.items() for x in kv]
-    res = agimeter("run", *flat, "--data-dir", str(toy_env["data"]), "--store", f"sqlite:///{toy_env['store']}")
+    res = agimeter(
+        "run", *flat, "--data-dir", str(toy_env["data"]), "--store", f"sqlite:///{toy_env['store']}"
+    )
     assert res.returncode != 0
     lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1, res.stderr
@@ -147,8 +177,17 @@ def test_errors_are_one_line_and_nonzero(toy_env: dict[str, Path], args: list[st
 
 
 def test_missing_data_file_and_malformed_row(toy_env: dict[str, Path]) -> None:
-    res = agimeter("run", "--model", "fake:m", "--tasks", str(toy_env["mc"]), "--data-dir", str(toy_env["tmp"] / "nowhere"),
-                   "--store", f"sqlite:///{toy_env['store']}")
+    res = agimeter(
+        "run",
+        "--model",
+        "fake:m",
+        "--tasks",
+        str(toy_env["mc"]),
+        "--data-dir",
+        str(toy_env["tmp"] / "nowhere"),
+        "--store",
+        f"sqlite:///{toy_env['store']}",
+    )
     assert res.returncode != 0 and "toy/toy.jsonl" in res.stderr
     data_file = toy_env["data"] / "toy" / "toy.jsonl"
     lines = data_file.read_text().splitlines()
@@ -157,8 +196,10 @@ def test_missing_data_file_and_malformed_row(toy_env: dict[str, Path]) -> None:
     res = agimeter("run", "--model", "fake:m", *base_args(toy_env, str(toy_env["mc"])))
     assert res.returncode != 0
     assert "toy.jsonl:7" in res.stderr, res.stderr
-    assert not toy_env["store"].exists() or sqlite3.connect(toy_env["store"]).execute(
-        "select count(*) from runs").fetchone()[0] == 0
+    assert (
+        not toy_env["store"].exists()
+        or sqlite3.connect(toy_env["store"]).execute("select count(*) from runs").fetchone()[0] == 0
+    )
 
 
 def test_bad_yaml_names_the_field(toy_env: dict[str, Path]) -> None:

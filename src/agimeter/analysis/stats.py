@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 
 from pydantic import BaseModel, ConfigDict
-from scipy.stats import norm
 
 
 class Estimate(BaseModel):
@@ -28,12 +28,18 @@ class Estimate(BaseModel):
 def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
     if n == 0:
         return (math.nan, math.nan)
-    z = float(norm.ppf(0.5 + confidence / 2))
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    low, high = max(0.0, centre - half), min(1.0, centre + half)
+    # At p = 0 or 1 one bound is exactly the edge; don't let rounding say otherwise.
+    if successes == 0:
+        low = 0.0
+    if successes == n:
+        high = 1.0
+    return (low, high)
 
 
 def estimate(values: Sequence[float], confidence: float = 0.95) -> Estimate:
@@ -47,7 +53,7 @@ def estimate(values: Sequence[float], confidence: float = 0.95) -> Estimate:
     if all(v in (0.0, 1.0) for v in values):
         low, high = wilson_interval(math.fsum(values), n, confidence)
         return Estimate(mean=mean, ci_low=low, ci_high=high, stderr=stderr, n=n, method="wilson")
-    from scipy.stats import t
+    from scipy.stats import t  # imported lazily: scipy.stats costs ~1 s at start-up
 
     half = float(t.ppf(0.5 + confidence / 2, df=max(n - 1, 1))) * stderr
     return Estimate(mean=mean, ci_low=mean - half, ci_high=mean + half, stderr=stderr, n=n, method="t")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from agimeter.errors import AgimeterError, ConfigError
 from agimeter.runner.meter import Measurement
 from agimeter.store.records import RunRecord
 from agimeter.store.repository import Store
+
+if TYPE_CHECKING:
+    from agimeter.runner.execute import ChatMode
 
 app = typer.Typer(
     add_completion=False,
@@ -55,7 +58,9 @@ def run(
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Backend batch size.")] = None,
     dtype: Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16, float16.")] = "auto",
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N.")] = "auto",
-    chat: Annotated[str, typer.Option("--chat", help="Chat template: auto (as the task says), on, off.")] = "auto",
+    chat: Annotated[
+        str, typer.Option("--chat", help="Chat template: auto (as the task says), on, off.")
+    ] = "auto",
     profile: Annotated[str | None, typer.Option("--profile", help="Hardware price profile name.")] = None,
     price_per_hour: Annotated[
         float | None, typer.Option("--price-per-hour", help="Hardware price in $/hour (overrides profile).")
@@ -90,7 +95,7 @@ def run(
         batch_size=batch_size,
         dtype=dtype,
         device=device,
-        chat=chat,  # type: ignore[arg-type]
+        chat=cast(ChatMode, chat),
         profile=profile_name,
         price_per_hour=hw_profile.price_per_hour,
         price_is_example=hw_profile.example,
@@ -190,7 +195,9 @@ def show(
 @app.command()
 def export(
     run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
-    output: Annotated[str, typer.Option("--format", help="jsonl (one line per item) or json (summary).")] = "jsonl",
+    output: Annotated[
+        str, typer.Option("--format", help="jsonl (one line per item) or json (summary).")
+    ] = "jsonl",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
@@ -215,7 +222,9 @@ def export(
 
 @app.command("tasks")
 def list_tasks(
-    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Benchmark data dir, to count items.")] = None,
+    data_dir: Annotated[
+        str | None, typer.Option("--data-dir", help="Benchmark data dir, to count items.")
+    ] = None,
     dimension: Annotated[str | None, typer.Option("--dimension", help="Only this dimension.")] = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -245,6 +254,29 @@ def list_tasks(
             ",".join(spec.metrics),
             f"{size:,}" if size is not None else "needs --data-dir",
             spec.version,
+        )
+    console.print(table)
+
+
+@app.command()
+def models() -> None:
+    """Known model aliases (real models installable from PyPI): installed or not, size, licence."""
+    from rich.table import Table
+
+    from agimeter.backends.aliases import is_installed, load_catalog
+
+    table = Table(title="model aliases (use as hf:<alias>)", title_justify="left")
+    for col in ("alias", "installed", "params", "quant", "architecture", "licence", "install with"):
+        table.add_column(col)
+    for alias in load_catalog().values():
+        table.add_row(
+            alias.alias,
+            "yes" if is_installed(alias) else "no",
+            f"{alias.num_parameters / 1e6:.1f}M",
+            alias.quantization,
+            alias.architecture,
+            alias.licence,
+            alias.pip_install,
         )
     console.print(table)
 

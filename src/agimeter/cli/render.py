@@ -67,18 +67,33 @@ def cost_table(measurement: Measurement, cost: CostBlock) -> Table:
             f"{_rate(measurement.prefill_tokens_per_s, 'tok/s')}  "
             f"({measurement.computed_prompt_tokens:,} computed of {measurement.prompt_tokens:,} prompt tokens)",
         ),
-        ("decode", f"{_rate(measurement.decode_tokens_per_s, 'tok/s')}  ({measurement.completion_tokens:,} tokens)"),
-        ("peak memory", f"{measurement.peak_rss_bytes / 2**20:,.0f} MiB RSS"
-         + (f", CUDA max allocated {measurement.cuda_max_allocated_bytes / 2**20:,.0f} MiB"
-            if measurement.cuda_max_allocated_bytes is not None else "")),
-        ("hardware", f"{hw.cpu_model}, {hw.cpu_cores_logical} logical cores, {hw.ram_bytes / 2**30:.0f} GiB"
-         + (f", GPU {hw.gpu}" if hw.gpu else ", no GPU")),
+        (
+            "decode",
+            f"{_rate(measurement.decode_tokens_per_s, 'tok/s')}  ({measurement.completion_tokens:,} tokens)",
+        ),
+        (
+            "peak memory",
+            f"{measurement.peak_rss_bytes / 2**20:,.0f} MiB RSS"
+            + (
+                f", CUDA max allocated {measurement.cuda_max_allocated_bytes / 2**20:,.0f} MiB"
+                if measurement.cuda_max_allocated_bytes is not None
+                else ""
+            ),
+        ),
+        (
+            "hardware",
+            f"{hw.cpu_model}, {hw.cpu_cores_logical} logical cores, {hw.ram_bytes / 2**30:.0f} GiB"
+            + (f", GPU {hw.gpu}" if hw.gpu else ", no GPU"),
+        ),
         (
             "price",
             f"${cost.price_per_hour:.3f}/h ({cost.profile}{', example price' if cost.price_is_example else ''})",
         ),
         ("$ per run", f"${cost.usd_per_run:.6f}"),
-        ("$ per 1M tokens", f"${cost.usd_per_1m_tokens:.4f}" if cost.usd_per_1m_tokens is not None else "n/a"),
+        (
+            "$ per 1M tokens",
+            f"${cost.usd_per_1m_tokens:.4f}" if cost.usd_per_1m_tokens is not None else "n/a",
+        ),
     ]
     for row in rows:
         table.add_row(*row)

@@ -176,7 +176,7 @@ class Executor:
                 run_id,
                 spec,
                 p,
-                prediction=score.prediction,
+                prediction=score.extracted,
                 correct=score.correct,
                 metrics=score.metrics,
                 results=[result],
@@ -185,7 +185,9 @@ class Executor:
 
         self.backend.generate(requests, on_result=on_result)
         if len(seen) != len(todo):
-            raise RuntimeError(f"backend returned no result for {len(todo) - len(seen)} item(s) of {spec.name}")
+            raise RuntimeError(
+                f"backend returned no result for {len(todo) - len(seen)} item(s) of {spec.name}"
+            )
 
     def _commit(
         self,

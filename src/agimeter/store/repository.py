@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -186,7 +186,7 @@ def _run(row: RunRow) -> RunRecord:
         schema_version=row.schema_version,
         id=row.id,
         run_key=row.run_key,
-        status=row.status,  # type: ignore[arg-type]
+        status=cast(RunStatus, row.status),
         created_at=row.created_at,
         updated_at=row.updated_at,
         model=row.model,
