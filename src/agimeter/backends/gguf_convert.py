@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from platformdirs import user_cache_dir
 
@@ -61,7 +62,8 @@ def convert_gguf(source: Path, target: Path, sha: str) -> None:
             raise ModelError(f"{source}: cannot read GGUF ({type(err).__name__}: {first})") from None
         # transformers marks GGUF-loaded models as quantized and refuses to save them; the weights
         # are already dequantized to fp32, so drop the marker and save a plain checkpoint.
-        model.hf_quantizer = None
+        model_any: Any = model
+        model_any.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.save_pretrained(str(tmp))

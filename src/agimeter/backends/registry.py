@@ -17,7 +17,7 @@ class BackendFactory(Protocol):
 
 
 _FACTORIES: dict[str, str] = {
-    "hf": "agimeter.backends.hf:create",
+    "hf": "agimeter.backends.hf_alias:create",
     "fake": "agimeter.backends.fake:create",
 }
 

@@ -1,0 +1,59 @@
+"""Model alias catalog: install hints, sha256 checks, and no half-written conversion cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agimeter.backends import aliases, gguf_convert
+from agimeter.backends.aliases import ModelAlias, load_catalog
+from agimeter.errors import ModelError
+
+
+def _alias(**update: object) -> ModelAlias:
+    base = load_catalog()["smollm2-135m-instruct"]
+    return base.model_copy(update=update)
+
+
+def test_catalog_lists_both_real_models() -> None:
+    catalog = load_catalog()
+    assert {"smollm2-135m-instruct", "gemma-3-270m"} <= set(catalog)
+    for alias in catalog.values():
+        assert alias.pip_install.startswith("pip install") and alias.num_parameters > 0
+
+
+def test_missing_package_names_the_pip_command(tmp_path: Path) -> None:
+    alias = _alias(module="agimeter_no_such_model_pkg", pip_install="pip install no-such-pkg")
+    with pytest.raises(ModelError, match=r"pip install no-such-pkg") as err:
+        gguf_convert.ensure_converted(alias, tmp_path)
+    assert "\n" not in str(err.value)
+
+
+def test_corrupt_gguf_leaves_no_cache_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "model.gguf").write_bytes(b"GGUF" + b"\x00" * 64)  # truncated: header only
+    monkeypatch.setattr(aliases, "package_dir", lambda _alias: pkg)
+    cache = tmp_path / "cache"
+    with pytest.raises(ModelError, match="cannot read GGUF"):
+        gguf_convert.ensure_converted(_alias(file="model.gguf", sha256=None), cache)
+    converted = cache / "converted"
+    assert not converted.exists() or not any(converted.iterdir())
+
+
+def test_sha256_mismatch_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "model.gguf").write_bytes(b"not the real weights")
+    monkeypatch.setattr(aliases, "package_dir", lambda _alias: pkg)
+    with pytest.raises(ModelError, match="sha256 mismatch"):
+        gguf_convert.ensure_converted(_alias(file="model.gguf", sha256="0" * 64), tmp_path / "cache")
+    assert not (tmp_path / "cache" / "converted").exists()
+
+
+def test_unknown_alias_falls_through_to_a_clear_load_error() -> None:
+    from agimeter.backends.registry import create_backend
+
+    with pytest.raises(ModelError, match="no-such-alias-or-model"):
+        create_backend("hf:no-such-alias-or-model", dtype="float32", device="cpu")
