@@ -1,0 +1,379 @@
+"""Hugging Face transformers backend.
+
+Log-likelihood uses tree packing (see ``_packing``): requests are tokenized exactly as
+lm-eval's ``HFLM`` does, shared prefixes (a question's context across its choices, a few-shot
+preamble across documents) are computed once, and the lm head runs only at the positions whose
+next-token distribution is scored. Generation is greedy ``model.generate`` with left padding.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agimeter.backends._hf_loading import LoadedModel, load_model
+from agimeter.backends._packing import (
+    Pack,
+    TokenTrie,
+    ancestor_mask,
+    fair_shares,
+    plan_groups,
+    round_preserving_sum,
+)
+from agimeter.backends.base import (
+    GenCallback,
+    GenRequest,
+    GenResult,
+    LoglikCallback,
+    LoglikRequest,
+    LoglikResult,
+    ModelInfo,
+    Timing,
+    Usage,
+)
+from agimeter.errors import ConfigError
+
+DEFAULT_MAX_LENGTH = 2048
+
+
+class HFOptions(BaseModel):
+    """Load options for :class:`HFBackend` (``hf:`` on the command line)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
+    device: str = "auto"
+    batch_size: int | None = Field(default=None, ge=1)
+    """Generation: prompts per batch (default 8 on CPU, 32 on GPU)."""
+    pack_tokens: int | None = Field(default=None, ge=1)
+    """Log-likelihood: tokens per forward (default 1024 on CPU, 4096 on GPU)."""
+    max_length: int | None = Field(default=None, ge=2)
+    gguf_file: str | None = None
+    revision: str | None = None
+    trust_remote_code: bool = False
+
+
+@dataclass
+class PackStats:
+    """Work done by the last ``loglikelihood`` call (for FLOP accounting in benchmarks)."""
+
+    packs: int = 0
+    forwards: int = 0
+    computed_tokens: int = 0
+    attended_keys: int = 0
+    """Sum over computed tokens of the keys each attends to (its depth + 1)."""
+    lm_head_rows: int = 0
+
+
+class HFBackend:
+    """A transformers causal LM behind the :class:`~agimeter.backends.base.Backend` protocol."""
+
+    def __init__(self, loaded: LoadedModel, options: HFOptions) -> None:
+        self._model = loaded.model
+        self._tokenizer = loaded.tokenizer
+        self._options = options
+        self._device = loaded.device
+        config = self._model.config
+        self.max_length = options.max_length or _resolve_max_length(config, self._tokenizer)
+        on_gpu = self._device.type != "cpu"
+        self.pack_tokens = options.pack_tokens or (4096 if on_gpu else 1024)
+        self.gen_batch_size = options.batch_size or (32 if on_gpu else 8)
+        # sdpa takes a boolean mask (True = attend); eager adds the mask to the scores.
+        self._bool_mask = getattr(config, "_attn_implementation", "sdpa") == "sdpa"
+        tok = self._tokenizer
+        if tok.bos_token_id is not None:
+            self.prefix_token_id: int = int(tok.bos_token_id)
+        else:
+            self.prefix_token_id = int(tok.eos_token_id)
+        self._prefix_text: str = tok.decode(self.prefix_token_id)
+        self.last_stats = PackStats()
+        self.info = ModelInfo(
+            backend="hf",
+            name=loaded.name,
+            identity=loaded.identity,
+            revision=loaded.revision,
+            num_parameters=sum(p.numel() for p in self._model.parameters()),
+            dtype=str(next(self._model.parameters()).dtype).removeprefix("torch."),
+            device=str(self._device),
+            has_chat_template=bool(getattr(tok, "chat_template", None)),
+            max_length=self.max_length,
+            extra={"attn_implementation": str(getattr(config, "_attn_implementation", ""))},
+        )
+
+    @classmethod
+    def load(
+        cls,
+        model: str,
+        *,
+        dtype: str = "float32",
+        device: str = "auto",
+        batch_size: int | None = None,
+        max_length: int | None = None,
+        gguf_file: str | None = None,
+        revision: str | None = None,
+        trust_remote_code: bool = False,
+        pack_tokens: int | None = None,
+    ) -> HFBackend:
+        """Load ``model`` (a local directory or a hub id found in the local HF cache)."""
+        try:
+            options = HFOptions(
+                dtype=dtype,
+                device=device,
+                batch_size=batch_size,
+                pack_tokens=pack_tokens,
+                max_length=max_length,
+                gguf_file=gguf_file,
+                revision=revision,
+                trust_remote_code=trust_remote_code,
+            )
+        except ValidationError as err:
+            problem = err.errors()[0]
+            where = ".".join(str(part) for part in problem["loc"])
+            raise ConfigError(f"invalid hf backend option {where}: {problem['msg']}") from err
+        _configure_threads()
+        loaded = load_model(
+            model,
+            dtype=options.dtype,
+            device=options.device,
+            gguf_file=options.gguf_file,
+            revision=options.revision,
+            trust_remote_code=options.trust_remote_code,
+        )
+        return cls(loaded, options)
+
+    # ----------------------------------------------------------------- tokenization (as HFLM)
+
+    def tok_encode(self, text: str, add_special_tokens: bool | None = None) -> list[int]:
+        """``HFLM.tok_encode`` with default arguments (the tokenizer decides about BOS)."""
+        kwargs: dict[str, bool] = {}
+        if add_special_tokens is not None:
+            kwargs["add_special_tokens"] = add_special_tokens
+        elif text.startswith(self._prefix_text):
+            kwargs["add_special_tokens"] = False
+        return list(self._tokenizer.encode(text, **kwargs))
+
+    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        """Context and continuation tokens exactly as lm-eval's ``loglikelihood`` makes them."""
+        if context == "":
+            cont = self.tok_encode(continuation, add_special_tokens=False)
+            if cont and cont[0] == self.prefix_token_id:
+                return cont[:1], cont[1:]
+            return [self.prefix_token_id], cont
+        n_spaces = len(context) - len(context.rstrip())
+        if n_spaces > 0:
+            continuation = context[-n_spaces:] + continuation
+            context = context[:-n_spaces]
+        whole = self.tok_encode(context + continuation)
+        context_enc = self.tok_encode(context)
+        return context_enc, whole[len(context_enc):]
+
+    # ----------------------------------------------------------------------- log-likelihood
+
+    def loglikelihood(
+        self, requests: Sequence[LoglikRequest], on_result: LoglikCallback | None = None
+    ) -> list[LoglikResult]:
+        """Sum of continuation log-probs per request; shared prefixes are computed once."""
+        start = time.perf_counter()
+        trie = TokenTrie()
+        paths: list[list[int]] = []
+        targets: list[list[int]] = []
+        sequences: list[list[int]] = []
+        for request in requests:
+            context_enc, cont_enc = self.encode_pair(request.context, request.continuation)
+            if not cont_enc or len(cont_enc) > self.max_length:
+                raise ConfigError(
+                    f"continuation {request.continuation[:40]!r} has {len(cont_enc)} tokens; "
+                    f"1 to {self.max_length} are supported"
+                )
+            # Left truncation as lm-eval: the model sees at most max_length input tokens.
+            whole = (context_enc + cont_enc)[-(self.max_length + 1):]
+            paths.append(trie.insert(whole[:-1]))
+            targets.append(cont_enc)
+            sequences.append(whole)
+        order = sorted(range(len(requests)), key=lambda i: sequences[i])
+        groups = plan_groups(
+            paths, [len(t) for t in targets], order, self.pack_tokens, max(1, self.pack_tokens // 4)
+        )
+        stats = self.last_stats = PackStats(packs=sum(len(g.packs) for g in groups))
+        results: list[LoglikResult | None] = [None] * len(requests)
+        mark = start
+        for group in groups:
+            cache = self._run_trunk(trie, group.trunk)
+            now = time.perf_counter()
+            trunk_s, mark = now - mark, now
+            members = sum(len(pack.requests) for pack in group.packs)
+            trunk_share = len(group.trunk) / members
+            for pack in group.packs:
+                scored = self._score_pack(trie, paths, targets, pack, cache, len(group.trunk))
+                now = time.perf_counter()
+                pack_s, mark = now - mark, now
+                shares = fair_shares(paths, pack.requests, skip=len(group.trunk))
+                computed = round_preserving_sum([s + trunk_share for s in shares])
+                for index, share, computed_tokens in zip(pack.requests, shares, computed, strict=True):
+                    seconds = pack_s * share / max(len(pack.nodes), 1) + trunk_s / members
+                    logprob, is_greedy = scored[index]
+                    result = LoglikResult(
+                        logprob=logprob,
+                        is_greedy=is_greedy,
+                        num_tokens=len(targets[index]),
+                        usage=Usage(
+                            prompt_tokens=len(sequences[index]), computed_prompt_tokens=computed_tokens
+                        ),
+                        timing=Timing(total_s=seconds, prefill_s=seconds),
+                    )
+                    results[index] = result
+                    if on_result is not None:
+                        on_result(index, result)
+            for node in group.trunk + [n for pack in group.packs for n in pack.nodes]:
+                stats.computed_tokens += 1
+                stats.attended_keys += trie.depths[node] + 1
+        return [r for r in results if r is not None]
+
+    def _run_trunk(self, trie: TokenTrie, trunk: list[int]) -> Any:
+        """KV cache of the trunk (a plain causal prefix), computed in chunks of the pack budget."""
+        if not trunk:
+            return None
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self._model.config)
+        with torch.inference_mode():
+            for begin in range(0, len(trunk), self.pack_tokens):
+                chunk = trunk[begin:begin + self.pack_tokens]
+                # logits_to_keep=1: the trunk's own logits are never scored.
+                self._model(
+                    input_ids=torch.tensor([[trie.tokens[n] for n in chunk]], device=self._device),
+                    position_ids=torch.arange(begin, begin + len(chunk), device=self._device)[None],
+                    past_key_values=cache,
+                    use_cache=True,
+                    logits_to_keep=1,
+                )
+                self.last_stats.forwards += 1
+        return cache
+
+    def _score_pack(
+        self,
+        trie: TokenTrie,
+        paths: list[list[int]],
+        targets: list[list[int]],
+        pack: Pack,
+        cache: Any,
+        trunk_len: int,
+    ) -> dict[int, tuple[float, bool]]:
+        """One forward over a pack (attending to the trunk cache); (logprob, is_greedy) per request."""
+        slot = {node: i for i, node in enumerate(pack.nodes)}
+        n = len(pack.nodes)
+        mask = torch.ones((1, 1, n, trunk_len + n), dtype=torch.bool)
+        # A node whose parent is outside the pack hangs off the trunk, which it sees entirely.
+        mask[0, 0, :, trunk_len:] = torch.from_numpy(
+            ancestor_mask([slot.get(trie.parents[node], -1) for node in pack.nodes])
+        )
+        wanted = {
+            index: [slot[node] for node in paths[index][len(paths[index]) - len(targets[index]):]]
+            for index in pack.requests
+        }
+        columns = sorted({c for cols in wanted.values() for c in cols})
+        column_index = {c: i for i, c in enumerate(columns)}
+        attention: torch.Tensor = mask
+        if not self._bool_mask:
+            attention = torch.zeros(mask.shape, dtype=self._model.dtype)
+            attention.masked_fill_(~mask, torch.finfo(self._model.dtype).min)
+        self.last_stats.forwards += 1
+        self.last_stats.lm_head_rows += len(columns)
+        with torch.inference_mode():
+            output = self._model(
+                input_ids=torch.tensor([[trie.tokens[node] for node in pack.nodes]], device=self._device),
+                attention_mask=attention.to(self._device),
+                position_ids=torch.tensor([[trie.depths[node] for node in pack.nodes]], device=self._device),
+                past_key_values=cache,
+                use_cache=cache is not None,
+                logits_to_keep=torch.tensor(columns, device=self._device),
+            )
+            if cache is not None:
+                cache.crop(-n)
+            logprobs = torch.log_softmax(output.logits[0].float(), dim=-1)
+            greedy = logprobs.argmax(dim=-1)
+            scored: dict[int, tuple[float, bool]] = {}
+            for index, cols in wanted.items():
+                selected = torch.tensor([column_index[c] for c in cols], device=self._device)
+                target = torch.tensor(targets[index], device=self._device)
+                token_logprobs = logprobs[selected].gather(-1, target[:, None])
+                is_greedy = bool((greedy[selected] == target).all())
+                scored[index] = (float(token_logprobs.sum()), is_greedy)
+        return scored
+
+    # --------------------------------------------------------------------------- generation
+
+    def generate(
+        self, requests: Sequence[GenRequest], on_result: GenCallback | None = None
+    ) -> list[GenResult]:
+        """Greedy generation, batched by prompt length with left padding."""
+        from agimeter.backends._hf_generate import generate_batch
+
+        encoded = [self.tok_encode(r.prompt) for r in requests]
+        order = sorted(range(len(requests)), key=lambda i: (-len(encoded[i]), i))
+        results: list[GenResult | None] = [None] * len(requests)
+        for batch_start in range(0, len(order), self.gen_batch_size):
+            batch = order[batch_start:batch_start + self.gen_batch_size]
+            batch_results = generate_batch(
+                self._model,
+                self._tokenizer,
+                [encoded[i] for i in batch],
+                [requests[i] for i in batch],
+                max_length=self.max_length,
+                device=self._device,
+            )
+            for index, result in zip(batch, batch_results, strict=True):
+                results[index] = result
+                if on_result is not None:
+                    on_result(index, result)
+        return [r for r in results if r is not None]
+
+    # -------------------------------------------------------------------------------- misc
+
+    def apply_chat_template(self, messages: Sequence[dict[str, str]]) -> str | None:
+        """Render ``messages`` with the tokenizer's chat template (generation prompt added)."""
+        if not getattr(self._tokenizer, "chat_template", None):
+            return None
+        rendered = self._tokenizer.apply_chat_template(
+            list(messages), tokenize=False, add_generation_prompt=True
+        )
+        return str(rendered)
+
+    def close(self) -> None:
+        """Drop the model so its memory can be reclaimed."""
+        self._model = None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def create(spec: str, **options: Any) -> HFBackend:
+    """Registry hook: ``hf:<model>`` -> :meth:`HFBackend.load` (options as keyword arguments)."""
+    return HFBackend.load(spec, **options)
+
+
+def _resolve_max_length(config: Any, tokenizer: Any) -> int:
+    """Like lm-eval: the config's context length, else the tokenizer's, else 2048."""
+    config = getattr(config, "text_config", None) or config
+    for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
+        value = getattr(config, attr, None)
+        if value is not None:
+            return int(value)
+    model_max = getattr(tokenizer, "model_max_length", None)
+    if model_max is not None and model_max < 10**12:
+        return int(model_max)
+    return DEFAULT_MAX_LENGTH
+
+
+def _configure_threads() -> None:
+    """Use every core this process may run on (torch's default can undercount in containers)."""
+    if not torch.cuda.is_available():
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+
+
+__all__ = ["HFBackend", "HFOptions", "create"]
