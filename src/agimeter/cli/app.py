@@ -95,7 +95,7 @@ def run(
         batch_size=batch_size,
         dtype=dtype,
         device=device,
-        chat=cast(ChatMode, chat),
+        chat=cast("ChatMode", chat),
         profile=profile_name,
         price_per_hour=hw_profile.price_per_hour,
         price_is_example=hw_profile.example,
