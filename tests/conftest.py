@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,3 +14,59 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from agimeter.testing import build_tiny_qwen2
 
     return build_tiny_qwen2(tmp_path_factory.mktemp("tiny-qwen2"), seed=0)
+
+
+TOY_MC = """\
+name: toy_mc
+version: "1"
+dimension: knowledge
+output_type: multiple_choice
+source: {kind: file, path: toy/toy.jsonl, format: jsonl}
+prompt:
+  doc_to_text: "Question: {{question}}\\nAnswer:"
+  doc_to_target: gold
+  doc_to_choice: choices
+metrics: [acc, acc_norm]
+"""
+
+TOY_GEN = """\
+name: toy_gen
+version: "1"
+dimension: math
+output_type: generate
+source: {kind: file, path: toy/toy.jsonl, format: jsonl}
+prompt:
+  doc_to_text: "Q: {{question}}\\nA:"
+  doc_to_target: "{{answer}}"
+generation: {stop: ["\\n"], max_tokens: 16}
+extraction: {kind: regex, pattern: "The answer is (\\\\-?[0-9\\\\.\\\\,]+)", fallback: last_number}
+metrics: [exact_match]
+"""
+
+
+@pytest.fixture()
+def toy_env(tmp_path: Path) -> dict[str, Path]:
+    """A data dir with a 40-item toy task, two task YAMLs and a fresh SQLite store."""
+    data = tmp_path / "data" / "toy"
+    data.mkdir(parents=True)
+    rows = [
+        {
+            "question": f"What is {i} + 1?",
+            "choices": [str(i), str(i + 1), str(i + 2), str(i - 1)],
+            "gold": 1,
+            "answer": str(i + 1),
+        }
+        for i in range(40)
+    ]
+    (data / "toy.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    mc = tmp_path / "toy_mc.yaml"
+    mc.write_text(TOY_MC)
+    gen = tmp_path / "toy_gen.yaml"
+    gen.write_text(TOY_GEN)
+    return {
+        "data": tmp_path / "data",
+        "mc": mc,
+        "gen": gen,
+        "store": tmp_path / "store.db",
+        "tmp": tmp_path,
+    }
