@@ -23,7 +23,8 @@ class PublishedScore(BaseModel):
 
     benchmark: str
     value: float  # percent
-    shots: int | None = None
+    shots: int | None = None  # None: not stated as a number by the source (e.g. "few-shot")
+    metric: str | None = None  # e.g. acc, acc_norm, strict accuracy; None when the source does not say
     protocol: str
     source: str
 
