@@ -3,9 +3,29 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+CliRunner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def _run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``agimeter ARGS`` in a subprocess, as a user would, without colours."""
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "agimeter.cli.app", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="session")
+def agimeter() -> CliRunner:
+    """The CLI as a fixture: ``agimeter("run", "--model", ...)``."""
+    return _run_cli
 
 
 @pytest.fixture(scope="session")

@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from agimeter.store.repository import Store
 
-
-def agimeter(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "agimeter.cli.app", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-    )
+Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def base_args(toy: dict[str, Path], *tasks: str) -> list[str]:
@@ -40,7 +29,7 @@ def base_args(toy: dict[str, Path], *tasks: str) -> list[str]:
     ]
 
 
-def test_run_show_export_roundtrip(toy_env: dict[str, Path]) -> None:
+def test_run_show_export_roundtrip(agimeter: Cli, toy_env: dict[str, Path]) -> None:
     res = agimeter("run", "--model", "fake:m", *base_args(toy_env, str(toy_env["mc"]), str(toy_env["gen"])))
     assert res.returncode == 0, res.stderr
     assert "toy_mc" in res.stdout and "toy_gen" in res.stdout and "$ per 1M tokens" in res.stdout
@@ -74,7 +63,7 @@ def test_run_show_export_roundtrip(toy_env: dict[str, Path]) -> None:
     assert summary["measurement"]["items_computed"] == 80
 
 
-def test_rerun_reuses_every_item(toy_env: dict[str, Path]) -> None:
+def test_rerun_reuses_every_item(agimeter: Cli, toy_env: dict[str, Path]) -> None:
     args = ["run", "--model", "fake:m", *base_args(toy_env, str(toy_env["mc"]))]
     assert agimeter(*args).returncode == 0
     second = agimeter(*args, "--format", "json")
@@ -86,7 +75,7 @@ def test_rerun_reuses_every_item(toy_env: dict[str, Path]) -> None:
     assert con.execute("select count(*) from item_results").fetchone()[0] == 40
 
 
-def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(toy_env: dict[str, Path]) -> None:
+def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(agimeter: Cli, toy_env: dict[str, Path]) -> None:
     args = [
         sys.executable,
         "-m",
@@ -105,9 +94,7 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(toy_env: dict[
         time.sleep(0.2)
         if toy_env["store"].exists():
             try:
-                done = (
-                    sqlite3.connect(toy_env["store"]).execute("select count(*) from run_items").fetchone()[0]
-                )
+                done = sqlite3.connect(toy_env["store"]).execute("select count(*) from run_items").fetchone()[0]
             except sqlite3.OperationalError:
                 continue
             if done >= 8:
@@ -143,7 +130,7 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(toy_env: dict[
     assert con.execute("select count(*) from item_results").fetchone()[0] == 40
 
 
-def test_tasks_lists_builtins() -> None:
+def test_tasks_lists_builtins(agimeter: Cli) -> None:
     res = agimeter("tasks", "--data-dir", str(Path(__file__).parents[3] / "shared" / "benchmarks"))
     assert res.returncode == 0, res.stderr
     for name in ("mmlu", "arc_challenge", "hellaswag", "gsm8k"):
@@ -159,14 +146,12 @@ def test_tasks_lists_builtins() -> None:
         (["--model", "hf:/definitely/not/a/model"], "/definitely/not/a/model"),
     ],
 )
-def test_errors_are_one_line_and_nonzero(toy_env: dict[str, Path], args: list[str], needle: str) -> None:
+def test_errors_are_one_line_and_nonzero(agimeter: Cli, toy_env: dict[str, Path], args: list[str], needle: str) -> None:
     base = {"--model": "fake:m", "--tasks": str(toy_env["mc"])}
     for key, value in zip(args[::2], args[1::2], strict=True):
         base[key] = value
     flat = [x for kv in base.items() for x in kv]
-    res = agimeter(
-        "run", *flat, "--data-dir", str(toy_env["data"]), "--store", f"sqlite:///{toy_env['store']}"
-    )
+    res = agimeter("run", *flat, "--data-dir", str(toy_env["data"]), "--store", f"sqlite:///{toy_env['store']}")
     assert res.returncode != 0
     lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1, res.stderr
@@ -176,7 +161,7 @@ def test_errors_are_one_line_and_nonzero(toy_env: dict[str, Path], args: list[st
         assert con.execute("select count(*) from runs").fetchone()[0] == 0
 
 
-def test_missing_data_file_and_malformed_row(toy_env: dict[str, Path]) -> None:
+def test_missing_data_file_and_malformed_row(agimeter: Cli, toy_env: dict[str, Path]) -> None:
     res = agimeter(
         "run",
         "--model",
@@ -202,7 +187,7 @@ def test_missing_data_file_and_malformed_row(toy_env: dict[str, Path]) -> None:
     )
 
 
-def test_bad_yaml_names_the_field(toy_env: dict[str, Path]) -> None:
+def test_bad_yaml_names_the_field(agimeter: Cli, toy_env: dict[str, Path]) -> None:
     bad = toy_env["tmp"] / "bad.yaml"
     bad.write_text(toy_env["mc"].read_text().replace("dimension: knowledge", "dimension: astrology"))
     res = agimeter("run", "--model", "fake:m", *base_args(toy_env, str(bad)))

@@ -12,10 +12,9 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -84,16 +83,9 @@ def postgres_url() -> Iterator[str]:
         )
 
 
-def test_run_resume_and_export_on_postgres(postgres_url: str, toy_env: dict[str, Path]) -> None:
-    def agimeter(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "agimeter.cli.app", *args],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "NO_COLOR": "1"},
-            timeout=120,
-        )
-
+def test_run_resume_and_export_on_postgres(
+    agimeter: Callable[..., subprocess.CompletedProcess[str]], postgres_url: str, toy_env: dict[str, Path]
+) -> None:
     args = [
         "run",
         "--model",

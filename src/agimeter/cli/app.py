@@ -281,8 +281,16 @@ def models() -> None:
     console.print(table)
 
 
+def _sigterm_as_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and a non-zero exit."""
+    import signal
+
+    # A terminated run is marked interrupted (and resumable), like Ctrl-C.
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         app(standalone_mode=False)
     except AgimeterError as err:
