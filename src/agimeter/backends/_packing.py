@@ -7,6 +7,8 @@ Every request's model input (context + continuation minus its last token) is ins
 token trie. Packs are sets of trie nodes, each a union of whole root-to-leaf paths, so a pack is
 a forest laid out in one row: a node attends to itself and its ancestors only, and its position
 id is its depth, which reproduces exactly what a plain causal forward over the path computes.
+Sliding-window layers additionally drop ancestors (and trunk tokens) ``window`` or more positions
+above a node (``window_mask``), as their plain causal forward does.
 """
 
 from __future__ import annotations
@@ -149,6 +151,13 @@ def ancestor_mask(parent_slots: Sequence[int]) -> np.ndarray:
             mask[row, :parent + 1] = mask[parent, :parent + 1]
         mask[row, row] = True
     return mask
+
+
+def window_mask(query_depths: np.ndarray, key_depths: np.ndarray, window: int) -> np.ndarray:
+    """Boolean (q, k) mask: True where key depth > query depth - ``window`` (transformers' sliding
+    window rule, ``q - k < window``); AND it with the tree mask for sliding-window layers."""
+    distance: np.ndarray = np.asarray(query_depths)[:, None] - np.asarray(key_depths)[None, :]
+    return distance < window
 
 
 def fair_shares(paths: Sequence[Sequence[int]], requests: Sequence[int], skip: int = 0) -> list[float]:

