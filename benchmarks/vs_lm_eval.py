@@ -67,7 +67,7 @@ def hellaswag_docs(data_dir: Path) -> list[Doc]:
     lines = (data_dir / "hellaswag" / "hellaswag_val_full.txt").read_text().split("\n")
     docs = []
     for start in range(0, len(lines) - 5, 6):
-        context, gold, endings = lines[start], int(lines[start + 1]), lines[start + 2:start + 6]
+        context, gold, endings = lines[start], int(lines[start + 1]), lines[start + 2 : start + 6]
         # Recover lm-eval's ctx_b.capitalize() (see the data set's SOURCE.md).
         head, sep, tail = context.rpartition(". ")
         if sep and tail[:1].islower() and not context.endswith((".", "!", "?")):
@@ -183,12 +183,17 @@ def main() -> None:
     body_params -= 0 if config.tie_word_embeddings else config.vocab_size * config.hidden_size
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     attn_width = config.num_attention_heads * head_dim
-    print(f"threads={torch.get_num_threads()} matmul fp32 peak={matmul_peak_flops() / 1e9:.1f} GFLOP/s "
-          f"params={ours.info.num_parameters / 1e6:.0f}M body={body_params / 1e6:.0f}M "
-          f"embedding={embedding_params / 1e6:.0f}M pack_tokens={ours.pack_tokens}", flush=True)
+    print(
+        f"threads={torch.get_num_threads()} matmul fp32 peak={matmul_peak_flops() / 1e9:.1f} GFLOP/s "
+        f"params={ours.info.num_parameters / 1e6:.0f}M body={body_params / 1e6:.0f}M "
+        f"embedding={embedding_params / 1e6:.0f}M pack_tokens={ours.pack_tokens}",
+        flush=True,
+    )
 
-    header = (f"{'scenario':<18}{'items':>6}{'reqs':>6}{'tok/req':>9}{'computed':>10}{'lm-eval it/s':>14}"
-              f"{'agimeter it/s':>15}{'ratio':>7}{'max|diff|':>11}{'GFLOP/s':>9}{'peak':>7}{'%peak':>7}")
+    header = (
+        f"{'scenario':<18}{'items':>6}{'reqs':>6}{'tok/req':>9}{'computed':>10}{'lm-eval it/s':>14}"
+        f"{'agimeter it/s':>15}{'ratio':>7}{'max|diff|':>11}{'GFLOP/s':>9}{'peak':>7}{'%peak':>7}"
+    )
     rows = []
     wanted = [w for w in args.only.split(",") if w]
     for scenario in scenarios(args.data_dir, args.items, args.fewshot_items):
@@ -201,24 +206,30 @@ def main() -> None:
         results = ours.loglikelihood(scenario.requests)
         ours_s = time.perf_counter() - start
         stats = ours.last_stats
-        flops = (2 * body_params * stats.computed_tokens
-                 + 4 * config.num_hidden_layers * attn_width * stats.attended_keys
-                 + 2 * config.hidden_size * config.vocab_size * stats.lm_head_rows)
+        flops = (
+            2 * body_params * stats.computed_tokens
+            + 4 * config.num_hidden_layers * attn_width * stats.attended_keys
+            + 2 * config.hidden_size * config.vocab_size * stats.lm_head_rows
+        )
         max_diff = max(abs(r.logprob - ref) for r, ref in zip(results, reference, strict=True))
         tokens = sum(r.usage.prompt_tokens for r in results) / len(results)
-        row = (f"{scenario.name:<18}{scenario.items:>6}{len(results):>6}{tokens:>9.0f}"
-               f"{stats.computed_tokens:>10}{scenario.items / lm_eval_s:>14.3f}"
-               f"{scenario.items / ours_s:>15.3f}"
-               f"{lm_eval_s / ours_s:>7.2f}{max_diff:>11.2e}{flops / ours_s / 1e9:>9.1f}"
-               f"{peak / 1e9:>7.0f}{100 * flops / ours_s / peak:>6.0f}%")
+        row = (
+            f"{scenario.name:<18}{scenario.items:>6}{len(results):>6}{tokens:>9.0f}"
+            f"{stats.computed_tokens:>10}{scenario.items / lm_eval_s:>14.3f}"
+            f"{scenario.items / ours_s:>15.3f}"
+            f"{lm_eval_s / ours_s:>7.2f}{max_diff:>11.2e}{flops / ours_s / 1e9:>9.1f}"
+            f"{peak / 1e9:>7.0f}{100 * flops / ours_s / peak:>6.0f}%"
+        )
         rows.append(row)
         print(f"  {row}", flush=True)
     print()
     print(header)
     print("\n".join(rows))
-    print("tok/req: average prompt tokens per request (context + continuation, small BPE vocab); "
-          "computed: tokens agimeter ran after prefix sharing; GFLOP/s: agimeter's achieved rate; "
-          "peak: fp32 2048^3 matmul GFLOP/s measured just before agimeter's run.")
+    print(
+        "tok/req: average prompt tokens per request (context + continuation, small BPE vocab); "
+        "computed: tokens agimeter ran after prefix sharing; GFLOP/s: agimeter's achieved rate; "
+        "peak: fp32 2048^3 matmul GFLOP/s measured just before agimeter's run."
+    )
 
 
 if __name__ == "__main__":

@@ -88,10 +88,7 @@ def resolve_data_dir(flag: str | None, file_config: FileConfig | None = None) ->
 
 def resolve_store_url(flag: str | None, file_config: FileConfig | None = None) -> str:
     return (
-        flag
-        or os.environ.get("AGIMETER_STORE")
-        or (file_config.store if file_config else None)
-        or default_store_url()
+        flag or os.environ.get("AGIMETER_STORE") or (file_config.store if file_config else None) or default_store_url()
     )
 
 

@@ -96,7 +96,7 @@ def plain_scores(backend: HFBackend, requests: list[LoglikRequest]) -> list[tupl
         whole = context + continuation
         with torch.inference_mode():
             logits = model(input_ids=torch.tensor([whole[:-1]])).logits[0]
-        logprobs = torch.log_softmax(logits[-len(continuation):].float(), dim=-1)
+        logprobs = torch.log_softmax(logits[-len(continuation) :].float(), dim=-1)
         target = torch.tensor(continuation)
         scores.append(
             (
@@ -137,7 +137,11 @@ def test_small_budgets_with_a_long_trunk_match_plain_forward(gemma_dir: Path, pa
 
 def test_eager_attention_takes_additive_masks(gemma_dir: Path) -> None:
     loaded = load_model(
-        str(gemma_dir), dtype="float32", device="cpu", gguf_file=None, revision=None,
+        str(gemma_dir),
+        dtype="float32",
+        device="cpu",
+        gguf_file=None,
+        revision=None,
         trust_remote_code=False,
     )
     loaded.model.set_attn_implementation("eager")

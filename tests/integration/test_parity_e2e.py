@@ -33,10 +33,7 @@ BATCH_TOL = 1e-5  # agimeter batch 1 vs batch 8
 MMLU_TASK = "e2e_mmlu"
 HS_TASK = "e2e_hellaswag"
 MMLU_DESCRIPTION = "The following are multiple choice questions (with answers) about astronomy.\n\n"
-MMLU_TEXT = (
-    "{{question.strip()}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choices[2]}}\nD. {{choices[3]}}"
-    "\nAnswer:"
-)
+MMLU_TEXT = "{{question.strip()}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choices[2]}}\nD. {{choices[3]}}\nAnswer:"
 HS_TEXT = "{{activity_label}}: {{ctx}}"
 
 

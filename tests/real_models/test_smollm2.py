@@ -119,13 +119,12 @@ def test_loglikelihood_matches_lm_eval_on_the_same_gguf(smollm2: HFBackend) -> N
     assert package is not None
     lm = HFLM(pretrained=str(package), gguf_file=SMOLLM2.file, dtype="float32", device="cpu", batch_size=16)
     instances = [
-        Instance(request_type="loglikelihood", doc={}, arguments=pair, idx=i)
-        for i, pair in enumerate(requests)
+        Instance(request_type="loglikelihood", doc={}, arguments=pair, idx=i) for i, pair in enumerate(requests)
     ]
     flat = [float(lp) for lp, _ in lm.loglikelihood(instances, disable_tqdm=True)]
     offset = 0
     for item, lls in zip(items, ours, strict=True):
-        reference = flat[offset:offset + len(lls)]
+        reference = flat[offset : offset + len(lls)]
         offset += len(lls)
         diffs = [abs(a - b) for a, b in zip(lls, reference, strict=True)]
         assert max(diffs) < 1e-4, (item.doc_id, lls, reference)

@@ -58,9 +58,7 @@ def test_mmlu_document_order_and_subject_exemplars(data_dir: Path) -> None:
     first_anatomy = subjects.index("anatomy")
     anatomy = task.items(limit=first_anatomy + 1)[-1]
     assert anatomy.subtask == "anatomy"
-    assert anatomy.context.startswith(
-        "The following are multiple choice questions (with answers) about anatomy.\n\n"
-    )
+    assert anatomy.context.startswith("The following are multiple choice questions (with answers) about anatomy.\n\n")
 
 
 def test_arc_challenge_item0(data_dir: Path) -> None:
@@ -87,9 +85,7 @@ def test_hellaswag_item0_matches_lm_eval_preprocess(data_dir: Path) -> None:
     utils = pytest.importorskip("lm_eval.tasks.hellaswag.utils")
     task = Task(resolve_task("hellaswag"), data_dir, num_fewshot=0)
     (item,) = task.items(limit=1)
-    expected = utils.preprocess(
-        "Roof shingle removal" + ": " + "A man is sitting on a roof." + " " + "he".capitalize()
-    )
+    expected = utils.preprocess("Roof shingle removal" + ": " + "A man is sitting on a roof." + " " + "he".capitalize())
     assert item.context == expected == "Roof shingle removal: A man is sitting on a roof. He"
     assert item.continuations == (
         " is using wrap to wrap a pair of skis.",

@@ -17,15 +17,11 @@ def _pool(n: int, duplicates: int = 0) -> list[dict[str, object]]:
     return docs + [dict(docs[0]) for _ in range(duplicates)]
 
 
-@pytest.mark.parametrize(
-    ("pool_size", "shots", "duplicates"), [(50, 5, 0), (30, 25, 0), (12, 3, 4), (6, 5, 0)]
-)
+@pytest.mark.parametrize(("pool_size", "shots", "duplicates"), [(50, 5, 0), (30, 25, 0), (12, 3, 4), (6, 5, 0)])
 def test_random_sampler_matches_lm_eval_sequence(pool_size: int, shots: int, duplicates: int) -> None:
     pool = _pool(pool_size, duplicates)
     theirs = samplers.ContextSampler(list(pool), rnd=1234)
-    ours = FewShotSelector(
-        sampler="random", n=shots, seed=1234, pool_by_group={None: pool}, exclude_eval_doc=True
-    )
+    ours = FewShotSelector(sampler="random", n=shots, seed=1234, pool_by_group={None: pool}, exclude_eval_doc=True)
     for doc in pool:  # one draw per evaluated doc, in document order
         expected = list(theirs.sample(n=shots, eval_doc=doc))
         got = ours.select(doc, None)
@@ -57,9 +53,7 @@ def test_groups_have_their_own_rng() -> None:
     )
     first_b = sel.select(pool_b[0], "b")
     sel.select(pool_a[0], "a")
-    fresh = FewShotSelector(
-        sampler="random", n=3, seed=1, pool_by_group={"b": pool_b}, exclude_eval_doc=False
-    )
+    fresh = FewShotSelector(sampler="random", n=3, seed=1, pool_by_group={"b": pool_b}, exclude_eval_doc=False)
     assert first_b == fresh.select(pool_b[0], "b")
     with pytest.raises(ConfigError, match="no few-shot exemplars for group 'c'"):
         sel.select({}, "c")

@@ -88,9 +88,7 @@ def test_mmlu_5_and_0_shot_first_n(data_dir: Path, workdir: tuple[Path, Path]) -
     include, cache = workdir
     files = {}
     for split in ("test", "dev"):
-        with (data_dir / f"mmlu/{split}/abstract_algebra_{split}.csv").open(
-            newline="", encoding="utf-8"
-        ) as fh:
+        with (data_dir / f"mmlu/{split}/abstract_algebra_{split}.csv").open(newline="", encoding="utf-8") as fh:
             rows = [
                 {
                     "question": r["question"],
@@ -122,9 +120,7 @@ def test_hellaswag_10_shot_with_lm_eval_process_docs(data_dir: Path, workdir: tu
     include, cache = workdir
     shutil.copy(LM_TASKS / "hellaswag/utils.py", include / "utils.py")
     task = Task(resolve_task("hellaswag"), data_dir)
-    rows = [
-        {k: d.fields[k] for k in ("activity_label", "ctx_a", "ctx_b", "endings", "label")} for d in task.docs
-    ]
+    rows = [{k: d.fields[k] for k in ("activity_label", "ctx_a", "ctx_b", "endings", "label")} for d in task.docs]
     data = _write_jsonl(include / "hellaswag_validation.jsonl", rows)
     config = {
         "task": "parity_hellaswag",
@@ -157,9 +153,7 @@ def test_gsm8k_cot_generate(data_dir: Path, workdir: tuple[Path, Path]) -> None:
     config = yaml.safe_load((LM_TASKS / "gsm8k/gsm8k-cot.yaml").read_text())
     config.pop("dataset_name")
     config.pop("dataset_path")
-    config.update(
-        task="parity_gsm8k", dataset_kwargs={"data_files": {"test": str(data_dir / "gsm8k/test.jsonl")}}
-    )
+    config.update(task="parity_gsm8k", dataset_kwargs={"data_files": {"test": str(data_dir / "gsm8k/test.jsonl")}})
     instances = _lm_instances(include, config, cache, limit=5)
     items = Task(resolve_task("gsm8k"), data_dir).items(limit=5)
     assert [i.doc_id for i in instances] == [it.doc_id for it in items]

@@ -112,9 +112,7 @@ def test_hf_dataset_not_cached_is_a_data_error(tmp_path: Path, monkeypatch: pyte
     pytest.importorskip("datasets")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(
-        DataError, match=r"^HF dataset agimeter-test/not-there \[test\] is not in the local cache"
-    ):
+    with pytest.raises(DataError, match=r"^HF dataset agimeter-test/not-there \[test\] is not in the local cache"):
         load_docs(HFSource(dataset="agimeter-test/not-there", split="test"), tmp_path)
 
 

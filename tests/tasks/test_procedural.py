@@ -52,9 +52,7 @@ def test_docs_do_not_depend_on_python_hash_seed() -> None:
     outputs = set()
     for hash_seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-        done = subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-        )
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
         outputs.add(done.stdout)
     assert len(outputs) == 1
     expected = [generate(g, 30, 0, 5) for g in generator_names()]
@@ -102,9 +100,7 @@ def test_levels_get_harder() -> None:
     for generator in generator_names():
         lengths = [mean_length(generator, level) for level in (1, 2, 3)]
         assert lengths == sorted(lengths), (generator, lengths)
-    answers = {
-        lvl: [int(str(d["answer"])) for d in _docs("arithmetic", level=lvl, n=60)] for lvl in (1, 2, 3)
-    }
+    answers = {lvl: [int(str(d["answer"])) for d in _docs("arithmetic", level=lvl, n=60)] for lvl in (1, 2, 3)}
     assert max(answers[1]) <= 29 < max(answers[2]) and max(answers[2]) < max(answers[3])
 
 
@@ -248,9 +244,7 @@ def test_bad_level_is_a_spec_error(level: int) -> None:
 
 
 def _offline_specs() -> list[TaskSpec]:
-    return [
-        TaskSpec.model_validate(yaml.safe_load(p.read_text())) for p in sorted(OFFLINE_DIR.glob("*.yaml"))
-    ]
+    return [TaskSpec.model_validate(yaml.safe_load(p.read_text())) for p in sorted(OFFLINE_DIR.glob("*.yaml"))]
 
 
 def test_offline_yamls_validate_and_form_the_suite() -> None:
@@ -287,9 +281,7 @@ def test_generative_extraction(name: str, generation: str, target: str, correct:
     assert spec.extraction is not None
     answer = extract_answer(generation, spec.extraction)
     ext = spec.extraction
-    assert (
-        exact_match(answer, target, ignore_regexes=ext.ignore_regexes, ignore_case=ext.ignore_case) is correct
-    )
+    assert exact_match(answer, target, ignore_regexes=ext.ignore_regexes, ignore_case=ext.ignore_case) is correct
 
 
 def test_offline_tasks_render() -> None:

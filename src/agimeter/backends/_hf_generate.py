@@ -34,7 +34,7 @@ class _RowStopper:
             hit_limit = generated >= request.max_tokens
             hit_stop = False
             if request.stop:
-                text = self.tokenizer.decode(input_ids[row, self.prompt_width:], skip_special_tokens=True)
+                text = self.tokenizer.decode(input_ids[row, self.prompt_width :], skip_special_tokens=True)
                 hit_stop = any(stop and stop in text for stop in request.stop)
             if hit_limit or hit_stop:
                 self.done_at[row] = generated
@@ -81,8 +81,8 @@ def generate_batch(
     ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(prompts), width), dtype=torch.long)
     for row, prompt in enumerate(prompts):
-        ids[row, width - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
-        attention[row, width - len(prompt):] = 1
+        ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
+        attention[row, width - len(prompt) :] = 1
     eos_ids = _eos_ids(model, tokenizer)
     stopper = _RowStopper(tokenizer, width, requests)
 
@@ -112,11 +112,11 @@ def generate_batch(
         tokens = output[row, width:].tolist()
         done_at = stopper.done_at[row]
         limit = len(tokens) if done_at is None else done_at
-        tokens = tokens[:min(limit, request.max_tokens)]
+        tokens = tokens[: min(limit, request.max_tokens)]
         hit_eos = False
         for position, token in enumerate(tokens):
             if token in eos_ids:
-                tokens, hit_eos = tokens[:position + 1], True
+                tokens, hit_eos = tokens[: position + 1], True
                 break
         text, hit_stop = _cut_at_stop(tokenizer.decode(tokens, skip_special_tokens=True), request.stop)
         texts.append(text)

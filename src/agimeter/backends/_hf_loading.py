@@ -57,8 +57,7 @@ def resolve_model_dir(model: str, revision: str | None) -> tuple[Path, str | Non
     except Exception as offline_err:
         if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
             raise ModelError(
-                f"model {model!r} is neither a local directory nor in the Hugging Face cache "
-                "(HF_HUB_OFFLINE is set)"
+                f"model {model!r} is neither a local directory nor in the Hugging Face cache (HF_HUB_OFFLINE is set)"
             ) from offline_err
         try:
             snapshot = snapshot_download(model, revision=revision, allow_patterns=_HUB_PATTERNS)

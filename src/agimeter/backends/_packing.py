@@ -109,9 +109,7 @@ def plan_groups(
     return groups
 
 
-def plan_packs(
-    paths: Sequence[Sequence[int]], order: Sequence[int], budget: int, skip: int = 0
-) -> list[Pack]:
+def plan_packs(paths: Sequence[Sequence[int]], order: Sequence[int], budget: int, skip: int = 0) -> list[Pack]:
     """Group requests (taken in ``order``) into packs of at most ``budget`` distinct nodes, leaving
     out each path's first ``skip`` nodes (the group's trunk).
 
@@ -148,7 +146,7 @@ def ancestor_mask(parent_slots: Sequence[int]) -> np.ndarray:
     mask = np.zeros((n, n), dtype=bool)
     for row, parent in enumerate(parent_slots):
         if parent >= 0:
-            mask[row, :parent + 1] = mask[parent, :parent + 1]
+            mask[row, : parent + 1] = mask[parent, : parent + 1]
         mask[row, row] = True
     return mask
 
@@ -175,6 +173,6 @@ def round_preserving_sum(values: Sequence[float]) -> list[int]:
     floors = [int(v) for v in values]
     missing = round(sum(values)) - sum(floors)
     by_remainder = sorted(range(len(values)), key=lambda i: floors[i] - values[i])
-    for i in by_remainder[:max(missing, 0)]:
+    for i in by_remainder[: max(missing, 0)]:
         floors[i] += 1
     return floors

@@ -100,9 +100,7 @@ class Backend(Protocol):
         self, requests: Sequence[LoglikRequest], on_result: LoglikCallback | None = None
     ) -> list[LoglikResult]: ...
 
-    def generate(
-        self, requests: Sequence[GenRequest], on_result: GenCallback | None = None
-    ) -> list[GenResult]: ...
+    def generate(self, requests: Sequence[GenRequest], on_result: GenCallback | None = None) -> list[GenResult]: ...
 
     def apply_chat_template(self, messages: Sequence[dict[str, str]]) -> str | None:
         """Render messages with the model's chat template; None when it has none."""

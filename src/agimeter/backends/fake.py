@@ -87,9 +87,7 @@ class FakeBackend:
                 on_result(index, result)
         return results
 
-    def generate(
-        self, requests: Sequence[GenRequest], on_result: GenCallback | None = None
-    ) -> list[GenResult]:
+    def generate(self, requests: Sequence[GenRequest], on_result: GenCallback | None = None) -> list[GenResult]:
         results: list[GenResult] = []
         for index, req in enumerate(requests):
             start = time.perf_counter()

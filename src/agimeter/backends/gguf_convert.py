@@ -54,9 +54,7 @@ def convert_gguf(source: Path, target: Path, sha: str) -> None:
     try:
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
-            model = AutoModelForCausalLM.from_pretrained(
-                str(source.parent), gguf_file=source.name, dtype=torch.float32
-            )
+            model = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name, dtype=torch.float32)
         except Exception as err:
             first = (str(err).splitlines() or [type(err).__name__])[0][:200]
             raise ModelError(f"{source}: cannot read GGUF ({type(err).__name__}: {first})") from None

@@ -179,7 +179,7 @@ class HFBackend:
             context = context[:-n_spaces]
         whole = self.tok_encode(context + continuation)
         context_enc = self.tok_encode(context)
-        return context_enc, whole[len(context_enc):]
+        return context_enc, whole[len(context_enc) :]
 
     # ----------------------------------------------------------------------- log-likelihood
 
@@ -200,14 +200,12 @@ class HFBackend:
                     f"1 to {self.max_length} are supported"
                 )
             # Left truncation as lm-eval: the model sees at most max_length input tokens.
-            whole = (context_enc + cont_enc)[-(self.max_length + 1):]
+            whole = (context_enc + cont_enc)[-(self.max_length + 1) :]
             paths.append(trie.insert(whole[:-1]))
             targets.append(cont_enc)
             sequences.append(whole)
         order = sorted(range(len(requests)), key=lambda i: sequences[i])
-        groups = plan_groups(
-            paths, [len(t) for t in targets], order, self.pack_tokens, max(1, self.pack_tokens // 4)
-        )
+        groups = plan_groups(paths, [len(t) for t in targets], order, self.pack_tokens, max(1, self.pack_tokens // 4))
         stats = self.last_stats = PackStats(packs=sum(len(g.packs) for g in groups))
         results: list[LoglikResult | None] = [None] * len(requests)
         mark = start
@@ -230,9 +228,7 @@ class HFBackend:
                         logprob=logprob,
                         is_greedy=is_greedy,
                         num_tokens=len(targets[index]),
-                        usage=Usage(
-                            prompt_tokens=len(sequences[index]), computed_prompt_tokens=computed_tokens
-                        ),
+                        usage=Usage(prompt_tokens=len(sequences[index]), computed_prompt_tokens=computed_tokens),
                         timing=Timing(total_s=seconds, prefill_s=seconds),
                     )
                     results[index] = result
@@ -255,7 +251,7 @@ class HFBackend:
         cache = DynamicCache(config=self._model.config) if self._sliding_window is None else DynamicCache()
         with torch.inference_mode():
             for begin in range(0, len(trunk), self.pack_tokens):
-                chunk = trunk[begin:begin + self.pack_tokens]
+                chunk = trunk[begin : begin + self.pack_tokens]
                 attention: Any = None
                 if self._sliding_window is not None:
                     depths = np.arange(begin + len(chunk))
@@ -292,7 +288,7 @@ class HFBackend:
         # The trunk is a root-first path: its i-th key sits at depth i.
         key_depths = np.concatenate([np.arange(trunk_len, dtype=np.int64), node_depths])
         wanted = {
-            index: [slot[node] for node in paths[index][len(paths[index]) - len(targets[index]):]]
+            index: [slot[node] for node in paths[index][len(paths[index]) - len(targets[index]) :]]
             for index in pack.requests
         }
         columns = sorted({c for cols in wanted.values() for c in cols})
@@ -346,9 +342,7 @@ class HFBackend:
 
     # --------------------------------------------------------------------------- generation
 
-    def generate(
-        self, requests: Sequence[GenRequest], on_result: GenCallback | None = None
-    ) -> list[GenResult]:
+    def generate(self, requests: Sequence[GenRequest], on_result: GenCallback | None = None) -> list[GenResult]:
         """Greedy generation, batched by prompt length with left padding."""
         from agimeter.backends._hf_generate import generate_batch
 
@@ -356,7 +350,7 @@ class HFBackend:
         order = sorted(range(len(requests)), key=lambda i: (-len(encoded[i]), i))
         results: list[GenResult | None] = [None] * len(requests)
         for batch_start in range(0, len(order), self.gen_batch_size):
-            batch = order[batch_start:batch_start + self.gen_batch_size]
+            batch = order[batch_start : batch_start + self.gen_batch_size]
             batch_results = generate_batch(
                 self._model,
                 self._tokenizer,
@@ -377,9 +371,7 @@ class HFBackend:
         """Render ``messages`` with the tokenizer's chat template (generation prompt added)."""
         if not getattr(self._tokenizer, "chat_template", None):
             return None
-        rendered = self._tokenizer.apply_chat_template(
-            list(messages), tokenize=False, add_generation_prompt=True
-        )
+        rendered = self._tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
         return str(rendered)
 
     def close(self) -> None:

@@ -31,9 +31,7 @@ err_console = Console(stderr=True)
 
 DEFAULT_SUITE = "offline"
 
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="SQLAlchemy URL (default: SQLite in the user data dir).")
-]
+StoreOpt = Annotated[str | None, typer.Option("--store", help="SQLAlchemy URL (default: SQLite in the user data dir).")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML config file (profiles, defaults).")]
 
 
@@ -58,9 +56,7 @@ def run(
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Backend batch size.")] = None,
     dtype: Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16, float16.")] = "auto",
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N.")] = "auto",
-    chat: Annotated[
-        str, typer.Option("--chat", help="Chat template: auto (as the task says), on, off.")
-    ] = "auto",
+    chat: Annotated[str, typer.Option("--chat", help="Chat template: auto (as the task says), on, off.")] = "auto",
     profile: Annotated[str | None, typer.Option("--profile", help="Hardware price profile name.")] = None,
     price_per_hour: Annotated[
         float | None, typer.Option("--price-per-hour", help="Hardware price in $/hour (overrides profile).")
@@ -195,9 +191,7 @@ def show(
 @app.command()
 def export(
     run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
-    output: Annotated[
-        str, typer.Option("--format", help="jsonl (one line per item) or json (summary).")
-    ] = "jsonl",
+    output: Annotated[str, typer.Option("--format", help="jsonl (one line per item) or json (summary).")] = "jsonl",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
@@ -222,9 +216,7 @@ def export(
 
 @app.command("tasks")
 def list_tasks(
-    data_dir: Annotated[
-        str | None, typer.Option("--data-dir", help="Benchmark data dir, to count items.")
-    ] = None,
+    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Benchmark data dir, to count items.")] = None,
     dimension: Annotated[str | None, typer.Option("--dimension", help="Only this dimension.")] = None,
     config: ConfigOpt = None,
 ) -> None:

@@ -57,8 +57,6 @@ class RichProgress:
 
 def spinner(console: Console, message: str) -> Progress:
     """A spinner with elapsed time for steps whose length is unknown (model loading)."""
-    progress = Progress(
-        SpinnerColumn(), TextColumn(message), TimeElapsedColumn(), console=console, transient=True
-    )
+    progress = Progress(SpinnerColumn(), TextColumn(message), TimeElapsedColumn(), console=console, transient=True)
     progress.add_task(message, total=None)
     return progress

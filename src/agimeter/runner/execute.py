@@ -142,9 +142,7 @@ class Executor:
         if missing:
             raise RuntimeError(f"backend returned no result for {len(missing)} item(s) of {spec.name}")
 
-    def _commit_loglik(
-        self, run_id: str, spec: TaskSpec, p: _Pending, results: Sequence[LoglikResult]
-    ) -> None:
+    def _commit_loglik(self, run_id: str, spec: TaskSpec, p: _Pending, results: Sequence[LoglikResult]) -> None:
         lls = [r.logprob for r in results]
         greedy = [r.is_greedy for r in results]
         score = score_item(spec, p.item, loglikelihoods=lls, is_greedy=greedy)
@@ -161,9 +159,7 @@ class Executor:
         )
 
     def _run_generate(self, run_id: str, spec: TaskSpec, todo: Sequence[_Pending]) -> None:
-        requests = [
-            GenRequest(prompt=p.context, stop=p.item.stop, max_tokens=p.item.max_tokens) for p in todo
-        ]
+        requests = [GenRequest(prompt=p.context, stop=p.item.stop, max_tokens=p.item.max_tokens) for p in todo]
         seen: set[int] = set()
 
         def on_result(index: int, result: GenResult) -> None:
@@ -185,9 +181,7 @@ class Executor:
 
         self.backend.generate(requests, on_result=on_result)
         if len(seen) != len(todo):
-            raise RuntimeError(
-                f"backend returned no result for {len(todo) - len(seen)} item(s) of {spec.name}"
-            )
+            raise RuntimeError(f"backend returned no result for {len(todo) - len(seen)} item(s) of {spec.name}")
 
     def _commit(
         self,
@@ -205,9 +199,7 @@ class Executor:
     ) -> None:
         prompt_tokens = sum(r.usage.prompt_tokens for r in results)
         computed = sum(
-            r.usage.computed_prompt_tokens
-            if r.usage.computed_prompt_tokens is not None
-            else r.usage.prompt_tokens
+            r.usage.computed_prompt_tokens if r.usage.computed_prompt_tokens is not None else r.usage.prompt_tokens
             for r in results
         )
         completion = sum(r.usage.completion_tokens for r in results)

@@ -128,9 +128,7 @@ def execute_run(
             "measurement": meter.measurement().model_dump(mode="json"),
             "protocols": {p.spec.name: p.protocol for p in prepared},
             "chat_template": {
-                p.spec.name: executor.render(p.spec, p.items[0]) != p.items[0].context
-                for p in prepared
-                if p.items
+                p.spec.name: executor.render(p.spec, p.items[0]) != p.items[0].context for p in prepared if p.items
             },
         }
         store.update_run(run_id, status=status, summary=summary, error=error)

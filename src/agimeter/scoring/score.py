@@ -56,8 +56,7 @@ def _score_multiple_choice(
 ) -> ItemScore:
     if len(loglikelihoods) != len(item.choice_texts):
         raise ConfigError(
-            f"{spec.name} doc {item.doc_id}: {len(loglikelihoods)} log-likelihoods "
-            f"for {len(item.choice_texts)} choices"
+            f"{spec.name} doc {item.doc_id}: {len(loglikelihoods)} log-likelihoods for {len(item.choice_texts)} choices"
         )
     assert isinstance(item.target, int)
     pred = predict(loglikelihoods)

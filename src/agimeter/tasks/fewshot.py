@@ -20,9 +20,7 @@ def first_n(pool: Sequence[Record], n: int, eval_doc: Record | None) -> list[Rec
     return list(pool[:n])
 
 
-def random_sample(
-    rnd: random.Random, pool: Sequence[Record], n: int, eval_doc: Record | None
-) -> list[Record]:
+def random_sample(rnd: random.Random, pool: Sequence[Record], n: int, eval_doc: Record | None) -> list[Record]:
     """``ContextSampler.sample``: ``rnd.sample(pool, n)``; with an eval doc, draw ``n + 1``, drop
     docs equal to it and keep ``n`` (resampling from the filtered pool if duplicates removed more)."""
     if n == 0:

@@ -257,14 +257,10 @@ def load_hf(source: HFSource) -> list[Doc]:
     label = f"{source.dataset}" + (f"/{source.name}" if source.name else "") + f" [{source.split}]"
     try:
         with _hf_offline():
-            ds = datasets.load_dataset(
-                source.dataset, source.name, split=source.split, revision=source.revision
-            )
+            ds = datasets.load_dataset(source.dataset, source.name, split=source.split, revision=source.revision)
     except Exception as err:  # datasets raises many types (ConnectionError, FileNotFoundError, ...)
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(
-            f"HF dataset {label} is not in the local cache (offline mode): {first_line[:200]}"
-        ) from err
+        raise DataError(f"HF dataset {label} is not in the local cache (offline mode): {first_line[:200]}") from err
     return [Doc(dict(row), f"hf:{label}: row {i}") for i, row in enumerate(ds)]
 
 

@@ -58,8 +58,7 @@ class Task:
                 out.append(Doc(fn(doc.fields), doc.origin))
             except (KeyError, ValueError, TypeError) as err:
                 raise DataError(
-                    f"{doc.origin}: preprocess {self.spec.prompt.preprocess!r} failed: "
-                    f"{type(err).__name__}: {err}"
+                    f"{doc.origin}: preprocess {self.spec.prompt.preprocess!r} failed: {type(err).__name__}: {err}"
                 ) from err
         return out
 
@@ -205,9 +204,7 @@ class Task:
         assert gen is not None  # guaranteed by TaskSpec validation
         return Item(**common, target=str(target), stop=tuple(gen.stop), max_tokens=gen.max_tokens)
 
-    def items(
-        self, limit: int | None = None, sample: int | None = None, seed: int = DEFAULT_SAMPLE_SEED
-    ) -> list[Item]:
+    def items(self, limit: int | None = None, sample: int | None = None, seed: int = DEFAULT_SAMPLE_SEED) -> list[Item]:
         """Rendered items for the selected docs, sorted by doc_id.
 
         Random few-shot draws are made for every doc up to the last selected one, in document

@@ -19,9 +19,7 @@ def _regex_replace(string: str, pattern: str, repl: str, count: int = 0) -> str:
 
 
 # Same settings as lm_eval.utils.env: undefined fields are errors, trailing newlines are kept.
-_ENV = jinja2.Environment(
-    loader=jinja2.BaseLoader(), undefined=jinja2.StrictUndefined, keep_trailing_newline=True
-)
+_ENV = jinja2.Environment(loader=jinja2.BaseLoader(), undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 _ENV.filters["regex_replace"] = _regex_replace
 
 

@@ -30,8 +30,7 @@ CHAT_TEMPLATE = (
 _PARAGRAPHS = (
     "The quick brown fox jumps over the lazy dog. A man is sitting on a roof and removing old "
     "shingles. She bends down, grabs the bar and lifts the weight over her head.",
-    "Question: Which planet is closest to the sun?\nA. Venus\nB. Mercury\nC. Mars\nD. Earth\n"
-    "Answer: B",
+    "Question: Which planet is closest to the sun?\nA. Venus\nB. Mercury\nC. Mars\nD. Earth\nAnswer: B",
     "The following are multiple choice questions (with answers) about high school biology, "
     "chemistry, physics, history, law, medicine and mathematics.",
     "Water boils at 100 degrees Celsius at sea level. Plants use sunlight, water and carbon "
@@ -139,8 +138,16 @@ def build_tiny_qwen2(path: str | Path, seed: int = 0) -> Path:
     Weights use a wider init (std 0.1) than real models so the next-token distribution is peaked
     enough that argmax ties (and so flaky ``is_greedy`` comparisons) do not occur."""
     return _build_qwen2(
-        path, seed=seed, hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128,
-        vocab_size=None, max_positions=2048, init_std=0.1,
+        path,
+        seed=seed,
+        hidden=64,
+        layers=2,
+        heads=4,
+        kv_heads=2,
+        intermediate=128,
+        vocab_size=None,
+        max_positions=2048,
+        init_std=0.1,
     )
 
 
@@ -150,6 +157,14 @@ def build_qwen25_05b_shaped(path: str | Path, seed: int = 0) -> Path:
     The tokenizer is the small BPE one, but ``vocab_size`` is Qwen's 151936 so the embedding and
     tied lm-head cost what they cost in the real model; ids above the tokenizer's are never fed."""
     return _build_qwen2(
-        path, seed=seed, hidden=896, layers=24, heads=14, kv_heads=2, intermediate=4864,
-        vocab_size=151936, max_positions=32768, init_std=0.02,
+        path,
+        seed=seed,
+        hidden=896,
+        layers=24,
+        heads=14,
+        kv_heads=2,
+        intermediate=4864,
+        vocab_size=151936,
+        max_positions=32768,
+        init_std=0.02,
     )

@@ -70,9 +70,7 @@ def generate(generator: str, n: int, level: int, seed: int) -> list[dict[str, ob
         known = ", ".join(generator_names())
         raise UnknownTaskError(f"unknown procedural generator {generator!r} (known: {known})")
     if level != MIXED_LEVEL and level not in LEVELS:
-        raise TaskSpecError(
-            f"procedural generator {generator!r}: level must be 0 (mixed), 1, 2 or 3, got {level}"
-        )
+        raise TaskSpecError(f"procedural generator {generator!r}: level must be 0 (mixed), 1, 2 or 3, got {level}")
     if n < 0:
         raise TaskSpecError(f"procedural generator {generator!r}: n must be >= 0, got {n}")
 

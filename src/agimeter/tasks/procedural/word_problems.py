@@ -54,9 +54,7 @@ def _together(rng: random.Random, a: str, b: str, c: str, item: str) -> tuple[st
 def _buy_then_give(rng: random.Random, a: str, b: str, c: str, item: str) -> tuple[str, int, list[int]]:
     x, y = rng.randint(5, 30), rng.randint(3, 20)
     z = rng.randint(2, x + y - 1)
-    story = (
-        f"{a} has {x} {item}, buys {y} more, and then gives {z} to {b}. How many {item} does {a} have now?"
-    )
+    story = f"{a} has {x} {item}, buys {y} more, and then gives {z} to {b}. How many {item} does {a} have now?"
     return story, x + y - z, [x + y, x - y + z, x + y + z, x - z]
 
 
@@ -74,9 +72,7 @@ def _boxes_minus(rng: random.Random, a: str, b: str, c: str, item: str) -> tuple
 
 def _more_than(rng: random.Random, a: str, b: str, c: str, item: str) -> tuple[str, int, list[int]]:
     x, y = rng.randint(3, 25), rng.randint(2, 15)
-    story = (
-        f"{a} has {x} {item}. {b} has {y} more {item} than {a}. How many {item} do {a} and {b} have together?"
-    )
+    story = f"{a} has {x} {item}. {b} has {y} more {item} than {a}. How many {item} do {a} and {b} have together?"
     return story, x + (x + y), [x + y, 2 * x, x + y + y]
 
 
