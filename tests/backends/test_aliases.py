@@ -52,8 +52,32 @@ def test_sha256_mismatch_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert not (tmp_path / "cache" / "converted").exists()
 
 
-def test_unknown_alias_falls_through_to_a_clear_load_error() -> None:
+def test_unknown_alias_lists_the_known_ones() -> None:
     from agimeter.backends.registry import create_backend
 
-    with pytest.raises(ModelError, match="no-such-alias-or-model"):
-        create_backend("hf:no-such-alias-or-model", dtype="float32", device="cpu")
+    with pytest.raises(ModelError, match=r"unknown model 'smollm2-135m'.*smollm2-135m-instruct"):
+        create_backend("hf:smollm2-135m", dtype="float32", device="cpu")
+
+
+def test_full_disk_during_conversion_leaves_no_cache_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import transformers
+
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "model.gguf").write_bytes(b"GGUF")
+    monkeypatch.setattr(aliases, "package_dir", lambda _alias: pkg)
+
+    class HalfWritten:
+        config = object()
+
+        def save_pretrained(self, directory: str) -> None:
+            Path(directory).mkdir(parents=True, exist_ok=True)
+            (Path(directory) / "model.safetensors").write_bytes(b"half a tensor")
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: HalfWritten())
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", lambda *a, **k: HalfWritten())
+    with pytest.raises(ModelError, match="No space left on device"):
+        gguf_convert.ensure_converted(_alias(file="model.gguf", sha256=None), tmp_path / "cache")
+    converted = tmp_path / "cache" / "converted"
+    assert not converted.exists() or not any(converted.iterdir())
