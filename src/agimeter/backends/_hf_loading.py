@@ -127,6 +127,10 @@ def load_model(
 ) -> LoadedModel:
     """Load tokenizer and causal LM in eval mode on ``device`` with sdpa attention."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    # agimeter shows its own spinner; transformers' per-tensor bars would only add noise.
+    hf_logging.disable_progress_bar()
 
     path, commit = resolve_model_dir(model, revision)
     target = resolve_device(device)
