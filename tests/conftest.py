@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -90,3 +90,38 @@ def toy_env(tmp_path: Path) -> dict[str, Path]:
         "store": tmp_path / "store.db",
         "tmp": tmp_path,
     }
+
+
+StubFactory = Callable[..., str]
+
+
+def _start_stub(args: list[str]) -> tuple[subprocess.Popen[str], str]:
+    """Start the fixed-delay stub server in its own process; returns it and its base URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agimeter.testing.stub_server", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("listening on "):
+        proc.kill()
+        raise RuntimeError(f"stub server did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}")
+    return proc, f"http://127.0.0.1:{int(line.split()[-1])}/v1"
+
+
+@pytest.fixture()
+def stub_server() -> Iterator[StubFactory]:
+    """Factory: ``stub_server("--first-ms", "20", ...)`` starts a stub and returns its base URL."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> str:
+        proc, url = _start_stub(list(args))
+        procs.append(proc)
+        return url
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=10)

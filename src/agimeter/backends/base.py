@@ -39,6 +39,21 @@ class Timing(Record):
     first_token_s: float | None = None
 
 
+ErrorKind = Literal[
+    "connection", "timeout", "rate_limit", "server_error", "auth", "not_found", "bad_request", "malformed"
+]
+
+
+class RequestError(Record):
+    """Why one request failed after its retries. A failed request carries no usage: nothing it
+    consumed is counted, and its item is not stored, so a re-run retries it."""
+
+    kind: ErrorKind
+    message: str
+    status: int | None = None
+    attempts: int = 1
+
+
 class LoglikRequest(Record):
     """Score ``continuation`` after ``context`` (continuation usually starts with a space)."""
 
@@ -52,6 +67,7 @@ class LoglikResult(Record):
     num_tokens: int
     usage: Usage
     timing: Timing
+    error: RequestError | None = None
 
 
 class GenRequest(Record):
@@ -67,6 +83,7 @@ class GenResult(Record):
     finish_reason: Literal["stop", "length"] = "stop"
     usage: Usage
     timing: Timing
+    error: RequestError | None = None
 
 
 class ModelInfo(Record):

@@ -127,20 +127,23 @@ class Executor:
         slots: list[list[LoglikResult | None]] = [[None] * len(p.item.continuations) for p in todo]
         remaining = [len(p.item.continuations) for p in todo]
 
+        failed: set[int] = set()
+
         def on_result(index: int, result: LoglikResult) -> None:
             i, j = owner[index]
             if slots[i][j] is not None:
                 return
             slots[i][j] = result
             remaining[i] -= 1
-            if remaining[i] == 0:
+            if result.error is not None:
+                self.meter.add_error(result.error.kind)
+                failed.add(i)
+            if remaining[i] == 0 and i not in failed:
                 done = [r for r in slots[i] if r is not None]
                 self._commit_loglik(run_id, spec, todo[i], done)
 
         self.backend.loglikelihood(requests, on_result=on_result)
-        missing = [todo[i].item.doc_id for i, left in enumerate(remaining) if left]
-        if missing:
-            raise RuntimeError(f"backend returned no result for {len(missing)} item(s) of {spec.name}")
+        self._check_complete(spec, len(todo), sum(1 for left in remaining if left == 0), len(failed))
 
     def _commit_loglik(self, run_id: str, spec: TaskSpec, p: _Pending, results: Sequence[LoglikResult]) -> None:
         lls = [r.logprob for r in results]
@@ -162,10 +165,17 @@ class Executor:
         requests = [GenRequest(prompt=p.context, stop=p.item.stop, max_tokens=p.item.max_tokens) for p in todo]
         seen: set[int] = set()
 
+        failed = 0
+
         def on_result(index: int, result: GenResult) -> None:
+            nonlocal failed
             if index in seen:
                 return
             seen.add(index)
+            if result.error is not None:
+                self.meter.add_error(result.error.kind)
+                failed += 1
+                return
             p = todo[index]
             score = score_item(spec, p.item, generation=result.text)
             self._commit(
@@ -180,8 +190,15 @@ class Executor:
             )
 
         self.backend.generate(requests, on_result=on_result)
-        if len(seen) != len(todo):
-            raise RuntimeError(f"backend returned no result for {len(todo) - len(seen)} item(s) of {spec.name}")
+        self._check_complete(spec, len(todo), len(seen), failed)
+
+    def _check_complete(self, spec: TaskSpec, expected: int, answered: int, failed: int) -> None:
+        """Every item must be answered: scored and committed, or failed (counted, retried on re-run)."""
+        if answered != expected:
+            raise RuntimeError(f"backend returned no result for {expected - answered} item(s) of {spec.name}")
+        self.meter.failed_items += failed
+        if failed:
+            self.progress.advance(failed)
 
     def _commit(
         self,

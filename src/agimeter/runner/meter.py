@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import time
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from agimeter.runner.hardware import HardwareInfo, cuda_max_allocated_bytes, detect_hardware, peak_rss_bytes
 
-MEASUREMENT_SCHEMA_VERSION = 1
+MEASUREMENT_SCHEMA_VERSION = 2
 
 
 class Measurement(BaseModel):
@@ -34,6 +34,9 @@ class Measurement(BaseModel):
     peak_rss_bytes: int
     cuda_max_allocated_bytes: int | None
     hardware: HardwareInfo
+    # v2: failed requests by kind (all sessions of the run) and items still without a result.
+    errors: dict[str, int] = Field(default_factory=dict)
+    failed_items: int = 0
 
 
 class Meter:
@@ -50,6 +53,8 @@ class Meter:
         self.completion_tokens = 0
         self.prefill_s = 0.0
         self.decode_s = 0.0
+        self.errors: dict[str, int] = {}
+        self.failed_items = 0
         self._started: float | None = None
 
     def resume_from(self, previous: Measurement) -> None:
@@ -62,6 +67,8 @@ class Meter:
         self.completion_tokens += previous.completion_tokens
         self.prefill_s += previous.prefill_s
         self.decode_s += previous.decode_s
+        for kind, count in previous.errors.items():
+            self.errors[kind] = self.errors.get(kind, 0) + count
 
     def start(self) -> None:
         self._started = time.perf_counter()
@@ -87,6 +94,10 @@ class Meter:
         self.prefill_s += prefill_s
         self.decode_s += decode_s
 
+    def add_error(self, kind: str) -> None:
+        """One request failed for good (after retries); it consumed nothing that is counted."""
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+
     def measurement(self) -> Measurement:
         wall = self.wall_s
         return Measurement(
@@ -105,4 +116,6 @@ class Meter:
             peak_rss_bytes=peak_rss_bytes(),
             cuda_max_allocated_bytes=cuda_max_allocated_bytes(),
             hardware=detect_hardware(),
+            errors=dict(self.errors),
+            failed_items=self.failed_items,
         )

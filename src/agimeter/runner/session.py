@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agimeter.backends.base import Backend
 from agimeter.backends.registry import create_backend, split_model_spec
+from agimeter.errors import ModelError
 from agimeter.runner.execute import ChatMode, Executor, PreparedTask, ProgressSink
 from agimeter.runner.keys import run_key
 from agimeter.runner.meter import Measurement, Meter
@@ -67,6 +68,20 @@ def load_backend(options: RunOptions) -> tuple[Backend, float]:
     return backend, time.perf_counter() - start
 
 
+def check_capabilities(backend: Backend, prepared: list[PreparedTask]) -> None:
+    """Fail before anything is stored when the backend cannot serve some of the tasks."""
+    needs_loglik = [p.spec.name for p in prepared if p.spec.output_type == "multiple_choice"]
+    check = getattr(backend, "check_loglikelihood", None)
+    if needs_loglik and callable(check):
+        try:
+            check()
+        except ModelError as err:
+            raise ModelError(
+                f"{backend.info.backend}:{backend.info.name} cannot score log-likelihood ({err}); "
+                f"tasks that need it: {', '.join(needs_loglik)}"
+            ) from None
+
+
 def _run_key(options: RunOptions, backend: Backend, prepared: list[PreparedTask]) -> str:
     return run_key(
         {
@@ -93,6 +108,7 @@ def execute_run(
     progress: ProgressSink | None = None,
 ) -> RunRecord:
     """Run (or resume) and return the finished run record."""
+    check_capabilities(backend, prepared)
     key = _run_key(options, backend, prepared)
     meter = Meter()
     previous = store.find_resumable_run(key)
@@ -147,5 +163,11 @@ def execute_run(
     except Exception as err:
         checkpoint("failed", f"{type(err).__name__}: {err}")
         raise
-    checkpoint("finished")
+    if meter.failed_items:
+        errors = ", ".join(f"{kind} {count}" for kind, count in sorted(meter.errors.items()))
+        checkpoint(
+            "incomplete", f"{meter.failed_items} item(s) failed ({errors}); re-run the same command to retry them"
+        )
+    else:
+        checkpoint("finished")
     return store.get_run(run_id)

@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 ITEM_SCHEMA_VERSION = 1
 RUN_SCHEMA_VERSION = 1
 
-RunStatus = Literal["running", "finished", "failed", "interrupted"]
+# "incomplete": the run went to the end but some requests failed; re-running resumes it and
+# retries only those items.
+RunStatus = Literal["running", "finished", "incomplete", "failed", "interrupted"]
 
 
 class ItemRecord(BaseModel):

@@ -1,0 +1,304 @@
+"""Async client for OpenAI-compatible servers: JSON calls and streamed calls timed at the byte level.
+
+Used by the ``openai:`` backend (with retries) and by ``agimeter perf`` (without: a load test
+records failures instead of hiding them). A streamed request is timed with the monotonic
+``time.perf_counter`` clock: when it was sent, when its first byte arrived, and when each SSE
+event carrying a token arrived (taken the moment the socket read returned, before any parsing).
+The time the client itself spends parsing is measured too and reported as client overhead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field
+
+from agimeter.backends._retry import RETRYABLE, backoff_delay, classify_status, parse_retry_after
+from agimeter.backends.base import ErrorKind, RequestError
+
+T = TypeVar("T")
+
+
+class EndpointConfig(BaseModel):
+    """Where and how to reach one model on an OpenAI-compatible server."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str
+    model: str
+    api_key: str | None = None
+    timeout_s: float = Field(default=600.0, gt=0)  # whole request, retries excluded
+    read_timeout_s: float = Field(default=120.0, gt=0)  # silence on an open stream
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    max_retries: int = Field(default=5, ge=0)
+    backoff_base_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=30.0, ge=0)
+    concurrency: int = Field(default=8, ge=1)
+
+    def url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + "/" + path.lstrip("/")
+
+
+class HTTPFailure(Exception):
+    """One failed attempt, classified; ``retry_after_s`` from the server when it sent one."""
+
+    def __init__(self, kind: ErrorKind, message: str, status: int | None = None, retry_after_s: float | None = None):
+        super().__init__(message)
+        self.kind: ErrorKind = kind
+        self.message = message
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class StreamTrace:
+    """Everything measured about one streamed request (the successful attempt only)."""
+
+    sent_at: float = 0.0
+    first_byte_at: float | None = None
+    token_times: list[float] = field(default_factory=list)
+    done_at: float = 0.0
+    text: str = ""
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+    server_timings: dict[str, Any] | None = None
+    client_s: float = 0.0  # time spent in this client parsing the stream
+    attempts: int = 1
+    error: RequestError | None = None
+
+    @property
+    def ttft_s(self) -> float | None:
+        return self.token_times[0] - self.sent_at if self.token_times else None
+
+    @property
+    def e2e_s(self) -> float:
+        return self.done_at - self.sent_at
+
+
+class OpenAIClient:
+    """One aiohttp session per event loop; ``async with OpenAIClient(cfg) as client``."""
+
+    def __init__(self, config: EndpointConfig, *, retries: bool = True, rng: random.Random | None = None) -> None:
+        self.config = config
+        self.retries = retries
+        self._rng = rng or random.Random()
+        self._session: aiohttp.ClientSession | None = None
+        self.semaphore = asyncio.Semaphore(config.concurrency)
+
+    async def __aenter__(self) -> OpenAIClient:
+        headers = {"Content-Type": "application/json"}
+        if self.config.api_key:
+            headers["Authorization"] = f"Bearer {self.config.api_key}"
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+        self._session = aiohttp.ClientSession(headers=headers, connector=connector)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("OpenAIClient used outside 'async with'")
+        return self._session
+
+    def _timeout(self) -> aiohttp.ClientTimeout:
+        cfg = self.config
+        return aiohttp.ClientTimeout(
+            total=cfg.timeout_s, sock_connect=cfg.connect_timeout_s, sock_read=cfg.read_timeout_s
+        )
+
+    # ------------------------------------------------------------------------- plain calls
+
+    async def get_json(self, path: str) -> Any:
+        """One GET without retries (for preflight checks)."""
+        try:
+            async with self.session.get(self.config.url(path), timeout=self._timeout()) as resp:
+                await _raise_for_status(resp)
+                return await resp.json(content_type=None)
+        except HTTPFailure:
+            raise
+        except Exception as err:
+            raise _as_failure(err) from None
+
+    async def post_json(self, path: str, payload: dict[str, Any]) -> tuple[Any, int]:
+        """POST with retries; returns the decoded body and how many attempts it took."""
+
+        async def once() -> Any:
+            try:
+                async with self.session.post(self.config.url(path), json=payload, timeout=self._timeout()) as resp:
+                    await _raise_for_status(resp)
+                    return await resp.json(content_type=None)
+            except HTTPFailure:
+                raise
+            except json.JSONDecodeError as err:
+                raise HTTPFailure("malformed", f"response is not JSON: {err}") from None
+            except Exception as err:
+                raise _as_failure(err) from None
+
+        return await self.with_retries(once)
+
+    # ----------------------------------------------------------------------- streamed calls
+
+    async def stream(self, path: str, payload: dict[str, Any]) -> StreamTrace:
+        """Streamed POST with retries; a failed stream is retried whole and only the attempt
+        that succeeded is measured. A request that fails for good has ``error`` set."""
+        attempts = 0
+
+        async def once() -> StreamTrace:
+            nonlocal attempts
+            attempts += 1
+            return await self.stream_once(path, payload)
+
+        try:
+            trace, _ = await self.with_retries(once)
+        except HTTPFailure as failure:
+            return StreamTrace(error=request_error(failure, attempts), done_at=time.perf_counter())
+        trace.attempts = attempts
+        return trace
+
+    async def stream_once(self, path: str, payload: dict[str, Any]) -> StreamTrace:
+        """One streamed attempt; raises ``HTTPFailure``."""
+        trace = StreamTrace()
+        chat = path.rstrip("/").endswith("chat/completions")
+        parser = _SSEParser(trace, chat=chat)
+        trace.sent_at = time.perf_counter()
+        try:
+            async with self.session.post(self.config.url(path), json=payload, timeout=self._timeout()) as resp:
+                await _raise_for_status(resp)
+                async for chunk in resp.content.iter_any():
+                    now = time.perf_counter()
+                    if trace.first_byte_at is None:
+                        trace.first_byte_at = now
+                    parser.feed(chunk, now)
+                    trace.client_s += time.perf_counter() - now
+                    if parser.done:
+                        break
+        except HTTPFailure:
+            raise
+        except Exception as err:
+            raise _as_failure(err) from None
+        trace.done_at = time.perf_counter()
+        if not parser.done and not trace.token_times:
+            raise HTTPFailure("malformed", "stream ended without data")
+        return trace
+
+    async def with_retries(self, call: Callable[[], Awaitable[T]]) -> tuple[T, int]:
+        """Run ``call`` until it succeeds, a non-retryable failure, or the retry budget is spent."""
+        attempt = 0
+        while True:
+            try:
+                return await call(), attempt + 1
+            except HTTPFailure as failure:
+                if not self.retries or failure.kind not in RETRYABLE or attempt >= self.config.max_retries:
+                    raise
+                delay = backoff_delay(
+                    attempt,
+                    base_s=self.config.backoff_base_s,
+                    cap_s=self.config.backoff_max_s,
+                    retry_after_s=failure.retry_after_s,
+                    rng=self._rng,
+                )
+                attempt += 1
+                await asyncio.sleep(delay)
+
+
+class _SSEParser:
+    """Incremental server-sent-events parser that timestamps token-carrying events."""
+
+    def __init__(self, trace: StreamTrace, *, chat: bool) -> None:
+        self.trace = trace
+        self.chat = chat
+        self.buffer = b""
+        self.done = False
+        self._parts: list[str] = []
+
+    def feed(self, chunk: bytes, now: float) -> None:
+        self.buffer = (self.buffer + chunk).replace(b"\r\n", b"\n")
+        while not self.done:
+            end = self.buffer.find(b"\n\n")
+            if end < 0:
+                return
+            event, self.buffer = self.buffer[:end], self.buffer[end + 2 :]
+            for line in event.split(b"\n"):
+                if line.startswith(b"data:"):
+                    self._data(line[5:].strip(), now)
+
+    def _data(self, data: bytes, now: float) -> None:
+        if data == b"[DONE]":
+            self.done = True
+            self.trace.text = "".join(self._parts)
+            return
+        try:
+            payload = json.loads(data)
+        except json.JSONDecodeError:
+            raise HTTPFailure("malformed", f"malformed SSE chunk: {data[:80]!r}") from None
+        if not isinstance(payload, dict):
+            raise HTTPFailure("malformed", f"malformed SSE chunk: {data[:80]!r}")
+        if "error" in payload:
+            error = payload["error"]
+            message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
+            raise HTTPFailure("server_error", f"error in stream: {message}")
+        if payload.get("usage"):
+            self.trace.usage = payload["usage"]
+        if isinstance(payload.get("timings"), dict):
+            self.trace.server_timings = payload["timings"]
+        for choice in payload.get("choices") or ():
+            if self.chat:
+                delta = choice.get("delta") or {}
+                text = delta.get("content") or ""
+                has_token = bool(text or delta.get("reasoning_content"))
+            else:
+                text = choice.get("text") or ""
+                has_token = bool(text)
+            if has_token:
+                self.trace.token_times.append(now)
+                self._parts.append(text)
+            if choice.get("finish_reason"):
+                self.trace.finish_reason = choice["finish_reason"]
+
+
+async def _raise_for_status(resp: aiohttp.ClientResponse) -> None:
+    if resp.status < 400:
+        return
+    body = await resp.text()
+    message = body[:300]
+    try:
+        parsed = json.loads(body)
+        error = parsed.get("error", parsed) if isinstance(parsed, dict) else parsed
+        if isinstance(error, dict) and "message" in error:
+            message = str(error["message"])
+        elif isinstance(error, str):
+            message = error
+    except json.JSONDecodeError:
+        pass
+    raise HTTPFailure(
+        classify_status(resp.status),
+        f"HTTP {resp.status} {resp.reason}: {message}".strip(),
+        status=resp.status,
+        retry_after_s=parse_retry_after(resp.headers.get("Retry-After")),
+    )
+
+
+def _as_failure(err: BaseException) -> HTTPFailure:
+    if isinstance(err, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return HTTPFailure("timeout", f"timed out ({type(err).__name__})")
+    if isinstance(err, aiohttp.ClientConnectorError):
+        return HTTPFailure("connection", f"cannot connect: {err.os_error or err}")
+    if isinstance(err, aiohttp.ClientError | OSError):
+        return HTTPFailure("connection", f"{type(err).__name__}: {err}")
+    return HTTPFailure("malformed", f"{type(err).__name__}: {err}")
+
+
+def request_error(failure: HTTPFailure, attempts: int) -> RequestError:
+    """The stored form of a failure that was final."""
+    return RequestError(kind=failure.kind, message=failure.message, status=failure.status, attempts=attempts)

@@ -1,0 +1,339 @@
+"""``openai:`` — any OpenAI-compatible server or API (vLLM, llama.cpp server, SGLang, hosted APIs).
+
+``openai:MODEL@BASE_URL`` or ``openai:MODEL`` with ``--model-arg base_url=...`` (default
+``$OPENAI_BASE_URL`` or ``http://127.0.0.1:8000/v1``). The API key is read from the environment
+variable named by ``api_key_env`` (default ``OPENAI_API_KEY``), never from the command line.
+
+- Generation streams (chat or completions API, ``api=``), greedy, stop sequences; TTFT comes
+  from the stream. Token usage comes from the server; when it sends none (llama-cpp-python's
+  server never does when streaming), tokens are counted with a local tokenizer (``tokenizer=``)
+  or estimated from characters, and flagged ``estimated``.
+- Log-likelihood uses ``/v1/completions`` with ``echo`` + ``logprobs``; a server or API that
+  cannot do that is detected up front (``check_loglikelihood``), before any item runs.
+- Requests run concurrently (``concurrency=``), each with a timeout and retries with
+  exponential backoff + jitter on 429/5xx/connection errors (Retry-After honoured). Only the
+  attempt that succeeded is measured and counted; a request that fails for good is returned
+  with ``error`` set and no usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import json
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agimeter.backends._openai_http import EndpointConfig, HTTPFailure, OpenAIClient, StreamTrace, request_error
+from agimeter.backends.base import (
+    GenCallback,
+    GenRequest,
+    GenResult,
+    LoglikCallback,
+    LoglikRequest,
+    LoglikResult,
+    ModelInfo,
+    Timing,
+    Usage,
+)
+from agimeter.errors import ConfigError, ModelError
+
+R = TypeVar("R")
+MAX_API_STOPS = 4  # OpenAI's limit; further stop sequences are applied client-side
+
+
+class OpenAIOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(default_factory=lambda: os.environ.get("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1"))
+    api_key_env: str = "OPENAI_API_KEY"
+    api: Literal["completions", "chat"] = "completions"
+    concurrency: int = Field(default=8, ge=1)
+    timeout_s: float = Field(default=600.0, gt=0)
+    read_timeout_s: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=5, ge=0)
+    backoff_base_s: float = Field(default=0.5, ge=0)
+    tokenizer: str | None = None
+    preflight: bool = True
+    revision: str | None = None  # pin an identity for hosted models whose weights may change
+
+
+class LoglikUnsupportedError(ModelError):
+    """The server cannot return prompt log-probs."""
+
+
+class OpenAIBackend:
+    def __init__(self, model: str, options: OpenAIOptions) -> None:
+        api_key = os.environ.get(options.api_key_env) or None
+        self.options = options
+        self.endpoint = EndpointConfig(
+            base_url=options.base_url,
+            model=model,
+            api_key=api_key,
+            timeout_s=options.timeout_s,
+            read_timeout_s=options.read_timeout_s,
+            max_retries=options.max_retries,
+            backoff_base_s=options.backoff_base_s,
+            concurrency=options.concurrency,
+        )
+        served = _run(self._preflight()) if options.preflight else None
+        self._tokenizer = _load_tokenizer(options.tokenizer) if options.tokenizer else None
+        fingerprint = json.dumps([options.base_url.rstrip("/"), model, served, options.revision], sort_keys=True)
+        self.info = ModelInfo(
+            backend="openai",
+            name=model,
+            identity=hashlib.sha256(fingerprint.encode()).hexdigest(),
+            revision=options.revision,
+            dtype="remote",
+            device=options.base_url,
+            has_chat_template=False,
+            extra={"api": options.api, "base_url": options.base_url},
+        )
+        self._loglik_checked = False
+
+    # ------------------------------------------------------------------------ preflight
+
+    async def _preflight(self) -> dict[str, Any] | None:
+        """Reach the server, check the key and that it serves the model; one-line errors."""
+        url = self.endpoint.url("models")
+        async with OpenAIClient(self.endpoint, retries=False) as client:
+            try:
+                listing = await client.get_json("models")
+            except HTTPFailure as failure:
+                if failure.kind == "auth":
+                    raise ModelError(
+                        f"{url}: {failure.message} — set the API key in ${self.options.api_key_env}"
+                    ) from None
+                if failure.kind in ("connection", "timeout"):
+                    raise ModelError(f"cannot reach {url}: {failure.message}") from None
+                return None  # some APIs have no /models; the first real request will tell
+        entries = listing.get("data", []) if isinstance(listing, dict) else []
+        ids = [str(e.get("id")) for e in entries if isinstance(e, dict)]
+        if ids and self.endpoint.model not in ids:
+            shown = ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else "")
+            raise ModelError(
+                f"{self.endpoint.base_url} does not serve model {self.endpoint.model!r}; it serves: {shown}"
+            )
+        return next((e for e in entries if isinstance(e, dict) and e.get("id") == self.endpoint.model), None)
+
+    def check_loglikelihood(self) -> None:
+        """Raise ``LoglikUnsupportedError`` unless the server returns prompt log-probs."""
+        if self._loglik_checked:
+            return
+        if self.options.api == "chat":
+            raise LoglikUnsupportedError("the chat API returns no prompt log-probs (use api=completions)")
+        result = _run(self._loglik_many([LoglikRequest(context="The sky is", continuation=" blue")], None))[0]
+        if result.error is not None:
+            raise LoglikUnsupportedError(f"/v1/completions with echo+logprobs failed: {result.error.message}")
+        self._loglik_checked = True
+
+    # ---------------------------------------------------------------------- log-likelihood
+
+    def loglikelihood(
+        self, requests: Sequence[LoglikRequest], on_result: LoglikCallback | None = None
+    ) -> list[LoglikResult]:
+        self.check_loglikelihood()
+        return _run(self._loglik_many(requests, on_result))
+
+    async def _loglik_many(
+        self, requests: Sequence[LoglikRequest], on_result: LoglikCallback | None
+    ) -> list[LoglikResult]:
+        async with OpenAIClient(self.endpoint) as client:
+            calls = [functools.partial(self._loglik_one, client, r) for r in requests]
+            return await _gather(client, calls, on_result)
+
+    async def _loglik_one(self, client: OpenAIClient, request: LoglikRequest) -> LoglikResult:
+        context, continuation = _move_trailing_space(request.context, request.continuation)
+        prompt = context + continuation
+        payload = {
+            "model": self.endpoint.model,
+            "prompt": prompt,
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "echo": True,
+            "logprobs": 1,
+        }
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        attempts = 1
+        try:
+            body, attempts = await client.post_json("completions", payload)
+            logprob, is_greedy, n_tokens, n_prompt = _parse_echo(body, len(context), len(prompt))
+        except HTTPFailure as failure:
+            return LoglikResult(
+                logprob=float("nan"),
+                is_greedy=False,
+                num_tokens=0,
+                usage=Usage(),
+                timing=Timing(),
+                error=request_error(failure, attempts),
+            )
+        elapsed = loop.time() - start
+        return LoglikResult(
+            logprob=logprob,
+            is_greedy=is_greedy,
+            num_tokens=n_tokens,
+            usage=Usage(prompt_tokens=n_prompt),
+            timing=Timing(total_s=elapsed, prefill_s=elapsed),
+        )
+
+    # -------------------------------------------------------------------------- generation
+
+    def generate(self, requests: Sequence[GenRequest], on_result: GenCallback | None = None) -> list[GenResult]:
+        return _run(self._generate_many(requests, on_result))
+
+    async def _generate_many(self, requests: Sequence[GenRequest], on_result: GenCallback | None) -> list[GenResult]:
+        async with OpenAIClient(self.endpoint) as client:
+            calls = [functools.partial(self._generate_one, client, r) for r in requests]
+            return await _gather(client, calls, on_result)
+
+    async def _generate_one(self, client: OpenAIClient, request: GenRequest) -> GenResult:
+        path, payload = self.stream_payload(request.prompt, request.max_tokens, stop=request.stop)
+        trace = await client.stream(path, payload)
+        if trace.error is not None:
+            return GenResult(text="", usage=Usage(), timing=Timing(), error=trace.error)
+        text, stopped = _cut_at_stop(trace.text, request.stop)
+        finish: Literal["stop", "length"] = "stop" if stopped or trace.finish_reason != "length" else "length"
+        ttft = trace.ttft_s or trace.e2e_s
+        return GenResult(
+            text=text,
+            finish_reason=finish,
+            usage=self._usage(request.prompt, trace),
+            timing=Timing(total_s=trace.e2e_s, prefill_s=ttft, decode_s=trace.e2e_s - ttft, first_token_s=ttft),
+        )
+
+    def stream_payload(
+        self, prompt: str, max_tokens: int, *, stop: Sequence[str] = (), ignore_eos: bool = False
+    ) -> tuple[str, dict[str, Any]]:
+        """The path and body of a greedy streamed request (also used by ``agimeter perf``)."""
+        payload: dict[str, Any] = {
+            "model": self.endpoint.model,
+            "max_tokens": max_tokens,
+            "temperature": 0.0,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if stop:
+            payload["stop"] = list(stop)[:MAX_API_STOPS]
+        if ignore_eos:
+            payload["ignore_eos"] = True
+        if self.options.api == "chat":
+            payload["messages"] = [{"role": "user", "content": prompt}]
+            return "chat/completions", payload
+        payload["prompt"] = prompt
+        return "completions", payload
+
+    def _usage(self, prompt: str, trace: StreamTrace) -> Usage:
+        usage = trace.usage or {}
+        if "prompt_tokens" in usage and "completion_tokens" in usage:
+            return Usage(prompt_tokens=int(usage["prompt_tokens"]), completion_tokens=int(usage["completion_tokens"]))
+        if self._tokenizer is not None:
+            count = self._tokenizer
+            return Usage(prompt_tokens=count(prompt), completion_tokens=count(trace.text), estimated=True)
+        # No usage and no tokenizer: one token per streamed event, prompt at ~4 characters a token.
+        return Usage(prompt_tokens=max(1, len(prompt) // 4), completion_tokens=len(trace.token_times), estimated=True)
+
+    def apply_chat_template(self, messages: Sequence[dict[str, str]]) -> str | None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+async def _gather(
+    client: OpenAIClient,
+    calls: Sequence[Callable[[], Awaitable[R]]],
+    on_result: Callable[[int, R], None] | None,
+) -> list[R]:
+    """Run calls with bounded concurrency; report each result as soon as it is ready."""
+    results: list[R | None] = [None] * len(calls)
+
+    async def one(index: int) -> None:
+        async with client.semaphore:
+            result = await calls[index]()
+        results[index] = result
+        if on_result is not None:
+            on_result(index, result)
+
+    async with asyncio.TaskGroup() as group:
+        for index in range(len(calls)):
+            group.create_task(one(index))
+    return [r for r in results if r is not None]
+
+
+def _run(coro: Awaitable[R]) -> R:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def _move_trailing_space(context: str, continuation: str) -> tuple[str, str]:
+    """As lm-eval: trailing whitespace of the context belongs to the continuation."""
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:
+        return context[:-n_spaces], context[-n_spaces:] + continuation
+    return context, continuation
+
+
+def _parse_echo(body: Any, context_chars: int, prompt_chars: int) -> tuple[float, bool, int, int]:
+    """Sum the log-probs of the echoed tokens that overlap the continuation."""
+    try:
+        block = body["choices"][0]["logprobs"]
+        tokens: list[str] = block["tokens"]
+        logprobs: list[float | None] = block["token_logprobs"]
+        offsets: list[int] = block["text_offset"]
+        tops: list[dict[str, float] | None] = block.get("top_logprobs") or [None] * len(tokens)
+    except (KeyError, IndexError, TypeError):
+        raise HTTPFailure("malformed", "completion has no echo logprobs (tokens/token_logprobs/text_offset)") from None
+    total, greedy, count, n_prompt = 0.0, True, 0, 0
+    for token, logprob, offset, top in zip(tokens, logprobs, offsets, tops, strict=False):
+        if offset >= prompt_chars:
+            break  # the generated token
+        n_prompt += 1
+        if offset + len(token) <= context_chars:
+            continue
+        if logprob is None:
+            raise HTTPFailure("malformed", "no log-prob for a continuation token (empty context?)")
+        total += logprob
+        count += 1
+        if top:
+            greedy = greedy and max(top.items(), key=lambda kv: kv[1])[0] == token
+    if count == 0:
+        raise HTTPFailure("malformed", "echo returned no continuation tokens")
+    return total, greedy, count, n_prompt
+
+
+def _cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    cuts = [i for i in (text.find(s) for s in stops) if i >= 0]
+    return (text[: min(cuts)], True) if cuts else (text, False)
+
+
+def _load_tokenizer(name: str) -> Callable[[str], int]:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+    except Exception as err:
+        raise ModelError(f"cannot load tokenizer {name!r}: {str(err).splitlines()[0]}") from None
+    return lambda text: len(tokenizer.encode(text, add_special_tokens=False))
+
+
+def create(spec: str, **options: Any) -> OpenAIBackend:
+    """``openai:MODEL[@BASE_URL]``; runner options that mean nothing to a server are ignored."""
+    model, _, base_url = spec.partition("@")
+    known = {k: v for k, v in options.items() if k in OpenAIOptions.model_fields}
+    if base_url:
+        known["base_url"] = base_url
+    try:
+        parsed = OpenAIOptions.model_validate(known)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ConfigError(f"--model-arg {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    unknown = sorted(set(options) - set(OpenAIOptions.model_fields) - {"dtype", "device", "batch_size"})
+    if unknown:
+        raise ConfigError(
+            f"openai: unknown --model-arg {', '.join(unknown)}; known: {', '.join(OpenAIOptions.model_fields)}"
+        )
+    return OpenAIBackend(model, parsed)

@@ -1,0 +1,122 @@
+"""The ``openai:`` backend against the fixed-delay stub server (a real HTTP server in its own
+process): generation, usage, retries, faults and echo log-likelihood."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from agimeter.backends.base import GenRequest, LoglikRequest
+from agimeter.backends.openai_compat import LoglikUnsupportedError, OpenAIBackend, create
+from agimeter.errors import ConfigError, ModelError
+from agimeter.testing.stub_server import _logprob, _tokens
+
+FAST = {"max_retries": "3", "backoff_base_s": "0.01"}
+
+
+def test_generate_text_usage_and_ttft(stub_server) -> None:
+    url = stub_server("--first-ms", "40", "--itl-ms", "2", "--responses", json.dumps({"capital": "Paris is it."}))
+    backend = create(f"stub-model@{url}", **FAST)
+    results = backend.generate(
+        [
+            GenRequest(prompt="What is the capital of France?", max_tokens=8),
+            GenRequest(prompt="Say something", max_tokens=8, stop=(" 42",)),
+            GenRequest(prompt="Say something", max_tokens=2),
+        ]
+    )
+    assert [r.text for r in results] == ["Paris is it.", "The answer is", "The answer"]
+    assert [r.finish_reason for r in results] == ["stop", "stop", "length"]
+    first = results[0]
+    assert first.usage.completion_tokens == 3 and first.usage.prompt_tokens == 6
+    assert not first.usage.estimated
+    assert first.timing.first_token_s is not None
+    assert 0.040 <= first.timing.first_token_s < 0.040 + 0.030
+    assert first.timing.total_s >= 0.040 + 2 * 0.002  # tokens leave on an absolute schedule
+    assert backend.info.identity and backend.info.identity != "stub-model"
+
+
+def test_chat_api_and_missing_usage_is_estimated(stub_server) -> None:
+    url = stub_server("--first-ms", "1", "--itl-ms", "1", "--no-usage")
+    backend = create(f"stub-model@{url}", api="chat", **FAST)
+    (result,) = backend.generate([GenRequest(prompt="hello there", max_tokens=16)])
+    assert result.text == "The answer is 42."
+    assert result.usage.estimated
+    assert result.usage.completion_tokens == 4  # one per streamed event
+
+
+def test_retries_rate_limit_and_503_without_double_counting(stub_server) -> None:
+    url = stub_server("--first-ms", "1", "--itl-ms", "1")
+    backend = create(f"stub-model@{url}", **FAST)
+    results = backend.generate([GenRequest(prompt="<<429>> a", max_tokens=8), GenRequest(prompt="<<503-once>> b")])
+    for result in results:
+        assert result.error is None
+        assert result.text == "The answer is 42."
+        assert result.usage.completion_tokens == 4  # the successful attempt only
+
+
+def test_faults_become_classified_errors(stub_server) -> None:
+    url = stub_server("--first-ms", "1", "--itl-ms", "1")
+    backend = create(f"stub-model@{url}", read_timeout_s="0.5", **FAST)
+    prompts = ["<<500>>", "<<stall>>", "<<malformed>>", "fine"]
+    results = backend.generate([GenRequest(prompt=p, max_tokens=8) for p in prompts])
+    kinds = [r.error.kind if r.error else None for r in results]
+    assert kinds == ["server_error", "timeout", "malformed", None]
+    assert results[0].error is not None and results[0].error.attempts == 4  # 1 + 3 retries
+    assert results[2].error is not None and results[2].error.attempts == 1  # not retried
+    assert all(r.usage.completion_tokens == 0 for r in results[:3])
+
+
+def test_preflight_errors_are_one_line(stub_server) -> None:
+    url = stub_server("--api-key", "sekret")
+    with pytest.raises(ModelError, match=r"HTTP 401.*OPENAI_API_KEY"):
+        create(f"stub-model@{url}")
+    with pytest.raises(ModelError, match=r"cannot reach http://127\.0\.0\.1:9/v1/models"):
+        create("stub-model@http://127.0.0.1:9/v1")
+    url2 = stub_server("--model", "a", "--model", "b")
+    with pytest.raises(ModelError, match=r"does not serve model 'c'; it serves: a, b"):
+        create(f"c@{url2}")
+    with pytest.raises(ConfigError, match="unknown --model-arg"):
+        create(f"a@{url2}", temperature="1")
+
+
+def test_api_key_from_env(stub_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = stub_server("--api-key", "sekret", "--first-ms", "1", "--itl-ms", "1")
+    monkeypatch.setenv("MY_KEY", "sekret")
+    backend = create(f"stub-model@{url}", api_key_env="MY_KEY")
+    (result,) = backend.generate([GenRequest(prompt="x", max_tokens=4)])
+    assert result.error is None and result.text
+
+
+def test_loglikelihood_via_echo(stub_server) -> None:
+    url = stub_server()
+    backend = create(f"stub-model@{url}", **FAST)
+    requests = [
+        LoglikRequest(context="Question: what?\nAnswer:", continuation=" yes it is"),
+        LoglikRequest(context="Question: what?\nAnswer: ", continuation="no"),
+    ]
+    results = backend.loglikelihood(requests)
+    for request, result in zip(requests, results, strict=True):
+        context = request.context.rstrip()
+        prompt = context + request.context[len(context) :] + request.continuation
+        tokens = _tokens(prompt)
+        expected, pos = 0.0, 0
+        for token in tokens:
+            if pos + len(token) > len(context):
+                expected += _logprob(prompt[:pos], token)
+            pos += len(token)
+        assert math.isclose(result.logprob, expected, rel_tol=1e-12)
+        assert result.num_tokens == len(_tokens(request.continuation))
+        assert result.usage.prompt_tokens == len(tokens)
+    assert isinstance(backend, OpenAIBackend)
+
+
+def test_loglikelihood_unsupported_is_detected(stub_server) -> None:
+    url = stub_server("--no-echo")
+    backend = create(f"stub-model@{url}", **FAST)
+    with pytest.raises(LoglikUnsupportedError, match="echo"):
+        backend.check_loglikelihood()
+    chat = create(f"stub-model@{url}", api="chat")
+    with pytest.raises(LoglikUnsupportedError, match="chat API"):
+        chat.check_loglikelihood()

@@ -1,0 +1,80 @@
+"""``agimeter run --model openai:...`` end to end against the stub server: same tasks, store and
+export as any backend; failures are counted, the run finishes with what succeeded, and a re-run
+retries only the failed items."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from agimeter.store.repository import Store
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _args(toy: dict[str, Path], url: str, *extra: str) -> list[str]:
+    return [
+        "run",
+        "--model",
+        f"openai:stub-model@{url}",
+        "--tasks",
+        str(toy["gen"]),
+        "--data-dir",
+        str(toy["data"]),
+        "--store",
+        f"sqlite:///{toy['store']}",
+        *extra,
+    ]
+
+
+def test_generative_run_with_failures_then_resume(agimeter: Cli, toy_env: dict[str, Path], stub_server) -> None:
+    answers = {f"What is {i} + 1?": f"The answer is {i + 1}" for i in range(0, 40, 2)}
+    url = stub_server("--first-ms", "1", "--itl-ms", "1", "--fail-rate", "0.3", "--responses", json.dumps(answers))
+    args = _args(toy_env, url, "--model-arg", "max_retries=0")
+    first = agimeter(*args)
+    assert first.returncode == 0, first.stderr
+    store = Store.open(f"sqlite:///{toy_env['store']}")
+    (run,) = store.list_runs()
+    assert run.status == "incomplete"
+    measurement = run.summary["measurement"]
+    failed = measurement["failed_items"]
+    assert 0 < failed < 40
+    assert measurement["errors"] == {"server_error": failed}
+    assert len(store.run_items(run.id)) == 40 - failed
+    assert "re-run the same command" in (run.error or "")
+
+    for _ in range(10):  # each pass retries only what is still missing
+        again = agimeter(*args)
+        assert again.returncode == 0, again.stderr
+        if store.get_run(run.id).status == "finished":
+            break
+    run = store.get_run(run.id)
+    assert run.status == "finished" and len(store.list_runs()) == 1
+    items = store.run_items(run.id)
+    assert len(items) == 40
+    assert sum(i.correct for i in items) == 20  # the stub knows the even ones
+    con = sqlite3.connect(toy_env["store"])
+    assert con.execute("select count(*) from item_results").fetchone()[0] == 40
+    assert con.execute("select count(*) from run_items").fetchone()[0] == 40
+    assert run.summary["measurement"]["completion_tokens"] == sum(i.completion_tokens for i in items)
+
+
+def test_multiple_choice_needs_echo_and_says_which_tasks(agimeter: Cli, toy_env: dict[str, Path], stub_server) -> None:
+    url = stub_server("--no-echo")
+    args = _args(toy_env, url)
+    args[args.index("--tasks") + 1] = f"{toy_env['mc']},{toy_env['gen']}"
+    res = agimeter(*args)
+    assert res.returncode != 0
+    line = res.stderr.strip()
+    assert len(line.splitlines()) == 1
+    assert "cannot score log-likelihood" in line and "toy_mc" in line and "toy_gen" not in line.split("need it")[-1]
+    assert sqlite3.connect(toy_env["store"]).execute("select count(*) from runs").fetchone()[0] == 0
+
+
+def test_unreachable_server_is_one_line(agimeter: Cli, toy_env: dict[str, Path]) -> None:
+    res = agimeter(*_args(toy_env, "http://127.0.0.1:9/v1"))
+    assert res.returncode != 0
+    assert res.stderr.strip().startswith("error: cannot reach http://127.0.0.1:9/v1/models")
