@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from agimeter.analysis.summary import summarize
+from agimeter.cli import perf_cmd
 from agimeter.config import load_file_config, resolve_data_dir, resolve_profile, resolve_store_url
 from agimeter.cost.pricing import price_run
 from agimeter.errors import AgimeterError, ConfigError
@@ -95,7 +96,7 @@ def run(
         profile=profile_name,
         price_per_hour=hw_profile.price_per_hour,
         price_is_example=hw_profile.example,
-        backend_options=_parse_model_args(model_arg or []),
+        backend_options=parse_model_args(model_arg or []),
     )
     prepared = prepare_tasks(options)
     result_store = Store.open(resolve_store_url(store, file_config))
@@ -109,7 +110,7 @@ def run(
     _show(result_store, record, output, subtasks=False)
 
 
-def _parse_model_args(pairs: list[str]) -> dict[str, str]:
+def parse_model_args(pairs: list[str]) -> dict[str, str]:
     parsed: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -146,6 +147,17 @@ def _price(run: RunRecord, measurement: Measurement) -> Any:
 def _show(store: Store, run: RunRecord, output: str, *, subtasks: bool) -> None:
     from agimeter.cli.render import cost_table, scores_table
 
+    if run.summary.get("kind") == "perf":
+        from agimeter.cli.render_perf import perf_tables
+        from agimeter.perf.session import PerfResult
+
+        result = PerfResult.model_validate(run.summary["perf"])
+        if output == "json":
+            sys.stdout.write(json.dumps({"run_id": run.id, **result.model_dump(mode="json")}, indent=2) + "\n")
+        else:
+            for table in perf_tables(run.id, result):
+                console.print(table)
+        return
     if output == "json":
         sys.stdout.write(json.dumps(_summary_payload(store, run), indent=2) + "\n")
         return
@@ -271,6 +283,9 @@ def models() -> None:
             alias.pip_install,
         )
     console.print(table)
+
+
+app.command("perf")(perf_cmd.perf)
 
 
 def _sigterm_as_interrupt(signum: int, frame: object) -> None:

@@ -165,6 +165,9 @@ class StubServer:
             "predicted_n": len(words),
             "predicted_ms": (done - first_sent) * 1000,
             "predicted_per_token_ms": (done - first_sent) * 1000 / max(len(words) - 1, 1),
+            # perf_counter is CLOCK_MONOTONIC, shared by all processes of the machine: a client on
+            # the same machine can compare its own read time with this write time directly.
+            "stub_first_token_monotonic": first_sent,
         }
         await response.write(_sse(final))
         if self.config.send_usage and (body.get("stream_options") or {}).get("include_usage"):

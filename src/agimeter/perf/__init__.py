@@ -1,0 +1,1 @@
+"""The serving load generator behind ``agimeter perf``: workloads, closed/open loop, metrics."""

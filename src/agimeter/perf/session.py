@@ -1,0 +1,145 @@
+"""One ``agimeter perf`` sweep end to end: build the workload, run each point, summarise, price,
+and store the result as a run (``summary.kind == "perf"``) next to evaluation runs."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agimeter.backends.base import Backend
+from agimeter.cost.serving import ServingCost, serving_cost
+from agimeter.errors import ConfigError
+from agimeter.perf.loadgen import HTTPTarget, PointSpec, Progress, StreamTarget, run_point
+from agimeter.perf.metrics import PointSummary, parse_slo, summarize_point
+from agimeter.perf.workload import PerfPrompt, load_tokenizer, synthetic_prompts, task_prompts
+from agimeter.runner.hardware import HardwareInfo, detect_hardware
+from agimeter.store.records import RunRecord
+from agimeter.store.repository import Store
+
+PERF_SCHEMA_VERSION = 1
+
+
+class PerfOptions(BaseModel):
+    """Everything ``agimeter perf`` was asked to do."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    mode: Literal["concurrency", "rate"] = "concurrency"
+    levels: list[float] = Field(default_factory=lambda: [1.0])
+    requests: int | None = Field(default=None, ge=1)
+    duration_s: float | None = Field(default=None, gt=0)
+    max_concurrency: int | None = Field(default=None, ge=1)
+    input_tokens: int = Field(default=128, ge=1)
+    output_tokens: int = Field(default=64, ge=1)
+    prompts_from: str | None = None
+    data_dir: str | None = None
+    tokenizer: str | None = None
+    ignore_eos: bool = True
+    slo: str | None = None
+    seed: int = 0
+    profile: str = "laptop-cpu"
+    price_per_hour: float = 0.0
+    price_is_example: bool = True
+    backend_options: dict[str, str] = Field(default_factory=dict)
+
+
+class PerfResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = PERF_SCHEMA_VERSION
+    options: PerfOptions
+    slo_s: dict[str, float]
+    input_lengths_exact: bool
+    points: list[PointSummary]
+    cost: ServingCost | None
+    client_hardware: HardwareInfo
+
+
+def build_prompts(options: PerfOptions, n: int) -> list[PerfPrompt]:
+    if options.prompts_from:
+        return task_prompts(options.prompts_from, options.data_dir, n, options.seed)
+    encode, vocab = load_tokenizer(options.tokenizer) if options.tokenizer else (None, [])
+    return synthetic_prompts(n, options.input_tokens, encode=encode, vocab=vocab, seed=options.seed)
+
+
+def make_target(backend: Backend, options: PerfOptions) -> StreamTarget:
+    """The streaming target for a backend; only backends that stream over HTTP for now."""
+    from agimeter.backends.openai_compat import OpenAIBackend
+
+    if isinstance(backend, OpenAIBackend):
+
+        def build(prompt: str, max_tokens: int) -> tuple[str, dict[str, Any]]:
+            return backend.stream_payload(prompt, max_tokens, ignore_eos=options.ignore_eos)
+
+        return HTTPTarget(backend.endpoint, build)
+    raise ConfigError(
+        f"agimeter perf needs a streaming server backend (openai:...), not {backend.info.backend}:; "
+        "serve a GGUF with `python -m llama_cpp.server` and point openai: at it"
+    )
+
+
+def run_perf(
+    options: PerfOptions,
+    backend: Backend,
+    progress: Callable[[PointSpec], Progress | None] | None = None,
+) -> PerfResult:
+    """Run every sweep point in order; each point starts with fresh connections."""
+    if options.requests is None and options.duration_s is None:
+        raise ConfigError("give --requests and/or --duration so that the run ends by itself")
+    slo = parse_slo(options.slo)
+    n_prompts = min(options.requests or 10_000, 10_000)
+    prompts = build_prompts(options, n_prompts)
+    points: list[PointSummary] = []
+    for level in options.levels:
+        spec = PointSpec(
+            mode=options.mode,
+            level=level,
+            requests=options.requests,
+            duration_s=options.duration_s,
+            max_tokens=options.output_tokens,
+            seed=options.seed,
+            max_concurrency=options.max_concurrency,
+        )
+        run = asyncio.run(_run_one(make_target(backend, options), prompts, spec, progress(spec) if progress else None))
+        points.append(summarize_point(run, slo))
+    cost = serving_cost(points, options.price_per_hour, example=options.price_is_example, with_slo=bool(slo))
+    return PerfResult(
+        options=options,
+        slo_s=slo,
+        input_lengths_exact=all(p.exact for p in prompts),
+        points=points,
+        cost=cost,
+        client_hardware=detect_hardware(),
+    )
+
+
+async def _run_one(target: StreamTarget, prompts: list[PerfPrompt], spec: PointSpec, progress: Progress | None) -> Any:
+    async with target:
+        return await run_point(target, prompts, spec, progress)
+
+
+def store_perf(store: Store, result: PerfResult, backend: Backend) -> RunRecord:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    failed = sum(sum(p.errors.values()) for p in result.points)
+    record = RunRecord(
+        id=uuid.uuid4().hex[:12],
+        run_key=uuid.uuid4().hex,
+        status="finished",
+        created_at=now,
+        updated_at=now,
+        model=result.options.model,
+        model_identity=backend.info.identity,
+        tasks=["perf"],
+        config=result.options.model_dump(mode="json"),
+        model_info=backend.info.model_dump(mode="json"),
+        summary={"kind": "perf", "perf": result.model_dump(mode="json")},
+        error=f"{failed} request(s) failed; see errors per point" if failed else None,
+    )
+    store.create_run(record)
+    return record
