@@ -19,6 +19,8 @@ class BackendFactory(Protocol):
 _FACTORIES: dict[str, str] = {
     "hf": "agimeter.backends.hf_alias:create",
     "fake": "agimeter.backends.fake:create",
+    "gguf": "agimeter.backends.gguf:create",
+    "openai": "agimeter.backends.openai_compat:create",
 }
 
 
