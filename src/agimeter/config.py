@@ -4,12 +4,14 @@ Precedence: command-line flag > environment variable > config file > default.
 - data dir:  ``--data-dir`` / ``AGIMETER_DATA_DIR`` / ``data_dir:``
 - store:     ``--store`` / ``AGIMETER_STORE`` / ``store:`` / ``sqlite:///<user data dir>/agimeter.db``
 - config:    ``--config`` / ``AGIMETER_CONFIG`` / ``<user config dir>/config.yaml``
+- catalog:   ``--catalog`` / ``AGIMETER_CATALOG`` / ``catalog:`` / ``<data dir>/../catalog/published.json``
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import yaml
 from platformdirs import user_config_dir, user_data_dir
@@ -37,6 +39,9 @@ class FileConfig(BaseModel):
     store: str | None = None
     hardware_profile: str | None = None
     profiles: dict[str, HardwareProfile] = Field(default_factory=dict)
+    catalog: str | None = None  # published-numbers catalog (published.json)
+    usd_per_cny: float | None = Field(default=None, gt=0)  # explicit exchange rate, never assumed
+    prices: list[dict[str, Any]] = Field(default_factory=list)  # provider prices, see agimeter.cost.prices
 
 
 # Illustrative prices (USD/hour) so that cost is never blank; override in the config file.
@@ -106,3 +111,12 @@ def resolve_profile(
             raise ConfigError("--price-per-hour must be >= 0")
         return "custom", HardwareProfile(price_per_hour=price_per_hour, description="--price-per-hour")
     return chosen, profile
+
+
+def resolve_catalog(flag: str | None, file_config: FileConfig | None, data_dir: Path | None) -> Path | None:
+    value = flag or os.environ.get("AGIMETER_CATALOG") or (file_config.catalog if file_config else None)
+    if value:
+        return Path(value).expanduser()
+    if data_dir is not None and (data_dir.parent / "catalog" / "published.json").exists():
+        return data_dir.parent / "catalog" / "published.json"
+    return None

@@ -1,0 +1,87 @@
+"""Provider price table for hosted APIs: per 1M input/output tokens, currency, date and source.
+
+Prices come from the published catalog (``published.json``, each row citing its source) and from
+the user's config file (``prices:``). Currencies are never converted silently: converting CNY to
+USD needs an explicit exchange rate (``--usd-per-cny`` / ``usd_per_cny:`` in the config); without
+one the USD columns stay empty. The blended price weights input:output 3:1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from agimeter.errors import ConfigError
+
+Currency = Literal["USD", "CNY"]
+
+
+class ProviderPrice(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: str
+    model: str
+    date: str = Field(pattern=r"^\d{4}-\d{2}(-\d{2})?$")
+    currency: Currency
+    input_per_mtok: float | None = Field(default=None, ge=0)
+    output_per_mtok: float | None = Field(default=None, ge=0)
+    source: str
+    note: str = ""
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date_as_text(cls, value: object) -> object:
+        return value.isoformat() if isinstance(value, dt.date) else value  # YAML reads dates as dates
+
+
+class PriceRow(BaseModel):
+    """A price as shown: original currency plus USD when a rate allows it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    price: ProviderPrice
+    usd_input: float | None
+    usd_output: float | None
+    usd_blended_3_1: float | None
+
+
+def load_catalog_prices(path: Path) -> list[ProviderPrice]:
+    """Prices from a published catalog, each with its source's title and URL."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: price catalog not found (set --catalog or AGIMETER_CATALOG)") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: line {err.lineno}: invalid JSON: {err.msg}") from None
+    sources: dict[str, Any] = data.get("sources", {})
+    prices = []
+    for i, row in enumerate(data.get("prices", [])):
+        source = sources.get(row.get("source"), {})
+        cited = f"{source.get('title', row.get('source'))} <{source.get('url', '')}>".strip()
+        prices.append(_validate({**row, "source": cited, "note": row.get("note") or ""}, f"{path}: prices[{i}]"))
+    return prices
+
+
+def config_prices(rows: list[dict[str, Any]], where: str) -> list[ProviderPrice]:
+    return [_validate(row, f"{where}: prices[{i}]") for i, row in enumerate(rows)]
+
+
+def _validate(row: dict[str, Any], where: str) -> ProviderPrice:
+    try:
+        return ProviderPrice.model_validate(row)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{where}.{field}: {first['msg']}") from None
+
+
+def to_usd(price: ProviderPrice, usd_per_cny: float | None) -> PriceRow:
+    rate = 1.0 if price.currency == "USD" else usd_per_cny
+    usd_in = price.input_per_mtok * rate if rate is not None and price.input_per_mtok is not None else None
+    usd_out = price.output_per_mtok * rate if rate is not None and price.output_per_mtok is not None else None
+    blended = (3 * usd_in + usd_out) / 4 if usd_in is not None and usd_out is not None else None
+    return PriceRow(price=price, usd_input=usd_in, usd_output=usd_out, usd_blended_3_1=blended)

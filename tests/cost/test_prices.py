@@ -1,0 +1,63 @@
+"""Provider price table: the published catalog, config prices, explicit CNY->USD conversion."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from agimeter.cost.prices import ProviderPrice, config_prices, load_catalog_prices, to_usd
+from agimeter.errors import ConfigError
+
+CATALOG = Path(__file__).resolve().parents[3] / "shared" / "catalog" / "published.json"
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def test_catalog_prices_cite_their_sources() -> None:
+    prices = load_catalog_prices(CATALOG)
+    raw = json.loads(CATALOG.read_text())["prices"]
+    assert len(prices) == len(raw) > 0
+    assert {p.currency for p in prices} == {"USD", "CNY"}
+    assert all("<http" in p.source for p in prices)
+
+
+def test_conversion_needs_an_explicit_rate() -> None:
+    cny = ProviderPrice(provider="X", model="m", date="2024-05-22", currency="CNY", input_per_mtok=4.0,
+                        output_per_mtok=12.0, source="s")  # fmt: skip
+    assert to_usd(cny, None).usd_input is None
+    row = to_usd(cny, 0.14)
+    assert row.usd_input == pytest.approx(0.56) and row.usd_output == pytest.approx(1.68)
+    assert row.usd_blended_3_1 == pytest.approx((3 * 0.56 + 1.68) / 4)
+    usd = cny.model_copy(update={"currency": "USD"})
+    assert to_usd(usd, None).usd_output == 12.0
+
+
+def test_bad_config_price_names_the_field() -> None:
+    with pytest.raises(ConfigError, match=r"cfg.yaml: prices\[1\]\.currency"):
+        config_prices(
+            [
+                {"provider": "a", "model": "b", "date": "2025-01-01", "currency": "USD", "source": "me"},
+                {"provider": "a", "model": "b", "date": "2025-01-01", "currency": "EUR", "source": "me"},
+            ],
+            "cfg.yaml",
+        )
+
+
+def test_prices_cli(agimeter: Cli, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "usd_per_cny: 0.14\nprices:\n  - {provider: MyCloud, model: qwen2.5-7b, date: 2025-06-01, "
+        "currency: CNY, input_per_mtok: 1.0, output_per_mtok: 2.0, source: my contract}\n"
+    )
+    res = agimeter("prices", "--config", str(cfg), "--catalog", str(CATALOG), "--format", "json")
+    assert res.returncode == 0, res.stderr
+    payload = json.loads(res.stdout)
+    assert payload["usd_per_cny"] == 0.14
+    mine = [r for r in payload["rows"] if r["price"]["provider"] == "MyCloud"]
+    assert mine and mine[0]["usd_input"] == pytest.approx(0.14)
+    assert all(r["usd_input"] is not None for r in payload["rows"] if r["price"]["input_per_mtok"] is not None)
+    bad = agimeter("prices", "--catalog", str(tmp_path / "nope.json"))
+    assert bad.returncode != 0 and "price catalog not found" in bad.stderr
