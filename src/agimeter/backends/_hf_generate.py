@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from agimeter.backends._lm_eval_rules import cut_at_stop
 from agimeter.backends.base import GenRequest, GenResult, Timing, Usage
 
 
@@ -40,17 +41,6 @@ class _RowStopper:
                 self.done_at[row] = generated
                 finished[row] = True
         return finished
-
-
-def _cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
-    """Truncate at the earliest stop string, as lm-eval's postprocessing does."""
-    cut = len(text)
-    for stop in stops:
-        if stop:
-            found = text.find(stop)
-            if found != -1:
-                cut = min(cut, found)
-    return text[:cut], cut < len(text)
 
 
 def _split(total: float, weights: Sequence[int]) -> list[float]:
@@ -118,7 +108,7 @@ def generate_batch(
             if token in eos_ids:
                 tokens, hit_eos = tokens[: position + 1], True
                 break
-        text, hit_stop = _cut_at_stop(tokenizer.decode(tokens, skip_special_tokens=True), request.stop)
+        text, hit_stop = cut_at_stop(tokenizer.decode(tokens, skip_special_tokens=True), request.stop)
         texts.append(text)
         completion.append(len(tokens))
         reasons.append("stop" if hit_stop or hit_eos or len(tokens) < request.max_tokens else "length")

@@ -130,7 +130,7 @@ def load_model(
     from transformers.utils import logging as hf_logging
 
     # agimeter shows its own spinner; transformers' per-tensor bars would only add noise.
-    hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call,unused-ignore]
 
     path, commit = resolve_model_dir(model, revision)
     target = resolve_device(device)

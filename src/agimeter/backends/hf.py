@@ -24,6 +24,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agimeter.backends._hf_loading import LoadedModel, load_model
+from agimeter.backends._lm_eval_rules import encode_pair
 from agimeter.backends._packing import (
     Pack,
     TokenTrie,
@@ -168,18 +169,7 @@ class HFBackend:
 
     def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         """Context and continuation tokens exactly as lm-eval's ``loglikelihood`` makes them."""
-        if context == "":
-            cont = self.tok_encode(continuation, add_special_tokens=False)
-            if cont and cont[0] == self.prefix_token_id:
-                return cont[:1], cont[1:]
-            return [self.prefix_token_id], cont
-        n_spaces = len(context) - len(context.rstrip())
-        if n_spaces > 0:
-            continuation = context[-n_spaces:] + continuation
-            context = context[:-n_spaces]
-        whole = self.tok_encode(context + continuation)
-        context_enc = self.tok_encode(context)
-        return context_enc, whole[len(context_enc) :]
+        return encode_pair(self.tok_encode, self.prefix_token_id, context, continuation)
 
     # ----------------------------------------------------------------------- log-likelihood
 

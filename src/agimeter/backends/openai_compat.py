@@ -28,6 +28,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agimeter.backends._lm_eval_rules import cut_at_stop, move_trailing_space
 from agimeter.backends._openai_http import EndpointConfig, HTTPFailure, OpenAIClient, StreamTrace, request_error
 from agimeter.backends.base import (
     GenCallback,
@@ -147,7 +148,7 @@ class OpenAIBackend:
             return await _gather(client, calls, on_result)
 
     async def _loglik_one(self, client: OpenAIClient, request: LoglikRequest) -> LoglikResult:
-        context, continuation = _move_trailing_space(request.context, request.continuation)
+        context, continuation = move_trailing_space(request.context, request.continuation)
         prompt = context + continuation
         payload = {
             "model": self.endpoint.model,
@@ -196,7 +197,7 @@ class OpenAIBackend:
         trace = await client.stream(path, payload)
         if trace.error is not None:
             return GenResult(text="", usage=Usage(), timing=Timing(), error=trace.error)
-        text, stopped = _cut_at_stop(trace.text, request.stop)
+        text, stopped = cut_at_stop(trace.text, request.stop)
         finish: Literal["stop", "length"] = "stop" if stopped or trace.finish_reason != "length" else "length"
         ttft = trace.ttft_s or trace.e2e_s
         return GenResult(
@@ -269,14 +270,6 @@ def _run(coro: Awaitable[R]) -> R:
     return asyncio.run(coro)  # type: ignore[arg-type]
 
 
-def _move_trailing_space(context: str, continuation: str) -> tuple[str, str]:
-    """As lm-eval: trailing whitespace of the context belongs to the continuation."""
-    n_spaces = len(context) - len(context.rstrip())
-    if n_spaces:
-        return context[:-n_spaces], context[-n_spaces:] + continuation
-    return context, continuation
-
-
 def _parse_echo(body: Any, context_chars: int, prompt_chars: int) -> tuple[float, bool, int, int]:
     """Sum the log-probs of the echoed tokens that overlap the continuation."""
     try:
@@ -303,11 +296,6 @@ def _parse_echo(body: Any, context_chars: int, prompt_chars: int) -> tuple[float
     if count == 0:
         raise HTTPFailure("malformed", "echo returned no continuation tokens")
     return total, greedy, count, n_prompt
-
-
-def _cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
-    cuts = [i for i in (text.find(s) for s in stops) if i >= 0]
-    return (text[: min(cuts)], True) if cuts else (text, False)
 
 
 def _load_tokenizer(name: str) -> Callable[[str], int]:

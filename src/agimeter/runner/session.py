@@ -137,6 +137,8 @@ def execute_run(
         )
     meter.load_s += load_s
     numerics = {"dtype": str(backend.info.dtype), "device": str(backend.info.device).split(":")[0]}
+    if "kv_cache" in backend.info.extra:  # llama.cpp: an f16 KV cache moves log-probs by ~2e-3
+        numerics["kv_cache"] = backend.info.extra["kv_cache"]
     executor = Executor(backend, store, meter, numerics=numerics, chat_mode=options.chat, progress=progress)
 
     def checkpoint(status: Any, error: str | None = None) -> None:

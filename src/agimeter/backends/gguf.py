@@ -1,0 +1,372 @@
+"""llama.cpp in process (llama-cpp-python) behind the Backend protocol: ``gguf:<path to a .gguf file>``.
+
+Log-likelihood tokenizes exactly as lm-eval does (see :meth:`GGUFBackend.encode_pair`), with
+llama.cpp's own tokenizer. Requests run in token order, so each one reuses the KV cache of the
+longest prefix it shares with the one before (a question's context across its choices, a few-shot
+preamble across documents) and evaluates only the rest. Generation is a greedy loop over the same
+cache, so it reuses shared prompt prefixes too and counts every token itself: llama.cpp's streaming
+completion reports no usage, and picks the first listed stop string rather than the earliest one.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import importlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from jinja2 import Template
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agimeter.backends._lm_eval_rules import cut_at_stop, encode_pair
+from agimeter.backends.aliases import sha256_file
+from agimeter.backends.base import (
+    GenCallback,
+    GenRequest,
+    GenResult,
+    LoglikCallback,
+    LoglikRequest,
+    LoglikResult,
+    ModelInfo,
+    Timing,
+    Usage,
+)
+from agimeter.errors import ConfigError, ModelError
+
+DEFAULT_MAX_CTX = 4096
+
+_SHA256_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+class GGUFOptions(BaseModel):
+    """Options for :class:`GGUFBackend` (``--model-arg KEY=VALUE``; strings are coerced)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_threads: int | None = Field(default=None, ge=1)
+    """Threads for prompt and token evaluation (default: physical cores)."""
+    n_ctx: int | None = Field(default=None, ge=2)
+    """Context window (default: the model's training context, at most 4096)."""
+    kv_f32: bool = False
+    """Keep the KV cache in F32 instead of F16 (log-probs then match fp32 transformers to ~1e-5)."""
+    seed: int | None = None
+    # Passed by the runner for every backend; the GGUF file fixes the weight types, llama.cpp
+    # runs one sequence at a time here, and this build computes on the CPU.
+    dtype: str = "auto"
+    device: Literal["auto", "cpu"] = "auto"
+    batch_size: int | None = None
+
+
+class GGUFBackend:
+    """A GGUF model run by llama.cpp, implementing :class:`~agimeter.backends.base.Backend`."""
+
+    def __init__(self, llm: Any, path: Path, options: GGUFOptions) -> None:
+        self._llm = llm
+        self._is_eog = _import_llama_cpp().llama_vocab_is_eog
+        self._vocab = llm._model.vocab
+        self.n_ctx = int(llm.n_ctx())
+        self._add_bos = bool(llm._model.add_bos_token())
+        bos, eos = int(llm.token_bos()), int(llm.token_eos())
+        # As lm-eval: an empty context is scored after BOS, or EOS when the model has no BOS.
+        self.prefix_token_id = bos if bos >= 0 else eos
+        self._prefix_text = self._token_text(self.prefix_token_id)
+        self._bos_text = self._token_text(bos) if bos >= 0 else ""
+        self._eos_text = self._token_text(eos) if eos >= 0 else ""
+        metadata: dict[str, str] = dict(llm.metadata)
+        self._chat_template = metadata.get("tokenizer.chat_template") or None
+        self.info = ModelInfo(
+            backend="gguf",
+            name=path.stem,
+            identity=file_sha256(path),
+            num_parameters=int(llm._model.n_params()),
+            dtype=_file_type(metadata.get("general.file_type")),
+            device="cpu",
+            has_chat_template=self._chat_template is not None,
+            max_length=self.n_ctx,
+            extra={
+                "architecture": metadata.get("general.architecture", ""),
+                "kv_cache": "f32" if options.kv_f32 else "f16",
+                "n_threads": str(llm.n_threads),
+            },
+        )
+
+    @classmethod
+    def load(cls, model_path: str, options: GGUFOptions) -> GGUFBackend:
+        """Load ``model_path``; a missing file or llama-cpp-python is a one-line ModelError."""
+        path = Path(model_path).expanduser()
+        if not path.is_file():
+            raise ModelError(f"gguf: model file not found: {path}")
+        llama_cpp = _import_llama_cpp()
+        n_threads = options.n_threads or _physical_cores()
+        kv_type = llama_cpp.GGML_TYPE_F32 if options.kv_f32 else None
+        try:
+            n_ctx = options.n_ctx or min(_training_context(llama_cpp, path), DEFAULT_MAX_CTX)
+            llm = llama_cpp.Llama(
+                str(path),
+                logits_all=True,
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                n_threads_batch=n_threads,
+                type_k=kv_type,
+                type_v=kv_type,
+                # Sliding-window layers keep every position, so any prefix can be reused.
+                swa_full=True,
+                seed=llama_cpp.LLAMA_DEFAULT_SEED if options.seed is None else options.seed,
+                verbose=False,
+            )
+        except ValueError as err:
+            raise ModelError(f"gguf: cannot load {path}: {err}") from None
+        return cls(llm, path, options)
+
+    # ---------------------------------------------------------------- tokenization (as HFLM)
+
+    def tok_encode(self, text: str, add_special_tokens: bool | None = None) -> list[int]:
+        """Tokens of ``text``; BOS is prepended when the model asks for it (like ``HFLM.tok_encode``).
+
+        Special-token text (``<|im_start|>``) is parsed into its token, as transformers does."""
+        add_bos = self._add_bos if add_special_tokens is None else add_special_tokens
+        if add_special_tokens is None and text.startswith(self._prefix_text):
+            add_bos = False
+        return [int(t) for t in self._llm.tokenize(text.encode(), add_bos=add_bos, special=True)]
+
+    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        """Context and continuation tokens exactly as lm-eval's ``loglikelihood`` makes them."""
+        return encode_pair(self.tok_encode, self.prefix_token_id, context, continuation)
+
+    def _token_text(self, token: int) -> str:
+        return bytes(self._llm.detokenize([token], special=True)).decode("utf-8", errors="replace")
+
+    # ------------------------------------------------------------------------- KV cache
+
+    def _evaluate(self, tokens: Sequence[int]) -> int:
+        """Make the context hold exactly ``tokens``, evaluating only what follows the longest
+        prefix shared with what it holds; returns the number of tokens evaluated. Afterwards
+        ``scores[i]`` is the next-token logits after ``tokens[: i + 1]``."""
+        llm = self._llm
+        cached = llm.input_ids[: llm.n_tokens]
+        n = min(len(cached), len(tokens))
+        differ = np.flatnonzero(cached[:n] != np.asarray(tokens[:n], dtype=cached.dtype))
+        common = int(differ[0]) if differ.size else n
+        if common == len(tokens):
+            # Everything is cached, logits included; the tail beyond is dropped by the next eval.
+            llm.n_tokens = common
+            return 0
+        if common < llm.n_tokens and not llm._ctx.kv_cache_seq_rm(-1, common, -1):
+            common = 0  # this cache cannot drop a tail: start over
+        llm.n_tokens = common
+        llm.eval(list(tokens[common:]))
+        return len(tokens) - common
+
+    # --------------------------------------------------------------------- log-likelihood
+
+    def loglikelihood(
+        self, requests: Sequence[LoglikRequest], on_result: LoglikCallback | None = None
+    ) -> list[LoglikResult]:
+        """Sum of continuation log-probs per request, in token order to reuse shared prefixes."""
+        start = time.perf_counter()
+        inputs: list[list[int]] = []
+        targets: list[list[int]] = []
+        for request in requests:
+            context_enc, cont_enc = self.encode_pair(request.context, request.continuation)
+            if not cont_enc or len(cont_enc) > self.n_ctx:
+                raise ConfigError(
+                    f"continuation {request.continuation[:40]!r} has {len(cont_enc)} tokens; "
+                    f"1 to {self.n_ctx} are supported"
+                )
+            # Left truncation as lm-eval: the model sees at most n_ctx input tokens.
+            whole = (context_enc + cont_enc)[-(self.n_ctx + 1) :]
+            inputs.append(whole[:-1])
+            targets.append(cont_enc)
+        # Tokenizing is shared work: every request gets an equal part of it.
+        tokenize_share = (time.perf_counter() - start) / max(len(requests), 1)
+        results: list[LoglikResult | None] = [None] * len(requests)
+        for index in sorted(range(len(requests)), key=lambda i: inputs[i]):
+            began = time.perf_counter()
+            tokens, target = inputs[index], targets[index]
+            computed = self._evaluate(tokens)
+            logits = np.asarray(self._llm.scores[len(tokens) - len(target) : len(tokens)], dtype=np.float64)
+            logprob, is_greedy = _score(logits, np.asarray(target))
+            seconds = time.perf_counter() - began + tokenize_share
+            result = LoglikResult(
+                logprob=logprob,
+                is_greedy=is_greedy,
+                num_tokens=len(target),
+                usage=Usage(prompt_tokens=len(tokens) + 1, computed_prompt_tokens=computed),
+                timing=Timing(total_s=seconds, prefill_s=seconds),
+            )
+            results[index] = result
+            if on_result is not None:
+                on_result(index, result)
+        return [r for r in results if r is not None]
+
+    # ------------------------------------------------------------------------- generation
+
+    def generate(self, requests: Sequence[GenRequest], on_result: GenCallback | None = None) -> list[GenResult]:
+        """Greedy generation, one request at a time in prompt order (shared prefixes reused)."""
+        prompts = [self.tok_encode(r.prompt) or [self.prefix_token_id] for r in requests]
+        results: list[GenResult | None] = [None] * len(requests)
+        for index in sorted(range(len(requests)), key=lambda i: prompts[i]):
+            result = self._generate_one(prompts[index], requests[index])
+            results[index] = result
+            if on_result is not None:
+                on_result(index, result)
+        return [r for r in results if r is not None]
+
+    def _generate_one(self, prompt: list[int], request: GenRequest) -> GenResult:
+        llm = self._llm
+        # Leave room for the new tokens, truncating the prompt from the left as lm-eval does.
+        prompt = prompt[-max(1, self.n_ctx - request.max_tokens) :]
+        budget = min(request.max_tokens, self.n_ctx - len(prompt))
+        start = time.perf_counter()
+        computed = self._evaluate(prompt)
+        first_token_at: float | None = None
+        generated: list[int] = []
+        text_bytes = b""
+        text = ""
+        finish: Literal["stop", "length"] = "length"
+        while len(generated) < budget:
+            token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            if first_token_at is None:
+                first_token_at = time.perf_counter()
+            generated.append(token)
+            if self._is_eog(self._vocab, token):
+                finish = "stop"
+                break
+            text_bytes += bytes(llm.detokenize([token]))
+            text, hit_stop = cut_at_stop(text_bytes.decode("utf-8", errors="replace"), request.stop)
+            if hit_stop:
+                finish = "stop"
+                break
+            if len(generated) < budget:
+                llm.eval([token])
+        end = time.perf_counter()
+        prefill_end = first_token_at or end
+        return GenResult(
+            text=text,
+            finish_reason=finish,
+            usage=Usage(prompt_tokens=len(prompt), completion_tokens=len(generated), computed_prompt_tokens=computed),
+            timing=Timing(
+                total_s=end - start,
+                prefill_s=prefill_end - start,
+                decode_s=end - prefill_end,
+                first_token_s=None if first_token_at is None else first_token_at - start,
+            ),
+        )
+
+    # ------------------------------------------------------------------------------ misc
+
+    def apply_chat_template(self, messages: Sequence[dict[str, str]]) -> str | None:
+        """Render ``messages`` with the GGUF's chat template as transformers renders it
+        (sandboxed jinja2, trimmed blocks, generation prompt added); None when it has none."""
+        if self._chat_template is None:
+            return None
+        return self._compiled_chat_template.render(
+            messages=list(messages), add_generation_prompt=True, bos_token=self._bos_text, eos_token=self._eos_text
+        )
+
+    @functools.cached_property
+    def _compiled_chat_template(self) -> Template:
+        env = ImmutableSandboxedEnvironment(
+            trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
+        )
+        env.globals["raise_exception"] = _raise_template_error
+        return env.from_string(self._chat_template or "")
+
+    def close(self) -> None:
+        """Free the model and its context now rather than at garbage collection."""
+        if self._llm is not None:
+            self._llm.close()
+            self._llm = None
+
+
+def create(spec: str, **options: object) -> GGUFBackend:
+    """Registry hook: ``gguf:<path>`` with ``--model-arg`` options (see :class:`GGUFOptions`)."""
+    try:
+        parsed = GGUFOptions.model_validate(options)
+    except ValidationError as err:
+        problem = err.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise ConfigError(f"invalid gguf backend option {where}: {problem['msg']}") from None
+    return GGUFBackend.load(spec, parsed)
+
+
+def file_sha256(path: Path) -> str:
+    """``sha256:<hex>`` of a model file, remembered per (path, size, mtime) so that loading the
+    same file again does not re-read it."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA256_CACHE:
+        _SHA256_CACHE[key] = "sha256:" + sha256_file(path)
+    return _SHA256_CACHE[key]
+
+
+def _score(logits: np.ndarray[Any, Any], target: np.ndarray[Any, Any]) -> tuple[float, bool]:
+    """(sum of log-softmax at ``target``, whether every target is the argmax) for rows of logits."""
+    peak = logits.max(axis=-1, keepdims=True)
+    log_norm = peak[:, 0] + np.log(np.exp(logits - peak).sum(axis=-1))
+    picked = logits[np.arange(len(target)), target]
+    return float((picked - log_norm).sum()), bool((logits.argmax(axis=-1) == target).all())
+
+
+def _file_type(value: str | None) -> str | None:
+    """``general.file_type`` as a short name (``Q4_1``, ``F32``, ``Q4_K_M``)."""
+    import gguf
+
+    try:
+        name: str = gguf.LlamaFileType(int(value or "")).name
+    except ValueError:
+        return None
+    return name.removeprefix("MOSTLY_").removeprefix("ALL_")
+
+
+def _training_context(llama_cpp: Any, path: Path) -> int:
+    """``<arch>.context_length`` from a vocab-only load (no weights, no KV cache); 4096 if absent.
+    (``llama_model_n_ctx_train`` reads 0 on such a load, so the metadata is read directly.)"""
+    # What Llama(verbose=False) does, needed here before any Llama exists: errors only.
+    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
+    if not model:
+        raise ValueError("llama.cpp could not read the file")
+    try:
+        arch = _metadata_value(llama_cpp, model, "general.architecture")
+        length = _metadata_value(llama_cpp, model, f"{arch}.context_length")
+    finally:
+        llama_cpp.llama_model_free(model)
+    return int(length) if length and length.isdigit() else DEFAULT_MAX_CTX
+
+
+def _metadata_value(llama_cpp: Any, model: Any, key: str) -> str | None:
+    buffer = ctypes.create_string_buffer(256)
+    size = llama_cpp.llama_model_meta_val_str(model, key.encode(), buffer, len(buffer))
+    return buffer.value.decode() if size >= 0 else None
+
+
+def _physical_cores() -> int:
+    import psutil
+
+    return int(psutil.cpu_count(logical=False) or os.cpu_count() or 1)
+
+
+def _import_llama_cpp() -> Any:
+    """The optional ``llama_cpp`` module, imported by name so that type checking and importing
+    this module work without it; its API is used untyped (its own annotations are partial)."""
+    try:
+        return importlib.import_module("llama_cpp")
+    except ImportError:
+        raise ModelError("gguf: backend needs llama-cpp-python: pip install 'agimeter[gguf]'") from None
+
+
+def _raise_template_error(message: str) -> None:
+    raise ModelError(f"chat template: {message}")
+
+
+__all__ = ["GGUFBackend", "GGUFOptions", "create", "file_sha256"]
