@@ -11,6 +11,9 @@ drift). Faults are injected by markers in the prompt, so one server serves every
 - ``<<malformed>>``  a chunk that is not JSON
 - ``fail_rate``      a seeded fraction of all requests gets HTTP 500
 
+``GET /stats[?reset=1]`` gives the median TTFT the stub itself produced (for load-test tools that
+are compared with it), ``GET /health`` answers ok.
+
 Generation returns the first ``responses`` value whose key occurs in the prompt, else
 ``default``, one whitespace-separated word per token; ``ignore_eos`` pads to ``max_tokens``.
 ``/v1/completions`` with ``echo`` + ``logprobs`` returns deterministic prompt log-probs (one
@@ -67,7 +70,10 @@ class StubServer:
         self._seen: set[str] = set()
         self.requests = 0
         self.app = web.Application()
+        self.server_ttft_s: list[float] = []  # first token write - request arrival, per stream
         self.app.router.add_get("/v1/models", self._models)
+        self.app.router.add_get("/health", self._health)
+        self.app.router.add_get("/stats", self._stats)
         self.app.router.add_post("/v1/completions", self._completions)
         self.app.router.add_post("/v1/chat/completions", self._chat)
 
@@ -75,6 +81,21 @@ class StubServer:
         if (denied := self._check_auth(request)) is not None:
             return denied
         return web.json_response({"object": "list", "data": [{"id": m, "object": "model"} for m in self.config.models]})
+
+    async def _health(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"status": "ok"})
+
+    async def _stats(self, request: web.Request) -> web.StreamResponse:
+        """Server-side truth for a load test: the TTFT the stub itself produced (median, ms)."""
+        values = sorted(self.server_ttft_s)
+        payload = {
+            "streams": len(values),
+            "server_ttft_ms_p50": 1000 * values[len(values) // 2] if values else None,
+            "first_ms": self.config.first_ms,
+        }
+        if request.query.get("reset"):
+            self.server_ttft_s.clear()
+        return web.json_response(payload)
 
     def _check_auth(self, request: web.Request) -> web.Response | None:
         if self.config.api_key and request.headers.get("Authorization") != f"Bearer {self.config.api_key}":
@@ -154,6 +175,7 @@ class StubServer:
                 await asyncio.sleep(3600)
             if k == 0:
                 first_sent = time.perf_counter()
+                self.server_ttft_s.append(first_sent - arrived)
             await response.write(_sse(_chunk(body, word, None, chat=chat)))
         if "<<malformed>>" in _prompt_text(body, chat=chat):
             await response.write(b"data: {not json\n\n")
