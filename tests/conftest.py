@@ -36,6 +36,14 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_qwen2(tmp_path_factory.mktemp("tiny-qwen2"), seed=0)
 
 
+@pytest.fixture(scope="session")
+def tiny_gguf(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random Qwen2 of ``tiny_model_dir`` as an all-F32 GGUF file (built once, <1 s)."""
+    from agimeter.testing.gguf_model import build_tiny_gguf
+
+    return build_tiny_gguf(tiny_model_dir, tmp_path_factory.mktemp("tiny-gguf") / "tiny-qwen2.gguf")
+
+
 TOY_MC = """\
 name: toy_mc
 version: "1"

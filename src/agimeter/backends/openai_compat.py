@@ -26,7 +26,7 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agimeter.backends._lm_eval_rules import cut_at_stop, move_trailing_space
 from agimeter.backends._openai_http import EndpointConfig, HTTPFailure, OpenAIClient, StreamTrace, request_error
@@ -44,7 +44,14 @@ from agimeter.backends.base import (
 from agimeter.errors import ConfigError, ModelError
 
 R = TypeVar("R")
-MAX_API_STOPS = 4  # OpenAI's limit; further stop sequences are applied client-side
+MAX_API_STOPS = 4
+_ECHO_PROBES = (
+    "The sky is",
+    "Once upon a time, there was a",
+    "The capital of France is",
+    "Hello, my name",
+    "A, B, C,",
+)  # OpenAI's limit; further stop sequences are applied client-side
 
 
 class OpenAIOptions(BaseModel):
@@ -61,6 +68,19 @@ class OpenAIOptions(BaseModel):
     tokenizer: str | None = None
     preflight: bool = True
     revision: str | None = None  # pin an identity for hosted models whose weights may change
+    # Extra JSON merged into every request, e.g. '{"repeat_penalty": 1.0}': llama-cpp-python's
+    # server applies a repeat penalty of 1.1 by default, so its "greedy" is not greedy without it.
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("extra_body", mode="before")
+    @classmethod
+    def _json_text(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"not JSON: {err.msg}") from None
+        return value
 
 
 class LoglikUnsupportedError(ModelError):
@@ -130,7 +150,42 @@ class OpenAIBackend:
         result = _run(self._loglik_many([LoglikRequest(context="The sky is", continuation=" blue")], None))[0]
         if result.error is not None:
             raise LoglikUnsupportedError(f"/v1/completions with echo+logprobs failed: {result.error.message}")
+        _run(self._check_echo_alignment())
         self._loglik_checked = True
+
+    async def _check_echo_alignment(self) -> None:
+        """Detect servers that return each echoed prompt token's log-prob from the wrong position
+        (llama-cpp-python 0.3.x, abetlen/llama-cpp-python#1983). With t the greedy token after a
+        prompt P and u the greedy token after P+t, the echoed top log-probs at t's position must
+        rank t first; ranking u first is that bug's signature (the row after t). Noise-free: it
+        compares token identities, not values. Servers without generation log-probs are skipped."""
+        base = {"model": self.endpoint.model, "temperature": 0.0, "max_tokens": 1, "logprobs": 1}
+        base.update(self.options.extra_body)
+        async with OpenAIClient(self.endpoint) as client:
+
+            async def greedy(prompt: str) -> str:
+                body = (await client.post_json("completions", {**base, "prompt": prompt}))[0]
+                return str(body["choices"][0]["logprobs"]["tokens"][0])
+
+            for prompt in _ECHO_PROBES:
+                try:
+                    token = await greedy(prompt)
+                    after = await greedy(prompt + token)
+                    body = {**base, "prompt": prompt + token, "echo": True}
+                    echo = (await client.post_json("completions", body))[0]["choices"][0]["logprobs"]
+                except (HTTPFailure, KeyError, IndexError, TypeError):
+                    return
+                rows = zip(echo["tokens"], echo["top_logprobs"], echo["text_offset"], strict=False)
+                top = next((t for text, t, at in rows if at == len(prompt) and text == token and t), None)
+                if top is None or not token or token == after:
+                    continue  # the token merged with its neighbours, or no signal: next probe
+                ranked_first = max(top.items(), key=lambda kv: kv[1])[0]
+                if ranked_first == after and ranked_first != token:
+                    raise LoglikUnsupportedError(
+                        "echoed prompt log-probs are misaligned by one position, as in llama-cpp-python's "
+                        "server (abetlen/llama-cpp-python#1983); use the gguf: backend in-process"
+                    )
+                return
 
     # ---------------------------------------------------------------------- log-likelihood
 
@@ -157,6 +212,7 @@ class OpenAIBackend:
             "temperature": 0.0,
             "echo": True,
             "logprobs": 1,
+            **self.options.extra_body,
         }
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -222,6 +278,7 @@ class OpenAIBackend:
             payload["stop"] = list(stop)[:MAX_API_STOPS]
         if ignore_eos:
             payload["ignore_eos"] = True
+        payload.update(self.options.extra_body)
         if self.options.api == "chat":
             payload["messages"] = [{"role": "user", "content": prompt}]
             return "chat/completions", payload
