@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from agimeter.errors import ConfigError
+
 Encode = Callable[..., list[int]]
 
 
@@ -31,6 +33,16 @@ def encode_pair(
     whole = tok_encode(context + continuation)
     context_enc = tok_encode(context)
     return context_enc, whole[len(context_enc) :]
+
+
+def scoring_window(context_enc: list[int], cont_enc: list[int], max_length: int, continuation: str) -> list[int]:
+    """The tokens one log-likelihood request feeds (context + continuation, the last one only as
+    a target), left-truncated as lm-eval does so that the model sees at most ``max_length``."""
+    if not cont_enc or len(cont_enc) > max_length:
+        raise ConfigError(
+            f"continuation {continuation[:40]!r} has {len(cont_enc)} tokens; 1 to {max_length} are supported"
+        )
+    return (context_enc + cont_enc)[-(max_length + 1) :]
 
 
 def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:

@@ -25,7 +25,7 @@ from jinja2 import Template
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agimeter.backends._lm_eval_rules import cut_at_stop, encode_pair
+from agimeter.backends._lm_eval_rules import cut_at_stop, encode_pair, scoring_window
 from agimeter.backends.aliases import sha256_file
 from agimeter.backends.base import (
     GenCallback,
@@ -175,13 +175,7 @@ class GGUFBackend:
         targets: list[list[int]] = []
         for request in requests:
             context_enc, cont_enc = self.encode_pair(request.context, request.continuation)
-            if not cont_enc or len(cont_enc) > self.n_ctx:
-                raise ConfigError(
-                    f"continuation {request.continuation[:40]!r} has {len(cont_enc)} tokens; "
-                    f"1 to {self.n_ctx} are supported"
-                )
-            # Left truncation as lm-eval: the model sees at most n_ctx input tokens.
-            whole = (context_enc + cont_enc)[-(self.n_ctx + 1) :]
+            whole = scoring_window(context_enc, cont_enc, self.n_ctx, request.continuation)
             inputs.append(whole[:-1])
             targets.append(cont_enc)
         # Tokenizing is shared work: every request gets an equal part of it.

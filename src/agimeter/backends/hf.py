@@ -24,7 +24,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agimeter.backends._hf_loading import LoadedModel, load_model
-from agimeter.backends._lm_eval_rules import encode_pair
+from agimeter.backends._lm_eval_rules import encode_pair, scoring_window
 from agimeter.backends._packing import (
     Pack,
     TokenTrie,
@@ -184,13 +184,7 @@ class HFBackend:
         sequences: list[list[int]] = []
         for request in requests:
             context_enc, cont_enc = self.encode_pair(request.context, request.continuation)
-            if not cont_enc or len(cont_enc) > self.max_length:
-                raise ConfigError(
-                    f"continuation {request.continuation[:40]!r} has {len(cont_enc)} tokens; "
-                    f"1 to {self.max_length} are supported"
-                )
-            # Left truncation as lm-eval: the model sees at most max_length input tokens.
-            whole = (context_enc + cont_enc)[-(self.max_length + 1) :]
+            whole = scoring_window(context_enc, cont_enc, self.max_length, request.continuation)
             paths.append(trie.insert(whole[:-1]))
             targets.append(cont_enc)
             sequences.append(whole)
