@@ -26,6 +26,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agimeter.backends._lm_eval_rules import cut_at_stop, encode_pair, scoring_window
+from agimeter.backends._openai_http import StreamTrace
 from agimeter.backends.aliases import sha256_file
 from agimeter.backends.base import (
     GenCallback,
@@ -213,7 +214,27 @@ class GGUFBackend:
                 on_result(index, result)
         return [r for r in results if r is not None]
 
-    def _generate_one(self, prompt: list[int], request: GenRequest) -> GenResult:
+    def stream_trace(self, prompt: str, max_tokens: int, *, ignore_eos: bool = False) -> StreamTrace:
+        """One greedy generation timed token by token, for ``agimeter perf`` (in-process)."""
+        trace = StreamTrace(sent_at=time.perf_counter())
+        tokens = self.tok_encode(prompt) or [self.prefix_token_id]
+        request = GenRequest(prompt=prompt, max_tokens=max_tokens)
+        result = self._generate_one(tokens, request, ignore_eos=ignore_eos, token_times=trace.token_times)
+        trace.done_at = time.perf_counter()
+        trace.first_byte_at = trace.token_times[0] if trace.token_times else None
+        trace.text = result.text
+        trace.finish_reason = result.finish_reason
+        trace.usage = {"prompt_tokens": result.usage.prompt_tokens, "completion_tokens": result.usage.completion_tokens}
+        return trace
+
+    def _generate_one(
+        self,
+        prompt: list[int],
+        request: GenRequest,
+        *,
+        ignore_eos: bool = False,
+        token_times: list[float] | None = None,
+    ) -> GenResult:
         llm = self._llm
         # Leave room for the new tokens, truncating the prompt from the left as lm-eval does.
         prompt = prompt[-max(1, self.n_ctx - request.max_tokens) :]
@@ -230,7 +251,9 @@ class GGUFBackend:
             if first_token_at is None:
                 first_token_at = time.perf_counter()
             generated.append(token)
-            if self._is_eog(self._vocab, token):
+            if token_times is not None:
+                token_times.append(time.perf_counter())
+            if not ignore_eos and self._is_eog(self._vocab, token):
                 finish = "stop"
                 break
             text_bytes += bytes(llm.detokenize([token]))

@@ -14,12 +14,14 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 import numpy as np
 
 from agimeter.backends._openai_http import EndpointConfig, OpenAIClient, StreamTrace
+from agimeter.backends.base import RequestError
 from agimeter.perf.workload import PerfPrompt
 
 Mode = Literal["concurrency", "rate"]
@@ -55,6 +57,35 @@ class HTTPTarget:
     async def stream(self, prompt: str, max_tokens: int) -> StreamTrace:
         path, payload = self._build(prompt, max_tokens)
         return await self._client.stream(path, dict(payload))
+
+
+class LocalTarget:
+    """An in-process backend that generates token by token (``gguf:``): one request at a time in a
+    worker thread, like a single-slot server. TTFT counts from submission, so time spent waiting
+    for the model counts as it would behind a server's queue."""
+
+    def __init__(self, stream: Callable[[str, int], StreamTrace]) -> None:
+        self._stream = stream
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def __aenter__(self) -> LocalTarget:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agimeter-local")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    async def stream(self, prompt: str, max_tokens: int) -> StreamTrace:
+        submitted = time.perf_counter()
+        try:
+            trace = await asyncio.get_running_loop().run_in_executor(self._executor, self._stream, prompt, max_tokens)
+        except Exception as err:  # a failed generation is recorded, not raised
+            error = RequestError(kind="server_error", message=f"{type(err).__name__}: {err}")
+            return StreamTrace(sent_at=submitted, done_at=time.perf_counter(), error=error)
+        trace.sent_at = submitted
+        return trace
 
 
 @dataclass(frozen=True)

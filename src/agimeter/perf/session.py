@@ -11,10 +11,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agimeter.backends._openai_http import StreamTrace
 from agimeter.backends.base import Backend
 from agimeter.cost.serving import ServingCost, serving_cost
 from agimeter.errors import ConfigError
-from agimeter.perf.loadgen import HTTPTarget, PointSpec, Progress, StreamTarget, run_point
+from agimeter.perf.loadgen import HTTPTarget, LocalTarget, PointSpec, Progress, StreamTarget, run_point
 from agimeter.perf.metrics import PointSummary, parse_slo, summarize_point
 from agimeter.perf.workload import PerfPrompt, load_tokenizer, synthetic_prompts, task_prompts
 from agimeter.runner.hardware import HardwareInfo, detect_hardware
@@ -69,7 +70,8 @@ def build_prompts(options: PerfOptions, n: int) -> list[PerfPrompt]:
 
 
 def make_target(backend: Backend, options: PerfOptions) -> StreamTarget:
-    """The streaming target for a backend; only backends that stream over HTTP for now."""
+    """The streaming target for a backend: an HTTP server (openai:) or an in-process backend that
+    generates token by token (gguf:)."""
     from agimeter.backends.openai_compat import OpenAIBackend
 
     if isinstance(backend, OpenAIBackend):
@@ -78,9 +80,17 @@ def make_target(backend: Backend, options: PerfOptions) -> StreamTarget:
             return backend.stream_payload(prompt, max_tokens, ignore_eos=options.ignore_eos)
 
         return HTTPTarget(backend.endpoint, build)
+    stream_trace = getattr(backend, "stream_trace", None)
+    if callable(stream_trace):
+
+        def generate(prompt: str, max_tokens: int) -> StreamTrace:
+            trace: StreamTrace = stream_trace(prompt, max_tokens, ignore_eos=options.ignore_eos)
+            return trace
+
+        return LocalTarget(generate)
     raise ConfigError(
-        f"agimeter perf needs a streaming server backend (openai:...), not {backend.info.backend}:; "
-        "serve a GGUF with `python -m llama_cpp.server` and point openai: at it"
+        f"agimeter perf needs a backend that streams (openai:, gguf:), not {backend.info.backend}:; "
+        "serve the model with vLLM or llama.cpp and point openai: at it"
     )
 
 
