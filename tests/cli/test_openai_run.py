@@ -10,6 +10,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from agimeter.store.repository import Store
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -78,3 +80,22 @@ def test_unreachable_server_is_one_line(agimeter: Cli, toy_env: dict[str, Path])
     res = agimeter(*_args(toy_env, "http://127.0.0.1:9/v1"))
     assert res.returncode != 0
     assert res.stderr.strip().startswith("error: cannot reach http://127.0.0.1:9/v1/models")
+
+
+CATALOG = Path(__file__).resolve().parents[3] / "shared" / "catalog" / "published.json"
+
+
+def test_api_price_applied_to_the_run_tokens(agimeter: Cli, toy_env: dict[str, Path], stub_server) -> None:
+    url = stub_server("--first-ms", "1", "--itl-ms", "1")
+    price = ["--api-price", "Alibaba Cloud (DashScope)/qwen-plus", "--catalog", str(CATALOG)]
+    no_rate = agimeter(*_args(toy_env, url), *price)
+    assert no_rate.returncode != 0 and "--usd-per-cny" in no_rate.stderr
+    unknown = agimeter(*_args(toy_env, url), "--api-price", "qwen-plux", "--catalog", str(CATALOG))
+    assert unknown.returncode != 0 and "qwen-plus" in unknown.stderr  # suggests the near miss
+    res = agimeter(*_args(toy_env, url), *price, "--usd-per-cny", "0.14", "--format", "json")
+    assert res.returncode == 0, res.stderr
+    payload = json.loads(res.stdout)
+    m, cost = payload["measurement"], payload["cost"]
+    expected = (m["prompt_tokens"] * 4.0 * 0.14 + m["completion_tokens"] * 12.0 * 0.14) / 1e6
+    assert cost["api_usd_per_run"] == pytest.approx(expected)
+    assert "qwen-plus" in cost["api_price"] and "CNY" in cost["api_price"]

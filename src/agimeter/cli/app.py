@@ -65,6 +65,11 @@ def run(
     model_arg: Annotated[
         list[str] | None, typer.Option("--model-arg", help="Backend option KEY=VALUE (repeatable).")
     ] = None,
+    api_price: Annotated[
+        str | None, typer.Option("--api-price", help="Hosted API price to apply: MODEL or PROVIDER/MODEL.")
+    ] = None,
+    usd_per_cny: Annotated[float | None, typer.Option("--usd-per-cny", help="Rate for CNY API prices.")] = None,
+    catalog: Annotated[str | None, typer.Option("--catalog", help="Published price catalog (published.json).")] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
@@ -97,6 +102,7 @@ def run(
         price_per_hour=hw_profile.price_per_hour,
         price_is_example=hw_profile.example,
         backend_options=parse_model_args(model_arg or []),
+        api_price=_api_price(api_price, usd_per_cny, catalog, config, file_config, resolved_data),
     )
     prepared = prepare_tasks(options)
     result_store = Store.open(resolve_store_url(store, file_config))
@@ -108,6 +114,26 @@ def run(
     finally:
         backend.close()
     _show(result_store, record, output, subtasks=False)
+
+
+def _api_price(
+    query: str | None,
+    usd_per_cny: float | None,
+    catalog: str | None,
+    config: Path | None,
+    file_config: Any,
+    data_dir: Path | None,
+) -> dict[str, Any] | None:
+    """Resolve ``--api-price`` against the price table; stored with the run as a ``PriceRow``."""
+    if query is None:
+        return None
+    from agimeter.config import config_path, resolve_catalog
+    from agimeter.cost.prices import find_price, price_table
+
+    catalog_path = resolve_catalog(catalog, file_config, data_dir)
+    table = price_table(file_config.prices, str(config or config_path()), catalog_path)
+    rate = usd_per_cny if usd_per_cny is not None else file_config.usd_per_cny
+    return find_price(table, query, rate).model_dump(mode="json")
 
 
 def parse_model_args(pairs: list[str]) -> dict[str, str]:
@@ -141,7 +167,10 @@ def _price(run: RunRecord, measurement: Measurement) -> Any:
         price_per_hour=float(run.config.get("price_per_hour", 0.0)),
         example=bool(run.config.get("price_is_example", False)),
     )
-    return price_run(measurement, str(run.config.get("profile", "custom")), profile)
+    from agimeter.cost.prices import PriceRow
+
+    api = PriceRow.model_validate(run.config["api_price"]) if run.config.get("api_price") else None
+    return price_run(measurement, str(run.config.get("profile", "custom")), profile, api)
 
 
 def _show(store: Store, run: RunRecord, output: str, *, subtasks: bool) -> None:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agimeter.config import config_path, load_file_config, resolve_catalog, resolve_data_dir
-from agimeter.cost.prices import ProviderPrice, config_prices, load_catalog_prices, to_usd
+from agimeter.cost.prices import price_table, to_usd
 from agimeter.errors import ConfigError
 
 console = Console()
@@ -37,10 +37,8 @@ def prices(
         raise ConfigError("--usd-per-cny must be > 0")
     file_config = load_file_config(config)
     rate = usd_per_cny if usd_per_cny is not None else file_config.usd_per_cny
-    table_rows: list[ProviderPrice] = config_prices(file_config.prices, str(config or config_path()))
     path = resolve_catalog(catalog, file_config, resolve_data_dir(data_dir, file_config))
-    if path is not None:
-        table_rows += load_catalog_prices(path)
+    table_rows = price_table(file_config.prices, str(config or config_path()), path)
     if not table_rows:
         raise ConfigError("no prices: give --catalog (or --data-dir next to a catalog/) or add prices: to the config")
     rows = [to_usd(p, rate) for p in table_rows if provider is None or provider.lower() in p.provider.lower()]

@@ -95,6 +95,13 @@ def cost_table(measurement: Measurement, cost: CostBlock) -> Table:
             f"${cost.usd_per_1m_tokens:.4f}" if cost.usd_per_1m_tokens is not None else "n/a",
         ),
     ]
+    if cost.api_price is not None:
+        rows.append(("API price", cost.api_price))
+        api_cost = f"${cost.api_usd_per_run:.6f}" if cost.api_usd_per_run is not None else "n/a"
+        rows.append(("$ per run (API)", f"{api_cost}  (prompt + completion tokens x API price)"))
+    errors = measurement.errors
+    if errors:
+        rows.append(("failed requests", ", ".join(f"{k} {v}" for k, v in sorted(errors.items()))))
     for row in rows:
         table.add_row(*row)
     return table

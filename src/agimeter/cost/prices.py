@@ -85,3 +85,27 @@ def to_usd(price: ProviderPrice, usd_per_cny: float | None) -> PriceRow:
     usd_out = price.output_per_mtok * rate if rate is not None and price.output_per_mtok is not None else None
     blended = (3 * usd_in + usd_out) / 4 if usd_in is not None and usd_out is not None else None
     return PriceRow(price=price, usd_input=usd_in, usd_output=usd_out, usd_blended_3_1=blended)
+
+
+def price_table(config_rows: list[dict[str, Any]], config_where: str, catalog: Path | None) -> list[ProviderPrice]:
+    """The user's prices first, then the published catalog's."""
+    rows = config_prices(config_rows, config_where)
+    if catalog is not None:
+        rows += load_catalog_prices(catalog)
+    return rows
+
+
+def find_price(table: list[ProviderPrice], query: str, usd_per_cny: float | None) -> PriceRow:
+    """The newest price whose ``model`` or ``provider/model`` is ``query`` (case-insensitive),
+    in USD; a CNY price needs an explicit rate."""
+    wanted = query.strip().lower()
+    hits = [p for p in table if wanted in (p.model.lower(), f"{p.provider}/{p.model}".lower())]
+    if not hits:
+        near = sorted({f"{p.provider}/{p.model}" for p in table if wanted.split("/")[-1][:4] in p.model.lower()})
+        hint = f"; similar: {', '.join(near[:6])}" if near else "; see `agimeter prices`"
+        raise ConfigError(f"--api-price {query!r}: no such model in the price table{hint}")
+    price = max(hits, key=lambda p: p.date)
+    row = to_usd(price, usd_per_cny)
+    if row.usd_input is None and price.input_per_mtok is not None:
+        raise ConfigError(f"--api-price {query!r} is priced in {price.currency}: give --usd-per-cny (or usd_per_cny:)")
+    return row

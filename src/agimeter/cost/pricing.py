@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from agimeter.config import HardwareProfile
+from agimeter.cost.prices import PriceRow
 from agimeter.runner.meter import Measurement
 
 
@@ -17,9 +18,14 @@ class CostBlock(BaseModel):
     billed_s: float  # evaluation wall time + model load time
     usd_per_run: float
     usd_per_1m_tokens: float | None  # over prompt + completion tokens as the model saw them
+    # Hosted API price (per 1M input/output tokens) applied to the run's token counts, if given.
+    api_price: str | None = None
+    api_usd_per_run: float | None = None
 
 
-def price_run(measurement: Measurement, profile_name: str, profile: HardwareProfile) -> CostBlock:
+def price_run(
+    measurement: Measurement, profile_name: str, profile: HardwareProfile, api: PriceRow | None = None
+) -> CostBlock:
     billed = measurement.wall_s + measurement.load_s
     usd = profile.price_per_hour * billed / 3600.0
     tokens = measurement.prompt_tokens + measurement.completion_tokens
@@ -30,4 +36,21 @@ def price_run(measurement: Measurement, profile_name: str, profile: HardwareProf
         billed_s=billed,
         usd_per_run=usd,
         usd_per_1m_tokens=usd / tokens * 1e6 if tokens else None,
+        api_price=_api_label(api) if api else None,
+        api_usd_per_run=_api_cost(api, measurement) if api else None,
     )
+
+
+def _api_label(api: PriceRow) -> str:
+    p = api.price
+    return (
+        f"{p.provider}/{p.model} {p.input_per_mtok}/{p.output_per_mtok} {p.currency} per 1M in/out "
+        f"({p.date}; {p.source})"
+    )
+
+
+def _api_cost(api: PriceRow, m: Measurement) -> float | None:
+    if api.usd_input is None:
+        return None
+    usd_out = api.usd_output if api.usd_output is not None else api.usd_input
+    return (m.prompt_tokens * api.usd_input + m.completion_tokens * usd_out) / 1e6

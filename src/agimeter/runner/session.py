@@ -43,6 +43,7 @@ class RunOptions(BaseModel):
     price_per_hour: float = 0.0
     price_is_example: bool = True
     backend_options: dict[str, str] = Field(default_factory=dict)
+    api_price: dict[str, Any] | None = None  # a cost.prices.PriceRow, for runs against hosted APIs
 
 
 def prepare_tasks(options: RunOptions) -> list[PreparedTask]:
