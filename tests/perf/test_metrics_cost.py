@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agimeter.backends._openai_http import StreamTrace
 from agimeter.backends.base import RequestError
+from agimeter.backends.stream import StreamTrace
 from agimeter.cost.serving import operating_point, serving_cost
 from agimeter.errors import ConfigError
 from agimeter.perf.loadgen import PointRun, PointSpec, Sample

@@ -14,7 +14,6 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
@@ -22,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agimeter.backends._retry import RETRYABLE, backoff_delay, classify_status, parse_retry_after
 from agimeter.backends.base import ErrorKind, RequestError
+from agimeter.backends.stream import StreamTrace
 
 T = TypeVar("T")
 
@@ -55,31 +55,6 @@ class HTTPFailure(Exception):
         self.message = message
         self.status = status
         self.retry_after_s = retry_after_s
-
-
-@dataclass
-class StreamTrace:
-    """Everything measured about one streamed request (the successful attempt only)."""
-
-    sent_at: float = 0.0
-    first_byte_at: float | None = None
-    token_times: list[float] = field(default_factory=list)
-    done_at: float = 0.0
-    text: str = ""
-    finish_reason: str | None = None
-    usage: dict[str, Any] | None = None
-    server_timings: dict[str, Any] | None = None
-    client_s: float = 0.0  # time spent in this client parsing the stream
-    attempts: int = 1
-    error: RequestError | None = None
-
-    @property
-    def ttft_s(self) -> float | None:
-        return self.token_times[0] - self.sent_at if self.token_times else None
-
-    @property
-    def e2e_s(self) -> float:
-        return self.done_at - self.sent_at
 
 
 class OpenAIClient:

@@ -26,7 +26,6 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agimeter.backends._lm_eval_rules import cut_at_stop, encode_pair, scoring_window
-from agimeter.backends._openai_http import StreamTrace
 from agimeter.backends.aliases import sha256_file
 from agimeter.backends.base import (
     GenCallback,
@@ -39,6 +38,7 @@ from agimeter.backends.base import (
     Timing,
     Usage,
 )
+from agimeter.backends.stream import StreamTrace
 from agimeter.errors import ConfigError, ModelError
 
 DEFAULT_MAX_CTX = 4096

@@ -29,7 +29,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agimeter.backends._lm_eval_rules import cut_at_stop, move_trailing_space
-from agimeter.backends._openai_http import EndpointConfig, HTTPFailure, OpenAIClient, StreamTrace, request_error
+from agimeter.backends._openai_http import EndpointConfig, HTTPFailure, OpenAIClient, request_error
 from agimeter.backends.base import (
     GenCallback,
     GenRequest,
@@ -41,6 +41,7 @@ from agimeter.backends.base import (
     Timing,
     Usage,
 )
+from agimeter.backends.stream import StreamTrace
 from agimeter.errors import ConfigError, ModelError
 
 R = TypeVar("R")

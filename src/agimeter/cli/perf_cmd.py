@@ -15,6 +15,7 @@ from agimeter.config import load_file_config, resolve_data_dir, resolve_profile,
 from agimeter.errors import ConfigError
 from agimeter.perf.loadgen import PointSpec
 from agimeter.perf.loadgen import Progress as ProgressFn
+from agimeter.perf.metrics import parse_slo
 
 console = Console()
 err_console = Console(stderr=True)
@@ -79,6 +80,9 @@ def perf(
     levels = _levels(rate, "--rate") if rate is not None else _levels(concurrency or "1", "--concurrency")
     if mode == "concurrency" and any(level != int(level) for level in levels):
         raise ConfigError("--concurrency needs whole numbers")
+    if requests is None and duration is None:
+        raise ConfigError("give --requests and/or --duration so that the run ends by itself")
+    parse_slo(slo)  # bad SLOs fail before any model is loaded
     file_config = load_file_config(config)
     profile_name, hw = resolve_profile(profile, price_per_hour, file_config)
     resolved_data = resolve_data_dir(data_dir, file_config)

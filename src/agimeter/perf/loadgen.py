@@ -20,8 +20,9 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from agimeter.backends._openai_http import EndpointConfig, OpenAIClient, StreamTrace
+from agimeter.backends._openai_http import EndpointConfig, OpenAIClient
 from agimeter.backends.base import RequestError
+from agimeter.backends.stream import StreamTrace
 from agimeter.perf.workload import PerfPrompt
 
 Mode = Literal["concurrency", "rate"]

@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agimeter.backends._openai_http import StreamTrace
 from agimeter.backends.base import Backend
+from agimeter.backends.stream import StreamTrace
 from agimeter.cost.serving import ServingCost, serving_cost
 from agimeter.errors import ConfigError
 from agimeter.perf.loadgen import HTTPTarget, LocalTarget, PointSpec, Progress, StreamTarget, run_point
