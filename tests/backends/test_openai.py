@@ -120,3 +120,14 @@ def test_loglikelihood_unsupported_is_detected(stub_server) -> None:
     chat = create(f"stub-model@{url}", api="chat")
     with pytest.raises(LoglikUnsupportedError, match="chat API"):
         chat.check_loglikelihood()
+
+
+def test_identity_is_stable_and_follows_settings(stub_server) -> None:
+    url = stub_server()
+    first, again = create(f"stub-model@{url}"), create(f"stub-model@{url}")
+    assert first.info.identity == again.info.identity  # despite "created" changing per call
+    other = create(f"stub-model@{url}", extra_body='{"repeat_penalty": 1.0}')
+    assert other.info.identity != first.info.identity
+    assert create(f"stub-model@{url}", api="chat").info.identity != first.info.identity
+    with pytest.raises(ConfigError, match="extra_body"):
+        create(f"stub-model@{url}", extra_body="{not json")

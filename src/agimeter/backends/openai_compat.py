@@ -104,7 +104,13 @@ class OpenAIBackend:
         )
         served = _run(self._preflight()) if options.preflight else None
         self._tokenizer = _load_tokenizer(options.tokenizer) if options.tokenizer else None
-        fingerprint = json.dumps([options.base_url.rstrip("/"), model, served, options.revision], sort_keys=True)
+        # Identity: what the server says about the model, minus volatile fields (vLLM's "created"
+        # is the time of the request), plus every setting that changes outputs.
+        stable = {k: v for k, v in (served or {}).items() if k in ("id", "root", "parent", "owned_by", "max_model_len")}
+        fingerprint = json.dumps(
+            [options.base_url.rstrip("/"), model, stable, options.revision, options.api, options.extra_body],
+            sort_keys=True,
+        )
         self.info = ModelInfo(
             backend="openai",
             name=model,

@@ -80,7 +80,10 @@ class StubServer:
     async def _models(self, request: web.Request) -> web.StreamResponse:
         if (denied := self._check_auth(request)) is not None:
             return denied
-        return web.json_response({"object": "list", "data": [{"id": m, "object": "model"} for m in self.config.models]})
+        # "created" changes on every call, as vLLM's does: it must not enter a model's identity.
+        now = time.time_ns()
+        data = [{"id": m, "object": "model", "created": now, "owned_by": "stub"} for m in self.config.models]
+        return web.json_response({"object": "list", "data": data})
 
     async def _health(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"status": "ok"})
