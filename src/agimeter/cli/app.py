@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from agimeter.analysis.summary import summarize
-from agimeter.cli import perf_cmd, prices_cmd
+from agimeter.cli import compare_cmd, perf_cmd, prices_cmd
 from agimeter.config import load_file_config, resolve_data_dir, resolve_profile, resolve_store_url
 from agimeter.cost.pricing import price_run
 from agimeter.errors import AgimeterError, ConfigError
@@ -316,6 +316,7 @@ def models() -> None:
 
 app.command("perf")(perf_cmd.perf)
 app.command("prices")(prices_cmd.prices)
+app.command("compare")(compare_cmd.compare)
 
 
 def _sigterm_as_interrupt(signum: int, frame: object) -> None:

@@ -1,0 +1,57 @@
+"""``agimeter compare RUN_A RUN_B``: paired per-item comparison with CIs and p-values."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agimeter.analysis.compare import compare_items
+from agimeter.config import load_file_config, resolve_store_url
+from agimeter.errors import ConfigError
+from agimeter.store.repository import Store
+
+console = Console()
+
+
+def compare(
+    run_a: Annotated[str, typer.Argument(help="Baseline run id (or unique prefix).")],
+    run_b: Annotated[str, typer.Argument(help="Run compared with it.")],
+    alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
+    store: Annotated[str | None, typer.Option("--store", help="SQLAlchemy URL of the result store.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML config file.")] = None,
+    output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """B - A on the items both runs share (same prompt): paired bootstrap CI, McNemar p-value."""
+    if output not in ("table", "json"):
+        raise ConfigError(f"--format must be table or json, not {output!r}")
+    if not 0 < alpha < 1:
+        raise ConfigError("--alpha must be between 0 and 1")
+    result_store = Store.open(resolve_store_url(store, load_file_config(config)))
+    a, b = result_store.get_run(run_a), result_store.get_run(run_b)
+    result = compare_items(result_store.run_items(a.id), result_store.run_items(b.id), alpha=alpha)
+    if result.shared_items == 0:
+        raise ConfigError(f"runs {a.id} and {b.id} share no items with the same prompt; nothing to compare")
+    if output == "json":
+        payload = {"run_a": a.id, "run_b": b.id, **result.model_dump(mode="json")}
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return
+    table = Table(title=f"B - A  ·  A = {a.id} ({a.model})  ·  B = {b.id} ({b.model})", title_justify="left")
+    for col in ("task", "metric", "n", "A %", "B %", "B - A", "95% CI", "p", "test", "verdict"):
+        table.add_column(col, justify="left" if col in ("task", "metric", "test", "verdict") else "right")
+    for r in result.rows:
+        verdict = "[bold]significant[/bold]" if r.significant else f"not significant at {alpha:g}"
+        table.add_row(
+            r.task, r.metric, str(r.n), f"{100 * r.mean_a:.1f}", f"{100 * r.mean_b:.1f}", f"{100 * r.diff:+.1f}",
+            f"[{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]", f"{r.p_value:.3g}", r.test, verdict,
+        )  # fmt: skip
+    console.print(table)
+    console.print(
+        f"{result.shared_items} shared items; {result.only_in_a} only in A, {result.only_in_b} only in B, "
+        f"{result.prompt_mismatches} with different prompts (left out)"
+    )
