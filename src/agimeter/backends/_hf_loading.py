@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from agimeter.backends._hashing import file_sha256
 from agimeter.errors import ModelError
 
 # Files whose bytes decide what the model computes; hashed into the identity.
@@ -68,38 +69,6 @@ def resolve_model_dir(model: str, revision: str | None) -> tuple[Path, str | Non
             ) from err
     path = Path(str(snapshot))
     return path, path.name
-
-
-def file_sha256(path: Path) -> str:
-    """Content hash of ``path``, memoized on disk keyed by path, size and mtime."""
-    stat = path.stat()
-    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    memo = _hash_memo_dir() / hashlib.sha256(key.encode()).hexdigest()
-    try:
-        cached = memo.read_text().strip()
-        if len(cached) == 64:
-            return cached
-    except OSError:
-        pass
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    value = digest.hexdigest()
-    try:
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        tmp = memo.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(value)
-        tmp.replace(memo)
-    except OSError:
-        pass  # the memo is an optimization only
-    return value
-
-
-def _hash_memo_dir() -> Path:
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("agimeter")) / "file-sha256"
 
 
 def local_identity(path: Path, gguf_file: str | None) -> str:

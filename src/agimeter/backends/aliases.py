@@ -6,7 +6,6 @@ disk keyed by the GGUF's sha256, which is also the model identity used in cache 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 
@@ -68,14 +67,6 @@ def package_dir(alias: ModelAlias) -> Path | None:
 
 def is_installed(alias: ModelAlias) -> bool:
     return package_dir(alias) is not None
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def gguf_path(alias: ModelAlias, work_dir: Path) -> Path:

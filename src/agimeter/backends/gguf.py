@@ -25,8 +25,8 @@ from jinja2 import Template
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agimeter.backends._hashing import file_sha256
 from agimeter.backends._lm_eval_rules import cut_at_stop, encode_pair, scoring_window
-from agimeter.backends.aliases import sha256_file
 from agimeter.backends.base import (
     GenCallback,
     GenRequest,
@@ -42,8 +42,6 @@ from agimeter.backends.stream import StreamTrace
 from agimeter.errors import ConfigError, ModelError
 
 DEFAULT_MAX_CTX = 4096
-
-_SHA256_CACHE: dict[tuple[str, int, int], str] = {}
 
 
 class GGUFOptions(BaseModel):
@@ -85,7 +83,7 @@ class GGUFBackend:
         self.info = ModelInfo(
             backend="gguf",
             name=path.stem,
-            identity=file_sha256(path),
+            identity="sha256:" + file_sha256(path),
             num_parameters=int(llm._model.n_params()),
             dtype=_file_type(metadata.get("general.file_type")),
             device="cpu",
@@ -314,16 +312,6 @@ def create(spec: str, **options: object) -> GGUFBackend:
     return GGUFBackend.load(spec, parsed)
 
 
-def file_sha256(path: Path) -> str:
-    """``sha256:<hex>`` of a model file, remembered per (path, size, mtime) so that loading the
-    same file again does not re-read it."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _SHA256_CACHE:
-        _SHA256_CACHE[key] = "sha256:" + sha256_file(path)
-    return _SHA256_CACHE[key]
-
-
 def _score(logits: np.ndarray[Any, Any], target: np.ndarray[Any, Any]) -> tuple[float, bool]:
     """(sum of log-softmax at ``target``, whether every target is the argmax) for rows of logits."""
     peak = logits.max(axis=-1, keepdims=True)
@@ -386,4 +374,4 @@ def _raise_template_error(message: str) -> None:
     raise ModelError(f"chat template: {message}")
 
 
-__all__ = ["GGUFBackend", "GGUFOptions", "create", "file_sha256"]
+__all__ = ["GGUFBackend", "GGUFOptions", "create"]

@@ -16,7 +16,8 @@ from typing import Any
 
 from platformdirs import user_cache_dir
 
-from agimeter.backends.aliases import ModelAlias, gguf_path, sha256_file
+from agimeter.backends._hashing import file_sha256
+from agimeter.backends.aliases import ModelAlias, gguf_path
 from agimeter.errors import ModelError
 
 MARKER = "agimeter-converted.json"
@@ -30,7 +31,7 @@ def ensure_converted(alias: ModelAlias, root: Path | None = None) -> tuple[Path,
     """Return (converted checkpoint dir, GGUF sha256) for ``alias``, converting on first use."""
     root = root or cache_root()
     source = gguf_path(alias, root / "gguf")
-    sha = sha256_file(source)
+    sha = file_sha256(source)  # memoized: a cached model is not re-read on every load
     if alias.sha256 and sha != alias.sha256:
         raise ModelError(
             f"{source}: sha256 mismatch (got {sha[:12]}…, expected {alias.sha256[:12]}…): "
