@@ -12,6 +12,7 @@ from rich.console import Console
 
 from agimeter.analysis.summary import summarize
 from agimeter.cli import compare_cmd, perf_cmd, prices_cmd
+from agimeter.cli.options import ConfigOpt, FormatOpt, ModelArgOpt, StoreOpt, check_format, parse_model_args
 from agimeter.config import load_file_config, resolve_data_dir, resolve_profile, resolve_store_url
 from agimeter.cost.pricing import price_run
 from agimeter.errors import AgimeterError, ConfigError
@@ -31,9 +32,6 @@ console = Console()
 err_console = Console(stderr=True)
 
 DEFAULT_SUITE = "offline"
-
-StoreOpt = Annotated[str | None, typer.Option("--store", help="SQLAlchemy URL (default: SQLite in the user data dir).")]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML config file (profiles, defaults).")]
 
 
 def _open_store(store: str | None, config: Path | None) -> Store:
@@ -62,9 +60,7 @@ def run(
     price_per_hour: Annotated[
         float | None, typer.Option("--price-per-hour", help="Hardware price in $/hour (overrides profile).")
     ] = None,
-    model_arg: Annotated[
-        list[str] | None, typer.Option("--model-arg", help="Backend option KEY=VALUE (repeatable).")
-    ] = None,
+    model_arg: ModelArgOpt = None,
     api_price: Annotated[
         str | None, typer.Option("--api-price", help="Hosted API price to apply: MODEL or PROVIDER/MODEL.")
     ] = None,
@@ -72,7 +68,7 @@ def run(
     catalog: Annotated[str | None, typer.Option("--catalog", help="Published price catalog (published.json).")] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
-    output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    output: FormatOpt = "table",
 ) -> None:
     """Evaluate a model on tasks; resumes an interrupted identical run."""
     from agimeter.cli.progress import RichProgress, spinner
@@ -81,8 +77,7 @@ def run(
 
     if chat not in ("auto", "on", "off"):
         raise ConfigError(f"--chat must be auto, on or off, not {chat!r}")
-    if output not in ("table", "json"):
-        raise ConfigError(f"--format must be table or json, not {output!r}")
+    check_format(output)
     file_config = load_file_config(config)
     resolved_data = resolve_data_dir(data_dir, file_config)
     profile_name, hw_profile = resolve_profile(profile, price_per_hour, file_config)
@@ -101,7 +96,7 @@ def run(
         profile=profile_name,
         price_per_hour=hw_profile.price_per_hour,
         price_is_example=hw_profile.example,
-        backend_options=parse_model_args(model_arg or []),
+        backend_options=parse_model_args(model_arg),
         api_price=_api_price(api_price, usd_per_cny, catalog, config, file_config, resolved_data),
     )
     prepared = prepare_tasks(options)
@@ -134,16 +129,6 @@ def _api_price(
     table = price_table(file_config.prices, str(config or config_path()), catalog_path)
     rate = usd_per_cny if usd_per_cny is not None else file_config.usd_per_cny
     return find_price(table, query, rate).model_dump(mode="json")
-
-
-def parse_model_args(pairs: list[str]) -> dict[str, str]:
-    parsed: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--model-arg expects KEY=VALUE, got {pair!r}")
-        parsed[key.strip()] = value.strip()
-    return parsed
 
 
 def _summary_payload(store: Store, run: RunRecord) -> dict[str, Any]:
@@ -219,12 +204,11 @@ def show(
     run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
     store: StoreOpt = None,
     config: ConfigOpt = None,
-    output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    output: FormatOpt = "table",
     subtasks: Annotated[bool, typer.Option("--subtasks", help="Break scores down by subtask.")] = False,
 ) -> None:
     """Per-task scores with 95% CIs and the cost block."""
-    if output not in ("table", "json"):
-        raise ConfigError(f"--format must be table or json, not {output!r}")
+    check_format(output)
     result_store = _open_store(store, config)
     _show(result_store, result_store.get_run(run_id), output, subtasks=subtasks)
 
@@ -248,7 +232,7 @@ def export(
     elif output == "json":
         text = json.dumps(_summary_payload(result_store, run_record), indent=2) + "\n"
     else:
-        raise ConfigError(f"--format must be jsonl or json, not {output!r}")
+        check_format(output, ("jsonl", "json"))
     if out is None:
         sys.stdout.write(text)
     else:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agimeter.analysis.compare import compare_items
+from agimeter.cli.options import ConfigOpt, FormatOpt, StoreOpt, check_format
 from agimeter.config import load_file_config, resolve_store_url
 from agimeter.errors import ConfigError
 from agimeter.store.repository import Store
@@ -23,13 +23,12 @@ def compare(
     run_a: Annotated[str, typer.Argument(help="Baseline run id (or unique prefix).")],
     run_b: Annotated[str, typer.Argument(help="Run compared with it.")],
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
-    store: Annotated[str | None, typer.Option("--store", help="SQLAlchemy URL of the result store.")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML config file.")] = None,
-    output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    output: FormatOpt = "table",
 ) -> None:
     """B - A on the items both runs share (same prompt): paired bootstrap CI, McNemar p-value."""
-    if output not in ("table", "json"):
-        raise ConfigError(f"--format must be table or json, not {output!r}")
+    check_format(output)
     if not 0 < alpha < 1:
         raise ConfigError("--alpha must be between 0 and 1")
     result_store = Store.open(resolve_store_url(store, load_file_config(config)))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from agimeter.cli.options import ConfigOpt, FormatOpt, ModelArgOpt, StoreOpt, check_format, parse_model_args
 from agimeter.config import load_file_config, resolve_data_dir, resolve_profile, resolve_store_url
 from agimeter.errors import ConfigError
 from agimeter.perf.loadgen import PointSpec
@@ -60,20 +60,18 @@ def perf(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     profile: Annotated[str | None, typer.Option("--profile", help="Hardware price profile of the server.")] = None,
     price_per_hour: Annotated[float | None, typer.Option("--price-per-hour", help="Server price in $/hour.")] = None,
-    model_arg: Annotated[list[str] | None, typer.Option("--model-arg", help="Backend option KEY=VALUE.")] = None,
-    store: Annotated[str | None, typer.Option("--store", help="SQLAlchemy URL of the result store.")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML config file.")] = None,
-    output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    model_arg: ModelArgOpt = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    output: FormatOpt = "table",
 ) -> None:
     """Load-test a streaming server: TTFT, TPOT, ITL, latency percentiles, throughput, goodput, $/1M tokens."""
-    from agimeter.cli.app import parse_model_args
     from agimeter.cli.render_perf import perf_tables
     from agimeter.perf.session import PerfOptions, run_perf, store_perf
     from agimeter.runner.session import RunOptions, load_backend
     from agimeter.store.repository import Store
 
-    if output not in ("table", "json"):
-        raise ConfigError(f"--format must be table or json, not {output!r}")
+    check_format(output)
     if concurrency is not None and rate is not None:
         raise ConfigError("give --concurrency or --rate, not both")
     mode = "rate" if rate is not None else "concurrency"
@@ -104,7 +102,7 @@ def perf(
         profile=profile_name,
         price_per_hour=hw.price_per_hour,
         price_is_example=hw.example,
-        backend_options=parse_model_args(model_arg or []),
+        backend_options=parse_model_args(model_arg),
     )
     result_store = Store.open(resolve_store_url(store, file_config))
     backend, _ = load_backend(RunOptions(model=model, tasks=[], backend_options=options.backend_options))

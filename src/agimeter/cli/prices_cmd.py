@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from agimeter.cli.options import ConfigOpt, FormatOpt, check_format
 from agimeter.config import config_path, load_file_config, resolve_catalog, resolve_data_dir
 from agimeter.cost.prices import price_table, to_usd
 from agimeter.errors import ConfigError
@@ -27,12 +27,11 @@ def prices(
     data_dir: Annotated[
         str | None, typer.Option("--data-dir", help="Benchmark data dir; its ../catalog is used.")
     ] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML config file.")] = None,
-    output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    config: ConfigOpt = None,
+    output: FormatOpt = "table",
 ) -> None:
     """Hosted API prices per 1M tokens (input, output, blended 3:1) with date and source."""
-    if output not in ("table", "json"):
-        raise ConfigError(f"--format must be table or json, not {output!r}")
+    check_format(output)
     if usd_per_cny is not None and usd_per_cny <= 0:
         raise ConfigError("--usd-per-cny must be > 0")
     file_config = load_file_config(config)
