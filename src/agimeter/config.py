@@ -17,7 +17,7 @@ import yaml
 from platformdirs import user_config_dir, user_data_dir
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agimeter.errors import ConfigError
+from agimeter.errors import ConfigError, first_problem
 
 APP = "agimeter"
 
@@ -81,9 +81,8 @@ def load_file_config(path: Path | None = None) -> FileConfig:
     try:
         return FileConfig.model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
+        where, message = first_problem(err)
+        raise ConfigError(f"{path}: {where}: {message}") from None
 
 
 def resolve_data_dir(flag: str | None, file_config: FileConfig | None = None) -> Path | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class AgimeterError(Exception):
     """Base class: ``str(err)`` is a complete one-line message for the user."""
@@ -31,3 +33,9 @@ class ModelError(AgimeterError):
 
 class StoreError(AgimeterError):
     """The result store cannot be opened or a run id is unknown."""
+
+
+def first_problem(err: ValidationError) -> tuple[str, str]:
+    """(dotted field path, message) of a pydantic error's first problem: enough for one line."""
+    problem = err.errors()[0]
+    return ".".join(str(part) for part in problem["loc"]), str(problem["msg"])

@@ -39,7 +39,7 @@ from agimeter.backends.base import (
     Usage,
 )
 from agimeter.backends.stream import StreamTrace
-from agimeter.errors import ConfigError, ModelError
+from agimeter.errors import ConfigError, ModelError, first_problem
 
 DEFAULT_MAX_CTX = 4096
 
@@ -306,9 +306,8 @@ def create(spec: str, **options: object) -> GGUFBackend:
     try:
         parsed = GGUFOptions.model_validate(options)
     except ValidationError as err:
-        problem = err.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"])
-        raise ConfigError(f"invalid gguf backend option {where}: {problem['msg']}") from None
+        where, message = first_problem(err)
+        raise ConfigError(f"invalid gguf backend option {where}: {message}") from None
     return GGUFBackend.load(spec, parsed)
 
 

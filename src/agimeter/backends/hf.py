@@ -45,7 +45,7 @@ from agimeter.backends.base import (
     Timing,
     Usage,
 )
-from agimeter.errors import ConfigError
+from agimeter.errors import ConfigError, first_problem
 
 DEFAULT_MAX_LENGTH = 2048
 
@@ -142,9 +142,8 @@ class HFBackend:
                 trust_remote_code=trust_remote_code,
             )
         except ValidationError as err:
-            problem = err.errors()[0]
-            where = ".".join(str(part) for part in problem["loc"])
-            raise ConfigError(f"invalid hf backend option {where}: {problem['msg']}") from err
+            where, message = first_problem(err)
+            raise ConfigError(f"invalid hf backend option {where}: {message}") from err
         _configure_threads()
         loaded = load_model(
             model,

@@ -42,7 +42,7 @@ from agimeter.backends.base import (
     Usage,
 )
 from agimeter.backends.stream import StreamTrace
-from agimeter.errors import ConfigError, ModelError
+from agimeter.errors import ConfigError, ModelError, first_problem
 
 R = TypeVar("R")
 MAX_API_STOPS = 4
@@ -381,8 +381,8 @@ def create(spec: str, **options: Any) -> OpenAIBackend:
     try:
         parsed = OpenAIOptions.model_validate(known)
     except ValidationError as err:
-        first = err.errors()[0]
-        raise ConfigError(f"--model-arg {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        where, message = first_problem(err)
+        raise ConfigError(f"--model-arg {where}: {message}") from None
     unknown = sorted(set(options) - set(OpenAIOptions.model_fields) - {"dtype", "device", "batch_size"})
     if unknown:
         raise ConfigError(

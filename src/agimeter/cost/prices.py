@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agimeter.errors import ConfigError
+from agimeter.errors import ConfigError, first_problem
 
 Currency = Literal["USD", "CNY"]
 
@@ -74,9 +74,8 @@ def _validate(row: dict[str, Any], where: str) -> ProviderPrice:
     try:
         return ProviderPrice.model_validate(row)
     except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{where}.{field}: {first['msg']}") from None
+        field, message = first_problem(err)
+        raise ConfigError(f"{where}.{field}: {message}") from None
 
 
 def to_usd(price: ProviderPrice, usd_per_cny: float | None) -> PriceRow:
