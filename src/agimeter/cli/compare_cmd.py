@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agimeter.analysis.compare import compare_items
 from agimeter.cli.options import ConfigOpt, FormatOpt, StoreOpt, check_format
 from agimeter.config import load_file_config, resolve_store_url
 from agimeter.errors import ConfigError
@@ -31,6 +30,8 @@ def compare(
     check_format(output)
     if not 0 < alpha < 1:
         raise ConfigError("--alpha must be between 0 and 1")
+    from agimeter.analysis.compare import compare_items  # numpy/scipy only when comparing
+
     result_store = Store.open(resolve_store_url(store, load_file_config(config)))
     a, b = result_store.get_run(run_a), result_store.get_run(run_b)
     result = compare_items(result_store.run_items(a.id), result_store.run_items(b.id), alpha=alpha)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,9 +13,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from agimeter.cli.options import ConfigOpt, FormatOpt, ModelArgOpt, StoreOpt, check_format, parse_model_args
 from agimeter.config import load_file_config, resolve_data_dir, resolve_profile, resolve_store_url
 from agimeter.errors import ConfigError
-from agimeter.perf.loadgen import PointSpec
-from agimeter.perf.loadgen import Progress as ProgressFn
-from agimeter.perf.metrics import parse_slo
+
+if TYPE_CHECKING:  # the load generator (aiohttp, numpy) is imported only when perf runs
+    from agimeter.perf.loadgen import PointSpec
+    from agimeter.perf.loadgen import Progress as ProgressFn
 
 console = Console()
 err_console = Console(stderr=True)
@@ -67,6 +68,7 @@ def perf(
 ) -> None:
     """Load-test a streaming server: TTFT, TPOT, ITL, latency percentiles, throughput, goodput, $/1M tokens."""
     from agimeter.cli.render_perf import perf_tables
+    from agimeter.perf.metrics import parse_slo
     from agimeter.perf.session import PerfOptions, run_perf, store_perf
     from agimeter.runner.session import RunOptions, load_backend
     from agimeter.store.repository import Store
