@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +29,9 @@ def test_perf_sweep_is_stored_and_shown(agimeter: Cli, stub_server, tmp_path: Pa
     assert all(10.0 <= p["ttft"]["p50"] < 60.0 for p in points)
     assert payload["cost"]["price_per_hour"] == 2.0 and payload["cost"]["usd_per_1m_output"] > 0
     assert payload["slo_s"] == {"ttft": 0.5}
+    # One unmeasured warm-up request per point reached the server; none of them was counted.
+    with urllib.request.urlopen(url.removesuffix("/v1") + "/stats") as resp:
+        assert json.load(resp)["streams"] == 2 * 20 + 2
 
     shown = agimeter("show", payload["run_id"], "--store", store)
     assert shown.returncode == 0, shown.stderr

@@ -47,6 +47,9 @@ def perf(
     ] = None,
     input_tokens: Annotated[int, typer.Option("--input-tokens", help="Synthetic prompt length (tokens).")] = 128,
     output_tokens: Annotated[int, typer.Option("--output-tokens", help="max_tokens of every request.")] = 64,
+    warmup: Annotated[
+        int, typer.Option("--warmup", min=0, help="Unmeasured requests sent before each sweep point.")
+    ] = 1,
     prompts_from: Annotated[
         str | None, typer.Option("--prompts-from", help="Use a task's real prompts instead of synthetic ones.")
     ] = None,
@@ -95,6 +98,7 @@ def perf(
         max_concurrency=max_concurrency,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
+        warmup=warmup,
         prompts_from=prompts_from,
         data_dir=str(resolved_data) if resolved_data else None,
         tokenizer=tokenizer,

@@ -38,6 +38,7 @@ class PerfOptions(BaseModel):
     max_concurrency: int | None = Field(default=None, ge=1)
     input_tokens: int = Field(default=128, ge=1)
     output_tokens: int = Field(default=64, ge=1)
+    warmup: int = Field(default=1, ge=0)  # unmeasured requests before each sweep point
     prompts_from: str | None = None
     data_dir: str | None = None
     tokenizer: str | None = None
@@ -116,7 +117,8 @@ def run_perf(
             seed=options.seed,
             max_concurrency=options.max_concurrency,
         )
-        run = asyncio.run(_run_one(make_target(backend, options), prompts, spec, progress(spec) if progress else None))
+        target = make_target(backend, options)
+        run = asyncio.run(_run_one(target, prompts, spec, options.warmup, progress(spec) if progress else None))
         points.append(summarize_point(run, slo))
     cost = serving_cost(points, options.price_per_hour, example=options.price_is_example, with_slo=bool(slo))
     return PerfResult(
@@ -129,8 +131,14 @@ def run_perf(
     )
 
 
-async def _run_one(target: StreamTarget, prompts: list[PerfPrompt], spec: PointSpec, progress: Progress | None) -> Any:
+async def _run_one(
+    target: StreamTarget, prompts: list[PerfPrompt], spec: PointSpec, warmup: int, progress: Progress | None
+) -> Any:
     async with target:
+        # Warm-up: lazy allocations, connection set-up and first-call compilation are paid here,
+        # outside the measurement, as in guidellm and vLLM's benchmark_serving.
+        for i in range(warmup):
+            await target.stream(prompts[-1 - i % len(prompts)].text, spec.max_tokens)
         return await run_point(target, prompts, spec, progress)
 
 
