@@ -28,6 +28,7 @@ def test_perf_in_process_gguf(agimeter: Cli, tiny_gguf: Path, tiny_model_dir: Pa
         assert point["output_tokens"] == 6 * 12 and not point["output_tokens_counted_client_side"]
         assert point["input_tokens"] == 6 * 20
         assert point["itl"]["n"] == 6 * 11
-    # One request at a time: three clients wait in line, so TTFT grows and throughput does not.
+    # One request at a time: three clients wait in line behind whole generations (12 tokens
+    # each), so TTFT grows several-fold. (Throughput is not compared: on a busy machine the
+    # two points' wall times are too noisy for a unit test.)
     assert three["ttft"]["p50"] > 1.5 * one["ttft"]["p50"]
-    assert three["request_per_s"] < 1.5 * one["request_per_s"]

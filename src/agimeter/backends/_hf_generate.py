@@ -1,4 +1,5 @@
-"""Greedy batched generation for the HF backend: left padding, per-row stop strings and limits."""
+"""Batched generation for the HF backend: left padding, per-row stop strings and limits; greedy,
+or sampled when the batch's requests ask for a temperature (one batch, one sampling setting)."""
 
 from __future__ import annotations
 
@@ -59,8 +60,19 @@ def generate_batch(
     max_length: int,
     device: torch.device,
 ) -> list[GenResult]:
-    """Generate greedily for one batch of pre-tokenized prompts; results in input order."""
+    """Generate for one batch of pre-tokenized prompts; results in input order. Every request of
+    a batch has the same sampling settings; a sampled batch seeds torch with its first request's
+    seed, so the same batches give the same draws."""
     from transformers import StoppingCriteriaList
+
+    first_request = requests[0]
+    if any(_setting(r) != _setting(first_request) for r in requests):
+        raise ValueError("one batch, one sampling setting")
+    sampling: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+    if not first_request.greedy:
+        sampling = {"do_sample": True, "temperature": first_request.temperature, "top_p": first_request.top_p}
+        sampling["top_k"] = None
+        torch.manual_seed(first_request.seed if first_request.seed is not None else 0)
 
     max_new = max(r.max_tokens for r in requests)
     # Leave room for the new tokens, truncating prompts from the left as lm-eval does.
@@ -82,10 +94,7 @@ def generate_batch(
             input_ids=ids.to(device),
             attention_mask=attention.to(device),
             max_new_tokens=max_new,
-            do_sample=False,
-            temperature=None,
-            top_p=None,
-            top_k=None,
+            **sampling,
             num_beams=1,
             eos_token_id=eos_ids,
             pad_token_id=pad_id,
@@ -129,6 +138,10 @@ def generate_batch(
         )
         for row in range(len(requests))
     ]
+
+
+def _setting(request: GenRequest) -> tuple[float, float]:
+    return (0.0, 1.0) if request.greedy else (request.temperature, request.top_p)
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> list[int]:

@@ -71,11 +71,19 @@ class LoglikResult(Record):
 
 
 class GenRequest(Record):
-    """Greedy generation until a stop sequence or ``max_tokens`` new tokens."""
+    """Generation until a stop sequence or ``max_tokens`` new tokens: greedy at temperature 0,
+    else sampled (``top_p`` nucleus, ``seed`` for reproducible draws where the backend allows)."""
 
     prompt: str
     stop: tuple[str, ...] = ()
     max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
 
 
 class GenResult(Record):

@@ -2,8 +2,9 @@
 
 Log-likelihoods come from a hash of (context, continuation), so they are stable across runs and
 independent of batching. Generation returns a scripted answer: the first ``responses`` entry whose
-key occurs in the prompt, else ``default``. ``delay_s`` slows each request down so that tests can
-interrupt a run part-way.
+key occurs in the prompt, else ``default``; an entry may be a list of answers, of which a sampled
+request (temperature > 0) gets number ``seed % len`` and a greedy one the first. ``delay_s`` slows
+each request down so that tests can interrupt a run part-way.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class FakeBackend:
         self,
         name: str = "fake",
         *,
-        responses: Mapping[str, str] | None = None,
+        responses: Mapping[str, str | Sequence[str]] | None = None,
         default: str = "The answer is 42.",
         delay_s: float = 0.0,
         chat_template: bool = False,
@@ -94,7 +95,11 @@ class FakeBackend:
             if self.delay_s:
                 time.sleep(self.delay_s)
             self.calls += 1
-            text = next((out for key, out in self.responses.items() if key in req.prompt), self.default)
+            scripted = next((out for key, out in self.responses.items() if key in req.prompt), self.default)
+            if isinstance(scripted, str):
+                text = scripted
+            else:
+                text = scripted[0 if req.greedy else (req.seed or 0) % len(scripted)]
             finish: str = "length"
             for stop in req.stop:
                 cut = text.find(stop)

@@ -202,7 +202,8 @@ class GGUFBackend:
     # ------------------------------------------------------------------------- generation
 
     def generate(self, requests: Sequence[GenRequest], on_result: GenCallback | None = None) -> list[GenResult]:
-        """Greedy generation, one request at a time in prompt order (shared prefixes reused)."""
+        """Generation (greedy, or sampled per request), one request at a time in prompt order (shared
+        prefixes reused)."""
         prompts = [self.tok_encode(r.prompt) or [self.prefix_token_id] for r in requests]
         results: list[GenResult | None] = [None] * len(requests)
         for index in sorted(range(len(requests)), key=lambda i: prompts[i]):
@@ -244,8 +245,10 @@ class GGUFBackend:
         text_bytes = b""
         text = ""
         finish: Literal["stop", "length"] = "length"
+        rng = None if request.greedy else np.random.default_rng(request.seed)
         while len(generated) < budget:
-            token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            logits = llm.scores[llm.n_tokens - 1]
+            token = int(np.argmax(logits)) if rng is None else _sample(logits, request, rng)
             if first_token_at is None:
                 first_token_at = time.perf_counter()
             generated.append(token)
@@ -367,6 +370,19 @@ def _import_llama_cpp() -> Any:
         return importlib.import_module("llama_cpp")
     except ImportError:
         raise ModelError("gguf: backend needs llama-cpp-python: pip install 'agimeter[gguf]'") from None
+
+
+def _sample(logits: Any, request: GenRequest, rng: np.random.Generator) -> int:
+    """Temperature + nucleus (top-p) sampling from one row of logits."""
+    scaled = np.asarray(logits, dtype=np.float64) / request.temperature
+    probs = np.exp(scaled - scaled.max())
+    probs /= probs.sum()
+    if request.top_p < 1.0:
+        order = np.argsort(-probs)
+        keep = int(np.searchsorted(np.cumsum(probs[order]), request.top_p)) + 1
+        kept = order[:keep]
+        return int(kept[rng.choice(keep, p=probs[kept] / probs[kept].sum())])
+    return int(rng.choice(len(probs), p=probs))
 
 
 def _raise_template_error(message: str) -> None:

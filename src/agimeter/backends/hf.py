@@ -326,14 +326,24 @@ class HFBackend:
     # --------------------------------------------------------------------------- generation
 
     def generate(self, requests: Sequence[GenRequest], on_result: GenCallback | None = None) -> list[GenResult]:
-        """Greedy generation, batched by prompt length with left padding."""
+        """Generation batched by prompt length with left padding (greedy, or sampled per request);
+        requests with different sampling settings never share a batch."""
         from agimeter.backends._hf_generate import generate_batch
 
         encoded = [self.tok_encode(r.prompt) for r in requests]
-        order = sorted(range(len(requests)), key=lambda i: (-len(encoded[i]), i))
+
+        def setting(i: int) -> tuple[float, float]:
+            return (requests[i].temperature, requests[i].top_p) if not requests[i].greedy else (0.0, 1.0)
+
+        order = sorted(range(len(requests)), key=lambda i: (setting(i), -len(encoded[i]), i))
+        batches: list[list[int]] = []
+        for i in order:
+            if batches and len(batches[-1]) < self.gen_batch_size and setting(batches[-1][0]) == setting(i):
+                batches[-1].append(i)
+            else:
+                batches.append([i])
         results: list[GenResult | None] = [None] * len(requests)
-        for batch_start in range(0, len(order), self.gen_batch_size):
-            batch = order[batch_start : batch_start + self.gen_batch_size]
+        for batch in batches:
             batch_results = generate_batch(
                 self._model,
                 self._tokenizer,

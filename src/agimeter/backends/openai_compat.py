@@ -257,6 +257,10 @@ class OpenAIBackend:
 
     async def _generate_one(self, client: OpenAIClient, request: GenRequest) -> GenResult:
         path, payload = self.stream_payload(request.prompt, request.max_tokens, stop=request.stop)
+        if not request.greedy:
+            payload.update(temperature=request.temperature, top_p=request.top_p)
+            if request.seed is not None:
+                payload["seed"] = request.seed
         trace = await client.stream(path, payload)
         if trace.error is not None:
             return GenResult(text="", usage=Usage(), timing=Timing(), error=trace.error)
