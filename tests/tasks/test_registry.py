@@ -49,7 +49,12 @@ def test_unknown_and_wrongly_typed_fields(tmp_path: Path) -> None:
     with pytest.raises(TaskSpecError, match=r"my.yaml: source.file.format: Input should be"):
         load_spec(path)
     path.write_text(GOOD.replace("metrics: [acc]", "metrics: [exact_match]"))
-    with pytest.raises(TaskSpecError, match=r"my.yaml: metrics: exact_match is for generate tasks$"):
+    with pytest.raises(
+        TaskSpecError, match=r"my.yaml: metrics: 'exact_match' is not reported by scorer 'multiple_choice'"
+    ):
+        load_spec(path)
+    path.write_text(GOOD.replace("metrics: [acc]", "metrics: [acc]\nscoring: {kind: ifeval}"))
+    with pytest.raises(TaskSpecError, match=r"my.yaml: scoring.kind is for generate tasks"):
         load_spec(path)
 
 

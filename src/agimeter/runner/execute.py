@@ -6,6 +6,7 @@ picks up exactly where the store says it stopped.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -13,7 +14,7 @@ from typing import Literal, Protocol
 from agimeter.backends.base import Backend, GenRequest, GenResult, LoglikRequest, LoglikResult
 from agimeter.runner.keys import item_cache_key, prompt_sha256
 from agimeter.runner.meter import Meter
-from agimeter.scoring import score_item
+from agimeter.scoring import ItemScore, score_item
 from agimeter.store.records import ItemRecord
 from agimeter.store.repository import Store
 from agimeter.tasks.item import Item
@@ -46,6 +47,8 @@ class PreparedTask:
     spec: TaskSpec
     items: list[Item]
     protocol: dict[str, object] = field(default_factory=dict)
+    # Items per subtask in the whole task, when ``items`` is a stratified sample of it.
+    population: dict[str, int] | None = None
 
 
 @dataclass
@@ -102,6 +105,7 @@ class Executor:
                 task_version=spec.version,
                 item=item,
                 context=context,
+                scoring={"scorer": spec.scorer, **spec.scoring.model_dump(mode="json"), "metrics": spec.metrics},
             )
             pending.append(_Pending(item, context, key))
         cached = self.store.cached_items(p.cache_key for p in pending)
@@ -149,48 +153,82 @@ class Executor:
         lls = [r.logprob for r in results]
         greedy = [r.is_greedy for r in results]
         score = score_item(spec, p.item, loglikelihoods=lls, is_greedy=greedy)
-        self._commit(
-            run_id,
-            spec,
-            p,
-            prediction=score.prediction,
-            correct=score.correct,
-            metrics=score.metrics,
-            results=results,
-            loglikelihoods=lls,
-            is_greedy=greedy,
-        )
+        self._commit(run_id, spec, p, score, results, prediction=score.prediction, is_greedy=greedy)
 
     def _run_generate(self, run_id: str, spec: TaskSpec, todo: Sequence[_Pending]) -> None:
-        requests = [GenRequest(prompt=p.context, stop=p.item.stop, max_tokens=p.item.max_tokens) for p in todo]
-        seen: set[int] = set()
-
-        failed = 0
+        requests: list[GenRequest] = []
+        owner: list[tuple[int, int]] = []
+        for i, p in enumerate(todo):
+            item = p.item
+            for j in range(item.samples):
+                sampled = item.temperature > 0
+                requests.append(
+                    GenRequest(
+                        prompt=p.context,
+                        stop=item.stop,
+                        max_tokens=item.max_tokens,
+                        temperature=item.temperature,
+                        top_p=item.top_p,
+                        seed=item.sample_seed + j if sampled else None,
+                    )
+                )
+                owner.append((i, j))
+        slots: list[list[GenResult | None]] = [[None] * p.item.samples for p in todo]
+        remaining = [p.item.samples for p in todo]
+        failed: set[int] = set()
+        code = spec.scoring.kind == "code_exec"
+        ready: list[int] = []  # code tasks: items whose samples all arrived, waiting for the sandbox
 
         def on_result(index: int, result: GenResult) -> None:
-            nonlocal failed
-            if index in seen:
+            i, j = owner[index]
+            if slots[i][j] is not None:
                 return
-            seen.add(index)
+            slots[i][j] = result
+            remaining[i] -= 1
             if result.error is not None:
                 self.meter.add_error(result.error.kind)
-                failed += 1
+                failed.add(i)
+            if remaining[i] or i in failed:
                 return
-            p = todo[index]
-            score = score_item(spec, p.item, generation=result.text)
-            self._commit(
-                run_id,
-                spec,
-                p,
-                prediction=score.extracted,
-                correct=score.correct,
-                metrics=score.metrics,
-                results=[result],
-                generation=result.text,
-            )
+            if not code:
+                self._commit_generate(run_id, spec, todo[i], [r for r in slots[i] if r is not None])
+                return
+            ready.append(i)
+            if sum(todo[k].item.samples for k in ready) >= self._code_batch:
+                flush()
+
+        def flush() -> None:
+            batch = [(todo[i], [r for r in slots[i] if r is not None]) for i in ready]
+            ready.clear()
+            self._commit_code(run_id, spec, batch)
 
         self.backend.generate(requests, on_result=on_result)
-        self._check_complete(spec, len(todo), len(seen), failed)
+        flush()
+        self._check_complete(spec, len(todo), sum(1 for left in remaining if left == 0), len(failed))
+
+    @property
+    def _code_batch(self) -> int:
+        """Programs per sandbox batch: enough to keep every core busy, small enough to commit often."""
+        return 4 * (os.cpu_count() or 1)
+
+    def _commit_generate(self, run_id: str, spec: TaskSpec, p: _Pending, results: Sequence[GenResult]) -> None:
+        score = score_item(spec, p.item, generations=[r.text for r in results])
+        self._commit(run_id, spec, p, score, results, prediction=score.extracted)
+
+    def _commit_code(self, run_id: str, spec: TaskSpec, batch: Sequence[tuple[_Pending, list[GenResult]]]) -> None:
+        """Run every sample's program in the sandbox (in parallel), then score and commit."""
+        if not batch:
+            return
+        from agimeter.scoring.code import build_program, limits_for
+        from agimeter.scoring.sandbox import run_many
+
+        programs = [build_program(p.item, r.text) for p, results in batch for r in results]
+        outcomes = run_many(programs, limits_for(spec))
+        at = 0
+        for p, results in batch:
+            mine, at = outcomes[at : at + len(results)], at + len(results)
+            score = score_item(spec, p.item, generations=[r.text for r in results], exec_results=mine)
+            self._commit(run_id, spec, p, score, results, prediction=score.extracted)
 
     def _check_complete(self, spec: TaskSpec, expected: int, answered: int, failed: int) -> None:
         """Every item must be answered: scored and committed, or failed (counted, retried on re-run)."""
@@ -205,14 +243,11 @@ class Executor:
         run_id: str,
         spec: TaskSpec,
         p: _Pending,
+        score: ItemScore,
+        results: Sequence[LoglikResult | GenResult],
         *,
         prediction: int | str | None,
-        correct: bool,
-        metrics: dict[str, float],
-        results: Sequence[LoglikResult | GenResult],
-        loglikelihoods: list[float] | None = None,
         is_greedy: list[bool] | None = None,
-        generation: str | None = None,
     ) -> None:
         prompt_tokens = sum(r.usage.prompt_tokens for r in results)
         computed = sum(
@@ -229,11 +264,15 @@ class Executor:
             subtask=p.item.subtask,
             target=p.item.target,
             prediction=prediction,
-            correct=correct,
-            metrics=metrics,
-            loglikelihoods=loglikelihoods,
+            correct=score.correct,
+            metrics=score.metrics,
+            chance=score.chance,
+            weights=score.weights,
+            details=score.details or None,
+            loglikelihoods=list(score.loglikelihoods) if score.loglikelihoods else None,
             is_greedy=is_greedy,
-            generation=generation,
+            generation=score.generation,
+            generations=list(score.generations) or None,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion,
             computed_prompt_tokens=computed,

@@ -27,8 +27,10 @@ def item_cache_key(
     task_version: str,
     item: Item,
     context: str,
+    scoring: dict[str, Any] | None = None,
 ) -> str:
-    """``context`` is the prompt exactly as sent (after any chat templating)."""
+    """``context`` is the prompt exactly as sent (after any chat templating); ``scoring`` is how
+    the answer is judged (scorer, its settings, metrics), so a change of judge is not a cache hit."""
     return _digest(
         {
             "model": model_identity,
@@ -43,6 +45,9 @@ def item_cache_key(
             "target": item.target,
             "stop": list(item.stop),
             "max_tokens": item.max_tokens,
+            "sampling": [item.samples, item.temperature, item.top_p, item.sample_seed],
+            "extra": item.extra,
+            "scoring": scoring or {},
         }
     )
 

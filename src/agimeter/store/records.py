@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ITEM_SCHEMA_VERSION = 1
+ITEM_SCHEMA_VERSION = 2  # 2: chance, weights, details, generations (v1 rows load with defaults)
 RUN_SCHEMA_VERSION = 1
 
 # "incomplete": the run went to the end but some requests failed; re-running resumes it and
@@ -32,6 +32,12 @@ class ItemRecord(BaseModel):
     loglikelihoods: list[float] | None = None
     is_greedy: list[bool] | None = None
     generation: str | None = None
+    generations: list[str] | None = None  # every sample when the task draws n > 1
+    # Per metric: a random guesser's score on this item (normalisation), and the item's weight
+    # in the metric's mean where it is not 1 (IFEval instruction-level accuracy).
+    chance: dict[str, float] = Field(default_factory=dict)
+    weights: dict[str, float] = Field(default_factory=dict)
+    details: dict[str, Any] | None = None  # scorer evidence: sandbox status, instructions, refusal label
     prompt_tokens: int
     completion_tokens: int
     computed_prompt_tokens: int

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -24,3 +24,10 @@ class Item(BaseModel):
     subtask: str | None = None
     # Chat-form of the prompt (used only when the chat template is on).
     chat_messages: tuple[tuple[str, str], ...] = ()
+    # Generation: samples per item and how they are drawn (1 greedy sample by default).
+    samples: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    sample_seed: int = 0
+    # Per-doc data the scorer needs (the spec's ``scoring.fields``, rendered), JSON-serialisable.
+    extra: dict[str, Any] = {}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agimeter.errors import ConfigError, DataError
+from agimeter.tasks import templates
 from agimeter.tasks.spec import FileSource, HFSource, InlineSource, ProceduralSource, Source
 
 DATA_DIR_ENV = "AGIMETER_DATA_DIR"
@@ -92,6 +93,7 @@ def expand_paths(pattern: str, data_dir: Path | None) -> list[Path]:
 
 
 def load_file_source(source: FileSource, data_dir: Path | None) -> list[Doc]:
+    keep_ids = _ids_from(source.ids_from, data_dir) if source.ids_from else None
     docs: list[Doc] = []
     for path in expand_paths(source.path, data_dir):
         name = _display(path, data_dir)
@@ -99,14 +101,42 @@ def load_file_source(source: FileSource, data_dir: Path | None) -> list[Doc]:
         if fmt is None:
             raise DataError(f"{name}: cannot tell the format from the suffix; set source.format")
         file_docs = read_file(path, fmt, name=name, columns=source.columns, records_key=source.records_key)
+        added: dict[str, Any] = {}
         if source.file_stem_field:
             stem = path.stem
             if source.file_stem_strip and stem.endswith(source.file_stem_strip):
                 stem = stem[: -len(source.file_stem_strip)]
-            for doc in file_docs:
-                doc.fields[source.file_stem_field] = stem
+            if source.file_stem_strip_prefix and stem.startswith(source.file_stem_strip_prefix):
+                stem = stem[len(source.file_stem_strip_prefix) :]
+            added[source.file_stem_field] = stem
+        for field_name, template in source.attach.items():
+            attached = expand_paths(template.replace("{stem}", path.stem), data_dir)[0]
+            try:
+                added[field_name] = attached.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as err:
+                raise DataError(f"{_display(attached, data_dir)}: cannot read ({err})") from err
+        for doc in file_docs:
+            doc.fields.update(added)
+        if keep_ids is not None:
+            file_docs = [d for d in file_docs if str(d.fields.get("id")) in keep_ids]
+        if source.where:
+            file_docs = [d for d in file_docs if templates.test(source.where, d.fields, origin=d.origin)]
         docs.extend(file_docs)
     return docs
+
+
+def _ids_from(pattern: str, data_dir: Path | None) -> set[str]:
+    path = expand_paths(pattern, data_dir)[0]
+    name = _display(path, data_dir)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DataError(f"{name}:{err.lineno}: invalid JSON ({err.msg})") from err
+    if isinstance(data, dict):
+        return {str(k) for k in data}
+    if isinstance(data, list):
+        return {str(k) for k in data}
+    raise DataError(f"{name}: expected an object or a list of ids (source.ids_from)")
 
 
 def read_file(

@@ -55,7 +55,37 @@ def hellaswag(doc: Record) -> Record:
     }
 
 
-PREPROCESSORS: dict[str, Callable[[Record], Record]] = {"hellaswag": hellaswag}
+def _labelled(doc: Record, key: str) -> list[tuple[str, int]]:
+    targets = doc[key]
+    if isinstance(targets, dict) and "choices" in targets:  # HF truthful_qa: {choices, labels}
+        return [(str(c), int(lab)) for c, lab in zip(targets["choices"], targets["labels"], strict=True)]
+    if not isinstance(targets, dict):
+        raise ValueError(f"{key} must be an object of answer -> 0/1")
+    return [(str(answer), int(label)) for answer, label in targets.items()]
+
+
+def truthfulqa(doc: Record) -> Record:
+    """TruthfulQA (original mc_task.json or HF layout) → MC1 choices + gold index, MC2 choices
+    with the true answers first and their count (MC2 does not depend on the order)."""
+    mc1 = _labelled(doc, "mc1_targets")
+    gold = [i for i, (_, label) in enumerate(mc1) if label == 1]
+    if len(gold) != 1:
+        raise ValueError(f"mc1_targets must have exactly one true answer, has {len(gold)}")
+    mc2 = _labelled(doc, "mc2_targets")
+    true = [answer for answer, label in mc2 if label == 1]
+    false = [answer for answer, label in mc2 if label == 0]
+    if not true or not false:
+        raise ValueError("mc2_targets needs at least one true and one false answer")
+    return {
+        **doc,
+        "mc1_choices": [answer for answer, _ in mc1],
+        "mc1_gold": gold[0],
+        "mc2_choices": true + false,
+        "mc2_num_true": len(true),
+    }
+
+
+PREPROCESSORS: dict[str, Callable[[Record], Record]] = {"hellaswag": hellaswag, "truthfulqa": truthfulqa}
 
 
 def get_preprocessor(name: str) -> Callable[[Record], Record]:

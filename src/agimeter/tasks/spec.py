@@ -38,6 +38,14 @@ class FileSource(SpecModel):
     file_stem_field: str | None = None
     # Strip this suffix from the file stem before storing it (e.g. "_test").
     file_stem_strip: str | None = None
+    file_stem_strip_prefix: str | None = None  # e.g. "mgsm_" so that mgsm_de.tsv gives "de"
+    # Keep only records for which this Jinja2 expression is true (e.g. "11 <= task_id <= 510").
+    where: str | None = None
+    # Keep only records whose ``id`` is a key of this JSON object file (an official split's ids).
+    ids_from: str | None = None
+    # Attach a text file to every record of a data file: field -> path under the data dir, where
+    # "{stem}" is the data file's stem (BBH: each task's chain-of-thought prompt file).
+    attach: dict[str, str] = Field(default_factory=dict)
 
 
 class HFSource(SpecModel):
@@ -104,6 +112,44 @@ class Prompt(SpecModel):
 class Generation(SpecModel):
     stop: list[str] = Field(default_factory=lambda: ["\n\n"])
     max_tokens: int = 256
+    # n > 1 draws n samples per item (pass@k); sampling needs temperature > 0. Sample j of an
+    # item uses seed ``seed + j`` where the backend honours seeds.
+    n: int = Field(default=1, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    seed: int = 1234
+
+    @model_validator(mode="after")
+    def _check_sampling(self) -> Generation:
+        if self.n > 1 and self.temperature <= 0.0:
+            raise ValueError("generation.n > 1 needs generation.temperature > 0 (greedy samples are identical)")
+        return self
+
+
+ScorerKind = Literal["exact_match", "math_equiv", "code_exec", "ifeval", "refusal"]
+
+# Metrics each way of scoring can report (``pass@K`` for any K <= generation.n).
+SCORER_METRICS: dict[str, tuple[str, ...]] = {
+    "multiple_choice": ("acc", "acc_norm", "mc2"),
+    "exact_match": ("exact_match",),
+    "math_equiv": ("equiv",),
+    "code_exec": ("pass@K",),
+    "ifeval": ("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc", "inst_level_loose_acc"),
+    "refusal": ("refused", "appropriate"),
+}
+
+
+class Scoring(SpecModel):
+    """How a generated answer is judged (generate tasks), and per-doc data the judge needs."""
+
+    kind: ScorerKind = "exact_match"
+    # Rendered per doc and kept with the item: a doc field name copies the raw value (lists and
+    # objects too), anything else is a Jinja2 template rendered to text. Used by mc2 (num_true),
+    # code_exec (prefix, tests), ifeval (instruction_id_list, kwargs) and refusal (should_refuse).
+    fields: dict[str, str] = Field(default_factory=dict)
+    # code_exec: sandbox wall-time per program (CPU time gets the same limit) and memory.
+    timeout_s: float = Field(default=10.0, gt=0)
+    memory_mb: int = Field(default=1024, ge=64)
 
 
 class Extraction(SpecModel):
@@ -137,25 +183,39 @@ class TaskSpec(SpecModel):
     prompt: Prompt
     generation: Generation | None = None
     extraction: Extraction | None = None
-    metrics: list[Literal["acc", "acc_norm", "exact_match"]]
+    scoring: Scoring = Field(default_factory=Scoring)
+    metrics: list[str] = Field(min_length=1)
     # Field whose value splits results into subtasks (e.g. MMLU subject, difficulty level).
     subtask_field: str | None = None
     references: list[str] = Field(default_factory=list)
     # Known differences from the reference implementation's protocol (reported in protocol()).
     deviations: list[str] = Field(default_factory=list)
 
+    @property
+    def scorer(self) -> str:
+        return "multiple_choice" if self.output_type == "multiple_choice" else self.scoring.kind
+
     @model_validator(mode="after")
     def _check_kind(self) -> TaskSpec:
         if self.output_type == "multiple_choice":
             if self.prompt.doc_to_choice is None:
                 raise ValueError("prompt.doc_to_choice is required for multiple_choice tasks")
-            if "exact_match" in self.metrics:
-                raise ValueError("metrics: exact_match is for generate tasks")
-        else:
-            if self.generation is None:
-                raise ValueError("generation is required for generate tasks")
-            if any(m in ("acc", "acc_norm") for m in self.metrics):
-                raise ValueError("metrics: acc/acc_norm are for multiple_choice tasks")
+            if self.scoring.kind != "exact_match":
+                raise ValueError("scoring.kind is for generate tasks; multiple choice is scored by log-likelihood")
+            if "mc2" in self.metrics and "num_true" not in self.scoring.fields:
+                raise ValueError("metrics: mc2 needs scoring.fields.num_true (how many leading choices are true)")
+        elif self.generation is None:
+            raise ValueError("generation is required for generate tasks")
+        allowed = SCORER_METRICS[self.scorer]
+        for metric in self.metrics:
+            k = metric.removeprefix("pass@")
+            if metric in allowed or ("pass@K" in allowed and k.isdigit() and int(k) >= 1):
+                if k.isdigit() and self.generation is not None and int(k) > self.generation.n:
+                    raise ValueError(f"metrics: {metric} needs generation.n >= {k}")
+                continue
+            raise ValueError(
+                f"metrics: {metric!r} is not reported by scorer {self.scorer!r} (it has: {', '.join(allowed)})"
+            )
         if self.extraction is not None and self.extraction.kind == "regex" and not self.extraction.pattern:
             raise ValueError("extraction.pattern is required when extraction.kind is 'regex'")
         return self

@@ -28,6 +28,25 @@ def _compile(template: str) -> jinja2.Template:
     return _ENV.from_string(template)
 
 
+@lru_cache(maxsize=64)
+def _compile_expression(expression: str) -> Any:
+    try:
+        return _ENV.compile_expression(expression)
+    except jinja2.TemplateSyntaxError as err:
+        raise DataError(f"source.where: expression syntax error in {expression!r}: {err.message}") from err
+
+
+def test(expression: str, doc: Record, *, origin: str) -> bool:
+    """Evaluate a Jinja2 expression (``source.where``) on ``doc``, e.g. ``11 <= task_id <= 510``."""
+    compiled = _compile_expression(expression)
+    try:
+        return bool(compiled(**doc))
+    except jinja2.UndefinedError as err:
+        raise DataError(f"{origin}: {err.message} (needed by source.where)") from err
+    except Exception as err:
+        raise DataError(f"{origin}: cannot evaluate source.where: {type(err).__name__}: {err}") from err
+
+
 def render(template: str, doc: Record, *, origin: str, what: str) -> str:
     """Render ``template`` on ``doc``; a missing field becomes a DataError naming file:line."""
     try:
