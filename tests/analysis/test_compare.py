@@ -79,3 +79,24 @@ def test_compare_cli(agimeter: Cli, toy_env: dict[str, Path]) -> None:
     assert payload["shared_items"] == 40 and {r["metric"] for r in payload["rows"]} == {"acc", "acc_norm"}
     table = agimeter("compare", ids[1], ids[0], "--store", store)
     assert "McNemar exact" in table.stdout and "significant" in table.stdout
+
+
+def test_per_dimension_difference_is_normalised_and_tested() -> None:
+    protocols = {
+        "k1": {"dimension": "knowledge", "metrics": ["acc"]},
+        "k2": {"dimension": "knowledge", "metrics": ["acc"]},
+        "m": {"dimension": "math", "metrics": ["acc"]},
+    }
+    a, b = [], []
+    for task in ("k1", "k2", "m"):
+        for i in range(200):
+            a.append(_item(i, i % 2 == 0, task=task))
+            # knowledge: B also gets 60 of A's misses right (+30 points); math: same as A
+            b.append(_item(i, i % 2 == 0 or (task != "m" and i < 120), task=task))
+    result = compare_items(a, b, protocols=protocols)
+    know, math_dim = result.dimensions
+    assert know.dimension == "knowledge" and know.tasks == ["k1", "k2"] and know.n == 400
+    assert know.score_a == pytest.approx(50.0) and know.diff == pytest.approx(30.0)
+    assert know.ci_low > 0 and know.significant
+    assert math_dim.diff == 0 and not math_dim.significant and math_dim.p_value == 1.0
+    assert compare_items(a, b).dimensions == []  # no protocols, no dimensions

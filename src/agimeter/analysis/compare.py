@@ -5,12 +5,18 @@ Items are paired by (task, doc_id) and only when both runs saw the same prompt (
 difference. Per task and metric: the difference B - A with a paired bootstrap 95% CI (items
 resampled together, seeded), and a p-value — McNemar's exact test on the discordant pairs for 0/1
 metrics, a paired sign-flip permutation test otherwise. "Significant" means p < alpha.
+
+Per dimension: the difference of the normalised dimension scores (each task's primary metric
+rescaled to chance 0 / perfect 100, tasks averaged), with a CI from a bootstrap that resamples
+items within every task of the dimension at once, and a sign-flip permutation p-value of the
+same statistic (each item's difference flips sign independently).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -38,6 +44,21 @@ class MetricComparison(BaseModel):
     only_b_correct: int | None = None
 
 
+class DimensionComparison(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dimension: str
+    tasks: list[str]
+    n: int
+    score_a: float  # normalised, 0-100
+    score_b: float
+    diff: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    significant: bool
+
+
 class Comparison(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -48,6 +69,7 @@ class Comparison(BaseModel):
     only_in_b: int
     prompt_mismatches: int
     rows: list[MetricComparison]
+    dimensions: list[DimensionComparison] = []
 
 
 def mcnemar_exact(only_a: int, only_b: int) -> float:
@@ -81,7 +103,15 @@ def sign_flip_p(a: np.ndarray, b: np.ndarray, *, resamples: int = 5000, seed: in
     return float((1 + np.sum(null >= observed - 1e-12)) / (resamples + 1))
 
 
-def compare_items(a_items: Sequence[ItemRecord], b_items: Sequence[ItemRecord], *, alpha: float = 0.05) -> Comparison:
+def compare_items(
+    a_items: Sequence[ItemRecord],
+    b_items: Sequence[ItemRecord],
+    *,
+    alpha: float = 0.05,
+    protocols: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Comparison:
+    """``protocols`` (a run's, per task) give dimensions and primary metrics for the
+    per-dimension rows; without them only per-task rows are made."""
     a_by = {(i.task, i.doc_id): i for i in a_items}
     b_by = {(i.task, i.doc_id): i for i in b_items}
     shared = sorted(set(a_by) & set(b_by))
@@ -104,7 +134,68 @@ def compare_items(a_items: Sequence[ItemRecord], b_items: Sequence[ItemRecord], 
         only_in_b=len(set(b_by) - set(a_by)),
         prompt_mismatches=len(mismatched),
         rows=rows,
+        dimensions=_compare_dimensions(by_task, protocols or {}, alpha),
     )
+
+
+def _compare_dimensions(
+    by_task: Mapping[str, list[tuple[ItemRecord, ItemRecord]]],
+    protocols: Mapping[str, Mapping[str, Any]],
+    alpha: float,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> list[DimensionComparison]:
+    groups: dict[str, list[tuple[str, np.ndarray, np.ndarray, float]]] = defaultdict(list)
+    for task, items in sorted(by_task.items()):
+        protocol = protocols.get(task, {})
+        dimension, metrics = protocol.get("dimension"), list(protocol.get("metrics", []))
+        if not dimension or not metrics or metrics[0] not in items[0][0].metrics:
+            continue
+        metric = str(metrics[0])
+        a = np.array([x.metrics[metric] for x, _ in items], dtype=float)
+        b = np.array([y.metrics[metric] for _, y in items], dtype=float)
+        chance = float(np.mean([x.chance.get(metric, 0.0) for x, _ in items]))
+        scale = 100 / (1 - chance)
+        groups[str(dimension)].append((task, a * scale, b * scale, chance * scale))
+    rng = np.random.default_rng(seed)
+    out = []
+    for dimension, tasks in sorted(groups.items()):
+        chances = [t[3] for t in tasks]
+
+        def score(values: list[np.ndarray], chances: list[float] = chances) -> float:
+            """Mean over tasks of (normalised mean - normalised chance), clipped at 0."""
+            return float(np.mean([max(0.0, float(v.mean()) - c) for v, c in zip(values, chances, strict=True)]))
+
+        score_a, score_b = score([t[1] for t in tasks]), score([t[2] for t in tasks])
+        boot = np.zeros(resamples)
+        null = np.zeros(resamples)
+        for r in range(resamples):
+            picks = [rng.integers(0, len(t[1]), len(t[1])) for t in tasks]
+            boot[r] = score([t[2][p] for t, p in zip(tasks, picks, strict=True)]) - score(
+                [t[1][p] for t, p in zip(tasks, picks, strict=True)]
+            )
+            flips = [rng.random(len(t[1])) < 0.5 for t in tasks]
+            null[r] = score([np.where(f, t[1], t[2]) for t, f in zip(tasks, flips, strict=True)]) - score(
+                [np.where(f, t[2], t[1]) for t, f in zip(tasks, flips, strict=True)]
+            )
+        diff = score_b - score_a
+        p = float((1 + np.sum(np.abs(null) >= abs(diff) - 1e-9)) / (resamples + 1))
+        low, high = np.percentile(boot, [2.5, 97.5])
+        out.append(
+            DimensionComparison(
+                dimension=dimension,
+                tasks=[t[0] for t in tasks],
+                n=sum(len(t[1]) for t in tasks),
+                score_a=score_a,
+                score_b=score_b,
+                diff=diff,
+                ci_low=float(low),
+                ci_high=float(high),
+                p_value=p,
+                significant=p < alpha,
+            )
+        )
+    return out
 
 
 def _compare_metric(task: str, metric: str, a: np.ndarray, b: np.ndarray, alpha: float) -> MetricComparison:

@@ -8,7 +8,7 @@ sample standard error (as lm-eval reports it) so numbers stay comparable.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from statistics import NormalDist
 
 from pydantic import BaseModel, ConfigDict
@@ -57,3 +57,47 @@ def estimate(values: Sequence[float], confidence: float = 0.95) -> Estimate:
 
     half = float(t.ppf(0.5 + confidence / 2, df=max(n - 1, 1))) * stderr
     return Estimate(mean=mean, ci_low=mean - half, ci_high=mean + half, stderr=stderr, n=n, method="t")
+
+
+def _normal_ci(mean: float, stderr: float, confidence: float, lo: float = 0.0, hi: float = 1.0) -> tuple[float, float]:
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    return max(lo, mean - z * stderr), min(hi, mean + z * stderr)
+
+
+def weighted_estimate(values: Sequence[float], weights: Sequence[float], confidence: float = 0.95) -> Estimate:
+    """Weighted mean Σwx/Σw (IFEval instruction-level accuracy: items weighted by their number of
+    instructions) with the ratio estimator's linearised standard error and a normal CI."""
+    n = len(values)
+    total = math.fsum(weights)
+    if n == 0 or total <= 0:
+        return estimate([], confidence)
+    mean = math.fsum(w * v for v, w in zip(values, weights, strict=True)) / total
+    resid = math.fsum((w * (v - mean)) ** 2 for v, w in zip(values, weights, strict=True))
+    stderr = math.sqrt(resid * n / max(n - 1, 1)) / total
+    low, high = _normal_ci(mean, stderr, confidence)
+    return Estimate(mean=mean, ci_low=low, ci_high=high, stderr=stderr, n=n, method="ratio")
+
+
+def stratified_estimate(
+    by_stratum: Mapping[str, Sequence[float]], population: Mapping[str, int], confidence: float = 0.95
+) -> Estimate:
+    """Stratified-sample mean Σ W_h x̄_h (W_h = N_h / N) with variance Σ W_h² s_h² / n_h × (1 − n_h/N_h)
+    (finite-population correction) and a normal CI. Strata with no sampled item are left out and
+    the weights renormalised (stratified sampling allots at least one item per stratum)."""
+    sampled = {h: list(v) for h, v in by_stratum.items() if v}
+    total_pop = sum(population.get(h, len(v)) for h, v in sampled.items())
+    if not sampled or total_pop == 0:
+        return estimate([], confidence)
+    mean = 0.0
+    var = 0.0
+    for h, values in sampled.items():
+        n_h, big_n = len(values), max(population.get(h, len(values)), len(values))
+        w = big_n / total_pop
+        m = math.fsum(values) / n_h
+        s2 = math.fsum((v - m) ** 2 for v in values) / (n_h - 1) if n_h > 1 else 0.0
+        mean += w * m
+        var += w * w * s2 / n_h * (1 - n_h / big_n)
+    stderr = math.sqrt(var)
+    low, high = _normal_ci(mean, stderr, confidence)
+    n = sum(len(v) for v in sampled.values())
+    return Estimate(mean=mean, ci_low=low, ci_high=high, stderr=stderr, n=n, method="stratified")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import typer
 from rich.console import Console
 
-from agimeter.analysis.summary import summarize
+from agimeter.analysis.summary import TaskScore, summarize
 from agimeter.cli import compare_cmd, perf_cmd, prices_cmd
 from agimeter.cli.options import ConfigOpt, FormatOpt, ModelArgOpt, StoreOpt, check_format, parse_model_args
 from agimeter.config import load_file_config, resolve_data_dir, resolve_profile, resolve_store_url
@@ -49,8 +49,14 @@ def run(
         str | None, typer.Option("--data-dir", help="Benchmark data dir (or AGIMETER_DATA_DIR).")
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N items of each task.")] = None,
-    sample: Annotated[int | None, typer.Option("--sample", help="A random subset of N items.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for --sample.")] = 1234,
+    sample: Annotated[
+        int | None, typer.Option("--sample", help="A random subset of N items, stratified by subtask.")
+    ] = None,
+    target_ci: Annotated[
+        float | None,
+        typer.Option("--target-ci", help="Stop each task when its 95% CI half-width is at most this (e.g. 0.02)."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for --sample and --target-ci.")] = 1234,
     num_fewshot: Annotated[int | None, typer.Option("--num-fewshot", help="Override few-shot count.")] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Backend batch size.")] = None,
     dtype: Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16, float16.")] = "auto",
@@ -87,6 +93,7 @@ def run(
         data_dir=str(resolved_data) if resolved_data else None,
         limit=limit,
         sample=sample,
+        target_ci=target_ci,
         seed=seed,
         num_fewshot=num_fewshot,
         batch_size=batch_size,
@@ -131,17 +138,34 @@ def _api_price(
     return find_price(table, query, rate).model_dump(mode="json")
 
 
-def _summary_payload(store: Store, run: RunRecord) -> dict[str, Any]:
-    scores = summarize(store.run_items(run.id))
+def _run_scores(store: Store, run: RunRecord) -> list[TaskScore]:
+    return summarize(store.run_items(run.id), run.summary.get("protocols", {}), run.summary.get("populations"))
+
+
+def _run_usd(run: RunRecord) -> float | None:
+    """What the run cost: the API price when one was given, else the hardware price."""
+    if "measurement" not in run.summary:
+        return None
+    cost = _price(run, Measurement.model_validate(run.summary["measurement"]))
+    return float(cost.api_usd_per_run if cost.api_usd_per_run is not None else cost.usd_per_run)
+
+
+def _summary_payload(store: Store, run: RunRecord, weights: dict[str, float] | None = None) -> dict[str, Any]:
+    from agimeter.analysis.dimensions import capability_map
+
+    scores = _run_scores(store, run)
     payload: dict[str, Any] = {
         "run": run.model_dump(mode="json", exclude={"summary"}),
         "scores": [s.model_dump(mode="json") for s in scores],
+        "capability": capability_map(scores, weights, _run_usd(run)).model_dump(mode="json"),
         "protocols": run.summary.get("protocols", {}),
     }
     if "measurement" in run.summary:
         measurement = Measurement.model_validate(run.summary["measurement"])
         payload["measurement"] = measurement.model_dump(mode="json")
         payload["cost"] = _price(run, measurement).model_dump(mode="json")
+    if "sequential" in run.summary:
+        payload["sequential"] = run.summary["sequential"]
     return payload
 
 
@@ -158,8 +182,12 @@ def _price(run: RunRecord, measurement: Measurement) -> Any:
     return price_run(measurement, str(run.config.get("profile", "custom")), profile, api)
 
 
-def _show(store: Store, run: RunRecord, output: str, *, subtasks: bool) -> None:
+def _show(
+    store: Store, run: RunRecord, output: str, *, subtasks: bool, weights: dict[str, float] | None = None
+) -> None:
+    from agimeter.analysis.dimensions import capability_map
     from agimeter.cli.render import cost_table, scores_table
+    from agimeter.cli.render_dimensions import bar_chart, dimension_table
 
     if run.summary.get("kind") == "perf":
         from agimeter.cli.render_perf import perf_tables
@@ -173,10 +201,14 @@ def _show(store: Store, run: RunRecord, output: str, *, subtasks: bool) -> None:
                 console.print(table)
         return
     if output == "json":
-        sys.stdout.write(json.dumps(_summary_payload(store, run), indent=2) + "\n")
+        sys.stdout.write(json.dumps(_summary_payload(store, run, weights), indent=2) + "\n")
         return
-    scores = summarize(store.run_items(run.id))
+    scores = _run_scores(store, run)
     console.print(scores_table(run, scores, subtasks=subtasks))
+    cmap = capability_map(scores, weights, _run_usd(run))
+    if cmap.dimensions:
+        console.print(dimension_table(cmap))
+        console.print(bar_chart(cmap))
     if "measurement" in run.summary:
         measurement = Measurement.model_validate(run.summary["measurement"])
         console.print(cost_table(measurement, _price(run, measurement)))
@@ -206,11 +238,20 @@ def show(
     config: ConfigOpt = None,
     output: FormatOpt = "table",
     subtasks: Annotated[bool, typer.Option("--subtasks", help="Break scores down by subtask.")] = False,
+    weights: Annotated[
+        str | None, typer.Option("--weights", help="Dimension weights of the overall index, e.g. math=2,safety=1.")
+    ] = None,
 ) -> None:
-    """Per-task scores with 95% CIs and the cost block."""
+    """Per-task scores with 95% CIs, the per-dimension capability map and the cost block."""
+    from agimeter.analysis.dimensions import parse_weights
+
     check_format(output)
+    try:
+        parsed = parse_weights(weights)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     result_store = _open_store(store, config)
-    _show(result_store, result_store.get_run(run_id), output, subtasks=subtasks)
+    _show(result_store, result_store.get_run(run_id), output, subtasks=subtasks, weights=parsed)
 
 
 @app.command()

@@ -34,7 +34,8 @@ def compare(
 
     result_store = Store.open(resolve_store_url(store, load_file_config(config)))
     a, b = result_store.get_run(run_a), result_store.get_run(run_b)
-    result = compare_items(result_store.run_items(a.id), result_store.run_items(b.id), alpha=alpha)
+    protocols = {**b.summary.get("protocols", {}), **a.summary.get("protocols", {})}
+    result = compare_items(result_store.run_items(a.id), result_store.run_items(b.id), alpha=alpha, protocols=protocols)
     if result.shared_items == 0:
         raise ConfigError(f"runs {a.id} and {b.id} share no items with the same prompt; nothing to compare")
     if output == "json":
@@ -51,6 +52,17 @@ def compare(
             f"[{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]", f"{r.p_value:.3g}", r.test, verdict,
         )  # fmt: skip
     console.print(table)
+    if result.dimensions:
+        dims = Table(title="per dimension (normalised: chance 0, perfect 100)", title_justify="left")
+        for col in ("dimension", "tasks", "n", "A", "B", "B - A", "95% CI", "p", "verdict"):
+            dims.add_column(col, justify="left" if col in ("dimension", "tasks", "verdict") else "right")
+        for d in result.dimensions:
+            verdict = "[bold]significant[/bold]" if d.significant else f"not significant at {alpha:g}"
+            dims.add_row(
+                d.dimension, ", ".join(d.tasks), str(d.n), f"{d.score_a:.1f}", f"{d.score_b:.1f}", f"{d.diff:+.1f}",
+                f"[{d.ci_low:+.1f}, {d.ci_high:+.1f}]", f"{d.p_value:.3g}", verdict,
+            )  # fmt: skip
+        console.print(dims)
     console.print(
         f"{result.shared_items} shared items; {result.only_in_a} only in A, {result.only_in_b} only in B, "
         f"{result.prompt_mismatches} with different prompts (left out)"

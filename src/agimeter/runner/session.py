@@ -13,13 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agimeter.backends.base import Backend
 from agimeter.backends.registry import create_backend, split_model_spec
-from agimeter.errors import ModelError
+from agimeter.errors import ConfigError, ModelError
 from agimeter.runner.execute import ChatMode, Executor, PreparedTask, ProgressSink
 from agimeter.runner.keys import run_key
 from agimeter.runner.meter import Measurement, Meter
+from agimeter.runner.sequential import run_until_ci
 from agimeter.store.records import RunRecord
 from agimeter.store.repository import Store
 from agimeter.tasks.registry import resolve_task
+from agimeter.tasks.sampling import population as sample_population
 from agimeter.tasks.task import Task
 
 
@@ -33,6 +35,8 @@ class RunOptions(BaseModel):
     data_dir: str | None = None
     limit: int | None = Field(default=None, ge=1)
     sample: int | None = Field(default=None, ge=1)
+    # Stop each task once its primary metric's 95% CI half-width is at most this (e.g. 0.02).
+    target_ci: float | None = Field(default=None, gt=0, lt=0.5)
     seed: int = 1234
     num_fewshot: int | None = Field(default=None, ge=0)
     batch_size: int | None = Field(default=None, ge=1)
@@ -53,8 +57,19 @@ def prepare_tasks(options: RunOptions) -> list[PreparedTask]:
     for name in options.tasks:
         spec = resolve_task(name)
         task = Task(spec, data_dir, num_fewshot=options.num_fewshot)
-        items = task.items(limit=options.limit, sample=options.sample, seed=options.seed)
-        prepared.append(PreparedTask(spec=spec, items=items, protocol=task.protocol()))
+        population = None
+        if options.target_ci is not None:
+            if options.limit is not None:
+                raise ConfigError("--target-ci draws a stratified random order; use it with --sample, not --limit")
+            order = task.sample_order(options.seed)[: options.sample]
+            by_id = {item.doc_id: item for item in task.items(sample=options.sample, seed=options.seed)}
+            items = [by_id[i] for i in order]
+            population = sample_population(task.strata())
+        else:
+            items = task.items(limit=options.limit, sample=options.sample, seed=options.seed)
+            if options.sample is not None and options.sample < len(task):
+                population = sample_population(task.strata())
+        prepared.append(PreparedTask(spec=spec, items=items, protocol=task.protocol(), population=population))
     return prepared
 
 
@@ -91,6 +106,7 @@ def _run_key(options: RunOptions, backend: Backend, prepared: list[PreparedTask]
             "device": backend.info.device,
             "chat": options.chat,
             "tasks": [(p.spec.name, p.spec.version, [i.doc_id for i in p.items]) for p in prepared],
+            "target_ci": options.target_ci,
             "protocols": [p.protocol for p in prepared],
         }
     )
@@ -142,21 +158,32 @@ def execute_run(
         numerics["kv_cache"] = backend.info.extra["kv_cache"]
     executor = Executor(backend, store, meter, numerics=numerics, chat_mode=options.chat, progress=progress)
 
+    sequential: dict[str, Any] = {}
+
     def checkpoint(status: Any, error: str | None = None) -> None:
-        summary = {
+        summary: dict[str, Any] = {
             "measurement": meter.measurement().model_dump(mode="json"),
             "protocols": {p.spec.name: p.protocol for p in prepared},
             "chat_template": {
                 p.spec.name: executor.render(p.spec, p.items[0]) != p.items[0].context for p in prepared if p.items
             },
         }
+        populations = {p.spec.name: p.population for p in prepared if p.population}
+        if populations:
+            summary["populations"] = populations
+        if sequential:
+            summary["sequential"] = sequential
         store.update_run(run_id, status=status, summary=summary, error=error)
 
     try:
         for task in prepared:
             meter.start()
             try:
-                executor.run_task(run_id, task)
+                if options.target_ci is None:
+                    executor.run_task(run_id, task)
+                else:
+                    result = run_until_ci(executor, store, run_id, task, options.target_ci)
+                    sequential[task.spec.name] = result.model_dump(mode="json")
             finally:
                 meter.stop()
             checkpoint("running")

@@ -12,9 +12,33 @@ from agimeter.tasks.task import Task
 OFFLINE_PREFIX = "offline_"
 
 
+# One task per published protocol, every dimension (the data dir must hold ../shared/benchmarks).
+CAPABILITY_SUITE = [
+    "mmlu",
+    "truthfulqa_mc1",
+    "truthfulqa_mc2",
+    "arc_challenge",
+    "hellaswag",
+    "bbh",
+    "gsm8k",
+    "math500",
+    "humaneval",
+    "mbpp",
+    "mgsm",
+    "pubmedqa",
+    "xstest",
+    "advbench",
+    "ifeval",
+]
+
+
 def suites() -> dict[str, list[str]]:
-    """``offline``: the procedurally generated default suite (no data files needed)."""
-    return {"offline": [n for n in builtin_task_names() if n.startswith(OFFLINE_PREFIX)]}
+    """``offline``: the procedurally generated default suite (no data files needed);
+    ``capability``: every dimension's tasks at their published protocols."""
+    return {
+        "offline": [n for n in builtin_task_names() if n.startswith(OFFLINE_PREFIX)],
+        "capability": list(CAPABILITY_SUITE),
+    }
 
 
 def expand_task_list(text: str) -> list[str]:

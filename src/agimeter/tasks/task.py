@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from agimeter.tasks.fewshot import FewShotSelector
 from agimeter.tasks.item import Item
 from agimeter.tasks.loaders import Doc, load_docs
 from agimeter.tasks.preprocess import get_preprocessor
+from agimeter.tasks.sampling import stratified_order
 from agimeter.tasks.spec import TaskSpec
 
 Record = dict[str, Any]
@@ -81,10 +81,27 @@ class Task:
     def __len__(self) -> int:
         return len(self.docs)
 
+    def strata(self) -> list[str | None]:
+        """Each doc's subtask (the sampling stratum), None when the task has no subtasks."""
+        key = self.spec.subtask_field
+        if key is None:
+            return [None] * len(self.docs)
+        out: list[str | None] = []
+        for doc in self.docs:
+            if key not in doc.fields:
+                raise DataError(f"{doc.origin}: missing field {key!r} (needed by subtask_field)")
+            out.append(str(doc.fields[key]))
+        return out
+
+    def sample_order(self, seed: int = DEFAULT_SAMPLE_SEED) -> list[int]:
+        """All doc ids in stratified random order (by subtask); ``--sample N`` takes the first N."""
+        return stratified_order(self.strata(), seed)
+
     def select_doc_ids(
         self, limit: int | None = None, sample: int | None = None, seed: int = DEFAULT_SAMPLE_SEED
     ) -> list[int]:
-        """``limit``: the first N docs; ``sample``: N random docs (seeded), sorted by doc_id."""
+        """``limit``: the first N docs; ``sample``: N docs drawn at random, stratified by subtask
+        (proportional allocation, seeded), sorted by doc_id."""
         total = len(self.docs)
         if limit is not None and sample is not None:
             raise ConfigError("use either --limit or --sample, not both")
@@ -97,7 +114,7 @@ class Task:
                 raise ConfigError(f"--sample must be >= 0, got {sample}")
             if sample >= total:
                 return list(range(total))
-            return sorted(random.Random(seed).sample(range(total), sample))
+            return sorted(self.sample_order(seed)[:sample])
         return list(range(total))
 
     # ------------------------------------------------------------ rendering
@@ -185,6 +202,7 @@ class Task:
             "context": description + user_text,
             "subtask": subtask,
             "chat_messages": chat,
+            "extra": self._scoring_fields(doc),
         }
         if self._multiple_choice:
             choices = self._choices(doc.fields, doc.origin) or []
@@ -202,7 +220,26 @@ class Task:
             )
         gen = spec.generation
         assert gen is not None  # guaranteed by TaskSpec validation
-        return Item(**common, target=str(target), stop=tuple(gen.stop), max_tokens=gen.max_tokens)
+        return Item(
+            **common,
+            target=str(target),
+            stop=tuple(gen.stop),
+            max_tokens=gen.max_tokens,
+            samples=gen.n,
+            temperature=gen.temperature,
+            top_p=gen.top_p,
+            sample_seed=gen.seed,
+        )
+
+    def _scoring_fields(self, doc: Doc) -> dict[str, Any]:
+        """The spec's ``scoring.fields``: raw values for field names, rendered text for templates."""
+        out: dict[str, Any] = {}
+        for key, source in self.spec.scoring.fields.items():
+            if source in doc.fields:
+                out[key] = doc.fields[source]
+            else:
+                out[key] = templates.render(source, doc.fields, origin=doc.origin, what=f"scoring.fields.{key}")
+        return out
 
     def items(self, limit: int | None = None, sample: int | None = None, seed: int = DEFAULT_SAMPLE_SEED) -> list[Item]:
         """Rendered items for the selected docs, sorted by doc_id.
@@ -253,9 +290,11 @@ class Task:
             "prompt": spec.prompt.model_dump(mode="json"),
             "generation": spec.generation.model_dump(mode="json") if spec.generation else None,
             "extraction": spec.extraction.model_dump(mode="json") if spec.extraction else None,
+            "dimension": spec.dimension,
+            "scoring": spec.scoring.model_dump(mode="json"),
             "metrics": list(spec.metrics),
             "subtask_field": spec.subtask_field,
-            "doc_selection": "limit=N: first N docs; sample=N: random.Random(seed).sample, sorted",
+            "doc_selection": "limit=N: first N docs; sample=N: first N of a seeded order stratified by subtask",
             "deviations": list(spec.deviations),
             "references": list(spec.references),
         }
