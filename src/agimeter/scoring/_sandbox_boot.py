@@ -166,7 +166,16 @@ def _build_mounts(spec: BootSpec, code: bytes) -> list[str]:
         _mount(None, top, None, MS_REMOUNT | MS_RDONLY | hardening)
     for path in WORLD_WRITABLE:
         if os.path.isdir(path) and not os.path.islink(path) and os.stat(path).st_mode & stat.S_IWOTH:
+            # Interpreter dirs under it (e.g. a Python installed in /tmp) are bound back read-only.
+            inside = [os.path.realpath(p) for p in spec["expose"]]
+            inside = [p for p in inside if p.startswith(path.rstrip("/") + "/") and os.path.isdir(p)]
+            kept = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in inside]
             _mount("tmpfs", path, "tmpfs", hardening, f"size={tmpfs_mb}m,nr_inodes=4096,mode=1777")
+            for real, fd in kept:
+                os.makedirs(real, mode=0o755, exist_ok=True)
+                _mount(f"/proc/self/fd/{fd}", real, None, MS_BIND | MS_REC)
+                _mount(None, real, None, MS_REMOUNT | MS_BIND | MS_RDONLY | hardening)
+                os.close(fd)
     workdir, uid = spec["workdir"], spec["uid"] if spec["uid"] is not None else os.getuid()
     os.makedirs(workdir, mode=0o700, exist_ok=True)
     _mount("tmpfs", workdir, "tmpfs", hardening, f"size={tmpfs_mb}m,nr_inodes=4096,mode=0700,uid={uid},gid={uid}")

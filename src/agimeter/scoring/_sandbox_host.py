@@ -239,7 +239,9 @@ def execute(code: str, limits: SandboxLimits, disable: frozenset[str] = frozense
                     log.warning("sandbox: no cgroup for this run (%s)", exc)
             status_r, status_w = os.pipe()
             spec: BootSpec = {
-                "python": sys.executable,
+                # The real interpreter binary, not a venv's symlink to it: the program needs only
+                # the standard library, and a venv under /tmp would vanish behind the private /tmp.
+                "python": os.path.realpath(sys.executable),
                 "workdir": workdir,
                 "env": program_env(workdir),
                 "status_fd": status_w,
