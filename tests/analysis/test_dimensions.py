@@ -29,7 +29,9 @@ def test_normalize_maps_chance_to_zero_and_perfect_to_hundred() -> None:
 
 
 def _task(name: str, dim: str, normalized: float, se: float, n: int = 100) -> TaskScore:
-    norm = Estimate(mean=normalized, ci_low=0, ci_high=100, stderr=se, n=n, method="x")
+    norm = Estimate(
+        mean=normalized, ci_low=normalized - 1.96 * se, ci_high=normalized + 1.96 * se, stderr=se, n=n, method="x"
+    )
     return TaskScore(
         task=name,
         task_version="1",
@@ -50,7 +52,7 @@ def test_capability_map_means_and_weights() -> None:
     cmap = capability_map(scores, usd_total=4.0)
     knowledge, math_dim = cmap.dimensions
     assert knowledge.dimension == "knowledge" and knowledge.score == pytest.approx(60)
-    assert knowledge.stderr == pytest.approx(math.sqrt(9 + 16) / 2)
+    assert knowledge.stderr == pytest.approx(math.sqrt(9 + 16) / 2, rel=1e-3)
     assert knowledge.ci_low == pytest.approx(60 - 1.96 * 2.5, abs=0.01)
     assert cmap.overall == pytest.approx(45)
     assert cmap.weights == {"knowledge": 0.5, "math": 0.5}
@@ -62,6 +64,11 @@ def test_capability_map_means_and_weights() -> None:
     with pytest.raises(ValueError, match="--weights"):
         parse_weights("math=-1")
     assert capability_map([]).overall is None
+    # A task at 0 with a Wilson interval [0, 24] keeps its uncertainty in the dimension's CI.
+    zero = _task("z", "coding", 0.0, 0.0)
+    zero.normalized = Estimate(mean=0.0, ci_low=0.0, ci_high=24.2, stderr=0.0, n=12, method="wilson")
+    coding = capability_map([zero]).dimensions[0]
+    assert coding.score == 0.0 and coding.ci_high == pytest.approx(24.2 / 2, rel=0.01)
 
 
 def test_weighted_estimate_is_instruction_level_accuracy() -> None:

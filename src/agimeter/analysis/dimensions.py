@@ -5,8 +5,9 @@ Method (documented in the README):
   0, as the Open LLM Leaderboard v2 does); chance is 1/#choices for multiple choice, the true
   share of the choices for TruthfulQA MC2, and 0 for generated answers;
 - a dimension's score is the unweighted mean of its tasks' normalised scores; its standard error
-  is sqrt(Σ se_i²) / k (tasks are independent samples), and its 95% CI is ±1.96 se, clipped to
-  [0, 100];
+  is sqrt(Σ se_i²) / k (tasks are independent samples), where se_i is the task's normalised 95% CI
+  width / (2 × 1.96) (from the Wilson interval for 0/1 metrics, so a task scoring 0/12 still
+  carries its uncertainty), and its 95% CI is ±1.96 se, clipped to [0, 100];
 - the overall index is the weighted mean of the dimension scores present, with the weights shown
   (equal by default); its standard error combines the dimensions' in the same way.
 """
@@ -55,6 +56,13 @@ def _ci(score: float, se: float) -> tuple[float, float]:
     return max(0.0, score - Z95 * se), min(100.0, score + Z95 * se)
 
 
+def _task_se(task: TaskScore) -> float:
+    norm = task.normalized
+    if norm is None or math.isnan(norm.ci_low) or math.isnan(norm.ci_high):
+        return 0.0
+    return (norm.ci_high - norm.ci_low) / (2 * Z95)
+
+
 def capability_map(
     scores: Sequence[TaskScore], weights: Mapping[str, float] | None = None, usd_total: float | None = None
 ) -> CapabilityMap:
@@ -69,7 +77,7 @@ def capability_map(
         tasks = by_dim[name]
         k = len(tasks)
         score = math.fsum(t.normalized.mean for t in tasks if t.normalized) / k
-        se = math.sqrt(math.fsum((t.normalized.stderr if t.normalized else 0.0) ** 2 for t in tasks)) / k
+        se = math.sqrt(math.fsum(_task_se(t) ** 2 for t in tasks)) / k
         low, high = _ci(score, se)
         compute = math.fsum(t.compute_s for t in tasks)
         usd = usd_total * compute / total_compute if usd_total is not None and total_compute > 0 else None

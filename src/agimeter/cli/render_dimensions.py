@@ -14,7 +14,7 @@ def dimension_table(cmap: CapabilityMap) -> Table:
     table = Table(
         title="capability map (0 = chance, 100 = perfect)",
         title_justify="left",
-        caption=cmap.method,
+        caption=cmap.method + "; tasks: " + "; ".join(f"{d.dimension}: {', '.join(d.tasks)}" for d in cmap.dimensions),
         caption_justify="left",
     )
     for col, justify in (
@@ -22,19 +22,19 @@ def dimension_table(cmap: CapabilityMap) -> Table:
         ("score", "right"),
         ("95% CI", "right"),
         ("weight", "right"),
-        ("tasks", "left"),
+        ("tasks", "right"),
         ("items", "right"),
         ("tokens", "right"),
         ("$", "right"),
     ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for d in cmap.dimensions:
         table.add_row(
             d.dimension,
             f"{d.score:5.1f}",
-            f"[{d.ci_low:5.1f}, {d.ci_high:5.1f}]",
+            f"[{d.ci_low:.1f}, {d.ci_high:.1f}]",
             f"{cmap.weights.get(d.dimension, 0.0):.2f}",
-            ", ".join(d.tasks),
+            str(len(d.tasks)),
             f"{d.items:,}",
             f"{d.tokens:,}",
             f"{d.usd:.6f}" if d.usd is not None else "n/a",
