@@ -61,6 +61,16 @@ def test_run_show_export_roundtrip(agimeter: Cli, toy_env: dict[str, Path]) -> N
     assert acc["ci_low"] <= acc["mean"] <= acc["ci_high"]
     assert summary["cost"]["usd_per_run"] > 0
     assert summary["measurement"]["items_computed"] == 80
+    # The capability map: toy_mc's accuracy normalised against chance (4 choices: 0.25).
+    mc_score = next(s for s in summary["scores"] if s["task"] == "toy_mc")
+    assert mc_score["chance"]["acc"] == 0.25 and mc_score["dimension"] is not None
+    expected = max(0.0, (acc["mean"] - 0.25) / 0.75 * 100)
+    assert mc_score["normalized"]["mean"] == pytest.approx(expected)
+    assert summary["capability"]["overall"] is not None
+    shown = agimeter("show", run.id, "--weights", "knowledge=2", "--store", f"sqlite:///{toy_env['store']}")
+    assert "capability map" in shown.stdout and ("█" in shown.stdout or "─" in shown.stdout)
+    bad = agimeter("show", run.id, "--weights", "knowledge=-1", "--store", f"sqlite:///{toy_env['store']}")
+    assert bad.returncode != 0 and "--weights" in bad.stderr
 
 
 def test_rerun_reuses_every_item(agimeter: Cli, toy_env: dict[str, Path]) -> None:

@@ -14,15 +14,16 @@ def dimension_table(cmap: CapabilityMap) -> Table:
     table = Table(
         title="capability map (0 = chance, 100 = perfect)",
         title_justify="left",
-        caption=cmap.method + "; tasks: " + "; ".join(f"{d.dimension}: {', '.join(d.tasks)}" for d in cmap.dimensions),
+        caption=f"{cmap.method}; weights: "
+        + ", ".join(f"{d} {w:.2f}" for d, w in cmap.weights.items())
+        + "; tasks: "
+        + "; ".join(f"{d.dimension}: {', '.join(d.tasks)}" for d in cmap.dimensions),
         caption_justify="left",
     )
     for col, justify in (
         ("dimension", "left"),
         ("score", "right"),
         ("95% CI", "right"),
-        ("weight", "right"),
-        ("tasks", "right"),
         ("items", "right"),
         ("tokens", "right"),
         ("$", "right"),
@@ -33,17 +34,13 @@ def dimension_table(cmap: CapabilityMap) -> Table:
             d.dimension,
             f"{d.score:5.1f}",
             f"[{d.ci_low:.1f}, {d.ci_high:.1f}]",
-            f"{cmap.weights.get(d.dimension, 0.0):.2f}",
-            str(len(d.tasks)),
             f"{d.items:,}",
             f"{d.tokens:,}",
             f"{d.usd:.6f}" if d.usd is not None else "n/a",
         )
     if cmap.overall is not None and cmap.overall_ci is not None:
         low, high = cmap.overall_ci
-        table.add_row(
-            "overall", f"{cmap.overall:5.1f}", f"[{low:5.1f}, {high:5.1f}]", "1.00", "", "", "", "", style="bold"
-        )
+        table.add_row("overall", f"{cmap.overall:5.1f}", f"[{low:.1f}, {high:.1f}]", "", "", "", style="bold")
     return table
 
 
