@@ -137,6 +137,14 @@ def _read_only_everywhere() -> list[str]:
     return refused
 
 
+def _bind_back(real: str, fd: int, hardening: int) -> None:
+    """Bind a dir kept open (``O_PATH``) back at its path, read-only, after a tmpfs covered it."""
+    os.makedirs(real, mode=0o755, exist_ok=True)
+    _mount(f"/proc/self/fd/{fd}", real, None, MS_BIND | MS_REC)
+    _mount(None, real, None, MS_REMOUNT | MS_BIND | MS_RDONLY | hardening)
+    os.close(fd)
+
+
 def _build_mounts(spec: BootSpec, code: bytes) -> list[str]:
     """In the new mount namespace: fresh /proc, every mount read-only, tmpfs for every
     world-writable dir and for the work dir, and the interpreter re-exposed when it lives under a
@@ -159,10 +167,7 @@ def _build_mounts(spec: BootSpec, code: bytes) -> list[str]:
     for top, keep in closed.items():
         _mount("tmpfs", top, "tmpfs", hardening, "size=1m,mode=0755")
         for real, fd in keep:
-            os.makedirs(real, mode=0o755, exist_ok=True)
-            _mount(f"/proc/self/fd/{fd}", real, None, MS_BIND | MS_REC)
-            _mount(None, real, None, MS_REMOUNT | MS_BIND | MS_RDONLY | hardening)
-            os.close(fd)
+            _bind_back(real, fd, hardening)
         _mount(None, top, None, MS_REMOUNT | MS_RDONLY | hardening)
     for path in WORLD_WRITABLE:
         if os.path.isdir(path) and not os.path.islink(path) and os.stat(path).st_mode & stat.S_IWOTH:
@@ -172,10 +177,7 @@ def _build_mounts(spec: BootSpec, code: bytes) -> list[str]:
             kept = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in inside]
             _mount("tmpfs", path, "tmpfs", hardening, f"size={tmpfs_mb}m,nr_inodes=4096,mode=1777")
             for real, fd in kept:
-                os.makedirs(real, mode=0o755, exist_ok=True)
-                _mount(f"/proc/self/fd/{fd}", real, None, MS_BIND | MS_REC)
-                _mount(None, real, None, MS_REMOUNT | MS_BIND | MS_RDONLY | hardening)
-                os.close(fd)
+                _bind_back(real, fd, hardening)
     workdir, uid = spec["workdir"], spec["uid"] if spec["uid"] is not None else os.getuid()
     os.makedirs(workdir, mode=0o700, exist_ok=True)
     _mount("tmpfs", workdir, "tmpfs", hardening, f"size={tmpfs_mb}m,nr_inodes=4096,mode=0700,uid={uid},gid={uid}")
