@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import typer
 from rich.console import Console
 
-from agimeter.analysis.summary import TaskScore, summarize
+from agimeter.analysis.runs import run_cost, run_scores, run_usd
 from agimeter.cli import compare_cmd, perf_cmd, prices_cmd
 from agimeter.cli.options import ConfigOpt, FormatOpt, ModelArgOpt, StoreOpt, check_format, parse_model_args
 from agimeter.config import load_file_config, resolve_data_dir, resolve_profile, resolve_store_url
-from agimeter.cost.pricing import price_run
 from agimeter.errors import AgimeterError, ConfigError
 from agimeter.runner.meter import Measurement
 from agimeter.store.records import RunRecord
@@ -138,48 +137,23 @@ def _api_price(
     return find_price(table, query, rate).model_dump(mode="json")
 
 
-def _run_scores(store: Store, run: RunRecord) -> list[TaskScore]:
-    return summarize(store.run_items(run.id), run.summary.get("protocols", {}), run.summary.get("populations"))
-
-
-def _run_usd(run: RunRecord) -> float | None:
-    """What the run cost: the API price when one was given, else the hardware price."""
-    if "measurement" not in run.summary:
-        return None
-    cost = _price(run, Measurement.model_validate(run.summary["measurement"]))
-    return float(cost.api_usd_per_run if cost.api_usd_per_run is not None else cost.usd_per_run)
-
-
 def _summary_payload(store: Store, run: RunRecord, weights: dict[str, float] | None = None) -> dict[str, Any]:
     from agimeter.analysis.dimensions import capability_map
 
-    scores = _run_scores(store, run)
+    scores = run_scores(store, run)
     payload: dict[str, Any] = {
         "run": run.model_dump(mode="json", exclude={"summary"}),
         "scores": [s.model_dump(mode="json") for s in scores],
-        "capability": capability_map(scores, weights, _run_usd(run)).model_dump(mode="json"),
+        "capability": capability_map(scores, weights, run_usd(run)).model_dump(mode="json"),
         "protocols": run.summary.get("protocols", {}),
     }
     if "measurement" in run.summary:
         measurement = Measurement.model_validate(run.summary["measurement"])
         payload["measurement"] = measurement.model_dump(mode="json")
-        payload["cost"] = _price(run, measurement).model_dump(mode="json")
+        payload["cost"] = run_cost(run, measurement).model_dump(mode="json")
     if "sequential" in run.summary:
         payload["sequential"] = run.summary["sequential"]
     return payload
-
-
-def _price(run: RunRecord, measurement: Measurement) -> Any:
-    from agimeter.config import HardwareProfile
-
-    profile = HardwareProfile(
-        price_per_hour=float(run.config.get("price_per_hour", 0.0)),
-        example=bool(run.config.get("price_is_example", False)),
-    )
-    from agimeter.cost.prices import PriceRow
-
-    api = PriceRow.model_validate(run.config["api_price"]) if run.config.get("api_price") else None
-    return price_run(measurement, str(run.config.get("profile", "custom")), profile, api)
 
 
 def _show(
@@ -203,15 +177,15 @@ def _show(
     if output == "json":
         sys.stdout.write(json.dumps(_summary_payload(store, run, weights), indent=2) + "\n")
         return
-    scores = _run_scores(store, run)
+    scores = run_scores(store, run)
     console.print(scores_table(run, scores, subtasks=subtasks))
-    cmap = capability_map(scores, weights, _run_usd(run))
+    cmap = capability_map(scores, weights, run_usd(run))
     if cmap.dimensions:
         console.print(dimension_table(cmap))
         console.print(bar_chart(cmap))
     if "measurement" in run.summary:
         measurement = Measurement.model_validate(run.summary["measurement"])
-        console.print(cost_table(measurement, _price(run, measurement)))
+        console.print(cost_table(measurement, run_cost(run, measurement)))
     if run.error:
         console.print(f"[red]error:[/red] {run.error}")
 

@@ -93,6 +93,8 @@ class PointSummary(BaseModel):
     prefill_time_share: float | None  # sum(TTFT) / sum(E2E): the share of time spent before decoding
     overhead: Overhead
     server: ServerComparison | None = None
+    # For CDF plots: each distribution's quantiles at 0, 0.5, ..., 100 % (201 values, in ms).
+    quantiles_ms: dict[str, list[float]] | None = None
 
 
 def parse_slo(text: str | None) -> dict[str, float]:
@@ -183,7 +185,20 @@ def summarize_point(run: PointRun, slo: dict[str, float]) -> PointSummary:
             parse_us_per_request=1e6 * float(np.mean(parse)) if parse else None,
         ),
         server=_compare_with_server(ok),
+        quantiles_ms=_quantiles({"ttft": ttfts, "tpot": tpots, "itl": itls, "e2e": e2es}),
     )
+
+
+QUANTILE_GRID = np.linspace(0.0, 100.0, 201)
+
+
+def _quantiles(series: dict[str, list[float]]) -> dict[str, list[float]]:
+    """A fixed-size summary of each distribution that a CDF can be drawn from (any n)."""
+    return {
+        name: [round(float(v), 4) for v in np.percentile(np.asarray(values) * 1000.0, QUANTILE_GRID)]
+        for name, values in series.items()
+        if values
+    }
 
 
 def _compare_with_server(ok: Sequence[Sample]) -> ServerComparison | None:

@@ -22,7 +22,7 @@ from agimeter.runner.hardware import HardwareInfo, detect_hardware
 from agimeter.store.records import RunRecord
 from agimeter.store.repository import Store
 
-PERF_SCHEMA_VERSION = 1
+PERF_SCHEMA_VERSION = 2  # 2: per-point latency quantiles for CDF plots (v1 rows load without them)
 
 
 class PerfOptions(BaseModel):

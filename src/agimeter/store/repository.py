@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from agimeter.errors import StoreError
+from agimeter.store.published_repo import PublishedMixin
 from agimeter.store.records import ItemRecord, RunRecord, RunStatus
 from agimeter.store.tables import Base, ItemRow, RunItemRow, RunRow
 
@@ -33,7 +34,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class Store:
+class Store(PublishedMixin):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)
@@ -125,17 +126,7 @@ class Store:
     def add_item(self, run_id: str, record: ItemRecord) -> None:
         """Commit one freshly computed item and link it to the run, atomically."""
         with self._session.begin() as s:
-            if s.scalar(select(ItemRow.id).where(ItemRow.cache_key == record.cache_key)) is None:
-                s.add(
-                    ItemRow(
-                        cache_key=record.cache_key,
-                        schema_version=record.schema_version,
-                        task=record.task,
-                        doc_id=record.doc_id,
-                        created_at=_now(),
-                        record=record.model_dump(mode="json"),
-                    )
-                )
+            self._insert_item(s, record)
             self._link(s, run_id, record, cached=False)
 
     def link_cached(self, run_id: str, records: Sequence[ItemRecord]) -> None:
@@ -143,6 +134,21 @@ class Store:
         with self._session.begin() as s:
             for record in records:
                 self._link(s, run_id, record, cached=True)
+
+    @staticmethod
+    def _insert_item(s: Session, record: ItemRecord) -> None:
+        if s.scalar(select(ItemRow.id).where(ItemRow.cache_key == record.cache_key)) is None:
+            s.add(
+                ItemRow(
+                    cache_key=record.cache_key,
+                    schema_version=record.schema_version,
+                    task=record.task,
+                    doc_id=record.doc_id,
+                    created_at=_now(),
+                    record=record.model_dump(mode="json"),
+                )
+            )
+            s.flush()
 
     @staticmethod
     def _link(s: Session, run_id: str, record: ItemRecord, *, cached: bool) -> None:
@@ -175,6 +181,19 @@ class Store:
                 .order_by(RunItemRow.task, RunItemRow.doc_id)
             )
             return [ItemRecord.model_validate(rec) for (rec,) in rows]
+
+    def import_run(self, run: RunRecord, items: Sequence[ItemRecord]) -> bool:
+        """Add a run computed elsewhere (``agimeter push``) with its items, all or nothing.
+        Returns False when a run with this id is already stored (nothing is changed)."""
+        with self._session.begin() as s:
+            if s.get(RunRow, run.id) is not None:
+                return False
+            s.add(RunRow(**run.model_dump()))
+            s.flush()
+            for record in items:
+                self._insert_item(s, record)
+                self._link(s, run.id, record, cached=True)
+            return True
 
     def run_item_keys(self, run_id: str) -> set[str]:
         with self._session() as s:

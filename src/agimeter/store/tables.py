@@ -53,3 +53,29 @@ class RunItemRow(Base):
     doc_id: Mapped[int] = mapped_column(Integer)
     cache_key: Mapped[str] = mapped_column(ForeignKey("item_results.cache_key"))
     cached: Mapped[bool] = mapped_column(default=False)
+
+
+class CatalogImportRow(Base):
+    """One imported catalog (by label); its published rows are replaced as a whole on re-import."""
+
+    __tablename__ = "catalog_imports"
+
+    catalog: Mapped[str] = mapped_column(String(128), primary_key=True)
+    schema_version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(DateTime)
+    record: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
+class PublishedRow(Base):
+    """A published model (with its reported scores), price or law, as read from a catalog."""
+
+    __tablename__ = "published"
+    __table_args__ = (UniqueConstraint("catalog", "kind", "key", name="uq_published_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    catalog: Mapped[str] = mapped_column(ForeignKey("catalog_imports.catalog"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)  # model | price | law
+    key: Mapped[str] = mapped_column(String(256))
+    schema_version: Mapped[int] = mapped_column(Integer)
+    record: Mapped[dict[str, object]] = mapped_column(JSON)

@@ -1,0 +1,107 @@
+"""Store methods for published numbers: import a catalog atomically, read it back with provenance."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import delete, select
+
+from agimeter.store.published import (
+    PUBLISHED_SCHEMA_VERSION,
+    Catalog,
+    CatalogImport,
+    Citation,
+    PublishedLaw,
+    PublishedModel,
+    PublishedPrice,
+)
+from agimeter.store.tables import CatalogImportRow, PublishedRow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+
+class PublishedSet(BaseModel):
+    """Everything published that the store holds, each row with the catalog it came from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    imports: list[CatalogImport]
+    models: list[tuple[str, PublishedModel]]  # (catalog label, model)
+    prices: list[tuple[str, PublishedPrice]]
+    laws: list[tuple[str, PublishedLaw]]
+    citations: dict[str, dict[str, Citation]]  # catalog label -> key -> citation
+
+    def cite(self, catalog: str, key: str) -> Citation:
+        return self.citations.get(catalog, {}).get(key, Citation(key=key))
+
+
+class PublishedMixin:
+    _session: sessionmaker[Session]
+
+    def import_catalog(self, catalog: Catalog, sha256: str, path: Path, label: str) -> tuple[CatalogImport, bool]:
+        """Replace the rows of catalog ``label`` by this catalog's, in one transaction. Returns the
+        import record and whether anything changed (False when the same content was imported)."""
+        with self._session.begin() as s:
+            existing = s.get(CatalogImportRow, label)
+            if existing is not None and existing.sha256 == sha256:
+                return CatalogImport.model_validate(existing.record), False
+            record = CatalogImport(
+                catalog=label,
+                path=str(path),
+                sha256=sha256,
+                imported_at=datetime.now(UTC).replace(tzinfo=None),
+                models=len(catalog.models),
+                scores=sum(len(m.scores) for m in catalog.models),
+                prices=len(catalog.prices),
+                laws=len(catalog.laws),
+            )
+            s.execute(delete(PublishedRow).where(PublishedRow.catalog == label))
+            if existing is None:
+                existing = CatalogImportRow(catalog=label)
+                s.add(existing)
+            existing.schema_version = PUBLISHED_SCHEMA_VERSION
+            existing.sha256 = sha256
+            existing.imported_at = record.imported_at
+            existing.record = record.model_dump(mode="json")
+            s.flush()
+            rows: list[tuple[str, str, BaseModel]] = [("model", m.id, m) for m in catalog.models]
+            rows += [("price", f"{p.provider}/{p.model}@{p.date}", p) for p in catalog.prices]
+            rows += [("law", law.name, law) for law in catalog.laws]
+            rows += [("source", key, c) for key, c in catalog.sources.items()]
+            seen: set[tuple[str, str]] = set()
+            for kind, key, value in rows:
+                unique, n = key, 1
+                while (kind, unique) in seen:
+                    n += 1
+                    unique = f"{key}#{n}"
+                seen.add((kind, unique))
+                s.add(
+                    PublishedRow(
+                        catalog=label,
+                        kind=kind,
+                        key=unique,
+                        schema_version=PUBLISHED_SCHEMA_VERSION,
+                        record=value.model_dump(mode="json"),
+                    )
+                )
+            return record, True
+
+    def published(self) -> PublishedSet:
+        with self._session() as s:
+            imports = [CatalogImport.model_validate(r.record) for r in s.scalars(select(CatalogImportRow))]
+            out = PublishedSet(imports=imports, models=[], prices=[], laws=[], citations={})
+            for row in s.scalars(select(PublishedRow).order_by(PublishedRow.id)):
+                if row.kind == "model":
+                    out.models.append((row.catalog, PublishedModel.model_validate(row.record)))
+                elif row.kind == "price":
+                    out.prices.append((row.catalog, PublishedPrice.model_validate(row.record)))
+                elif row.kind == "law":
+                    out.laws.append((row.catalog, PublishedLaw.model_validate(row.record)))
+                elif row.kind == "source":
+                    citation = Citation.model_validate(row.record)
+                    out.citations.setdefault(row.catalog, {})[citation.key] = citation
+            return out
