@@ -14,18 +14,20 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agimeter.analysis.benchmarks import BENCHMARKS, benchmark_of_task, normalized
 from agimeter.analysis.dimensions import capability_map
-from agimeter.analysis.price_links import linked_price
+from agimeter.analysis.price_links import PricePoint, linked_price, price_points
 from agimeter.analysis.runs import is_perf, run_cost, run_measurement, run_scores
 from agimeter.analysis.summary import TaskScore
 from agimeter.backends.aliases import load_catalog as load_aliases
 from agimeter.perf.metrics import Dist, PointSummary
 from agimeter.perf.session import PerfResult
+from agimeter.store.published import load_catalog
 from agimeter.store.published_repo import PublishedSet
 from agimeter.store.records import RunRecord
 from agimeter.store.repository import Store
@@ -327,4 +329,30 @@ def published_entries(published: PublishedSet, usd_per_cny: float | None = None)
 def all_entries(
     store: Store, runs: Sequence[RunRecord] | None = None, usd_per_cny: float | None = None
 ) -> list[ModelEntry]:
-    return measured_entries(store, runs) + published_entries(store.published(), usd_per_cny)
+    """Measured entries, then the imported catalog's models, then the model cards of the aliases."""
+    from agimeter.analysis.side_by_side import alias_card_entries  # it builds on this module's records
+
+    return measured_entries(store, runs) + published_entries(store.published(), usd_per_cny) + alias_card_entries()
+
+
+def load_entries(
+    store: Store,
+    runs: Sequence[RunRecord] | None = None,
+    catalog: Path | None = None,
+    usd_per_cny: float | None = None,
+) -> tuple[list[ModelEntry], list[PricePoint]]:
+    """Entries and dated prices for the analyses. Published numbers come from the store's imported
+    catalogs; when none is imported, ``catalog`` is read directly (the store is not written)."""
+    from agimeter.analysis.side_by_side import alias_card_entries  # it builds on this module's records
+
+    published = store.published()
+    if not published.imports and catalog is not None:
+        parsed, sha = load_catalog(catalog)
+        scratch = Store.open("sqlite:///:memory:")
+        try:
+            scratch.import_catalog(parsed, sha, catalog, "published")
+            published = scratch.published()
+        finally:
+            scratch.close()
+    entries = measured_entries(store, runs) + published_entries(published, usd_per_cny) + alias_card_entries()
+    return entries, price_points(published, usd_per_cny)

@@ -1,0 +1,134 @@
+"""Measured next to published: for a measured model, the reported numbers of the same checkpoint,
+per benchmark, with every protocol difference listed.
+
+The published side comes from the imported catalog (matched on the hub id) and from the model
+cards recorded with agimeter's model aliases (``backends/aliases.yaml``). Nothing is averaged
+across the two: each row keeps both numbers and says how they were obtained.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agimeter.analysis.benchmarks import BENCHMARKS, benchmark_of_task, normalized
+from agimeter.analysis.entries import BenchScore, ModelEntry, slug
+from agimeter.backends.aliases import ModelAlias, load_catalog
+
+# Model-card benchmark names -> catalog benchmark keys (only where the card's protocol is the
+# usual one for that benchmark; "MMLU (cloze)" or an ARC average stay unlinked).
+CARD_NAMES = {
+    "hellaswag": "hellaswag",
+    "gsm8k": "gsm8k",
+    "bbh": "bbh",
+    "ifeval": "ifeval",
+    "arc-challenge": "arc_challenge",
+    "winogrande": "winogrande",
+    "mmlu": "mmlu",
+}
+
+
+class SideBySideRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    benchmark: str
+    measured: BenchScore
+    published: BenchScore
+    published_model: str
+    difference: float  # measured − published, percentage points
+    within_ci: bool | None  # the published value lies inside the measured 95% CI
+    protocol_differences: list[str] = Field(default_factory=list)
+
+
+def hub_id(model: str) -> str | None:
+    """The hub id behind a measured model string (``hf:Qwen/Qwen2.5-0.5B``, ``hf:<alias>``)."""
+    name = model.split(":", 1)[-1].split("@", 1)[0]
+    alias = load_catalog().get(name)
+    if alias is not None:
+        return alias.hf_id
+    return name if re.fullmatch(r"[\w.-]+/[\w.-]+", name) else None
+
+
+def alias_card_entries() -> list[ModelEntry]:
+    """The model-card scores recorded with each alias, as published entries."""
+    return [_card_entry(a) for a in load_catalog().values() if a.published]
+
+
+def _card_entry(alias: ModelAlias) -> ModelEntry:
+    scores = []
+    for p in alias.published:
+        key = CARD_NAMES.get(p.benchmark.lower())
+        bench = BENCHMARKS.get(key) if key else None
+        scores.append(
+            BenchScore(
+                name=p.benchmark,
+                benchmark=key,
+                dimension=bench.dimension if bench else None,
+                value=p.value,
+                metric=p.metric or "",
+                shots=p.shots,
+                normalized=normalized(p.value, bench.chance) if bench else None,
+                protocol=p.protocol,
+                source=p.source,
+                provenance="published",
+            )
+        )
+    return ModelEntry(
+        key="p-card-" + slug(alias.alias),
+        model=alias.hf_id,
+        provenance="published",
+        family=alias.hf_id.split("/")[-1].split("-")[0],
+        params_b=alias.num_parameters / 1e9,
+        scores=scores,
+        sources=sorted({p.source for p in alias.published}),
+    )
+
+
+def counterparts(measured: ModelEntry, published: Sequence[ModelEntry]) -> list[ModelEntry]:
+    hid = hub_id(measured.model)
+    if hid is None:
+        return []
+    return [p for p in published if p.provenance == "published" and p.model.lower() == hid.lower()]
+
+
+def side_by_side(measured: ModelEntry, published: Sequence[ModelEntry]) -> list[SideBySideRow]:
+    rows = []
+    for pub in counterparts(measured, published):
+        for m in measured.scores:
+            bench = benchmark_of_task(m.name)
+            if bench is None:
+                continue
+            for p in pub.scores:
+                if p.benchmark != bench.name:
+                    continue
+                inside = m.ci_low <= p.value <= m.ci_high if m.ci_low is not None and m.ci_high is not None else None
+                rows.append(
+                    SideBySideRow(
+                        benchmark=bench.name,
+                        measured=m,
+                        published=p,
+                        published_model=pub.model,
+                        difference=m.value - p.value,
+                        within_ci=inside,
+                        protocol_differences=protocol_differences(m, p, bench.task_note),
+                    )
+                )
+    return rows
+
+
+def protocol_differences(measured: BenchScore, published: BenchScore, task_note: str = "") -> list[str]:
+    out = []
+    if measured.shots != published.shots:
+        theirs = "not stated" if published.shots is None else f"{published.shots}-shot"
+        out.append(f"shots: {measured.shots}-shot measured vs {theirs} published")
+    if published.metric and measured.metric and not published.metric.lower().startswith(measured.metric.lower()):
+        out.append(f"metric: {measured.metric} measured vs {published.metric!r} published")
+    if measured.n is not None and measured.ci_low is not None and measured.ci_high is not None:
+        out.append(f"measured on {measured.n} items (95% CI {measured.ci_low:.1f}-{measured.ci_high:.1f})")
+    if task_note:
+        out.append(task_note)
+    if published.protocol:
+        out.append(f"published protocol: {published.protocol}")
+    return out

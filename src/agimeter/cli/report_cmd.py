@@ -1,0 +1,70 @@
+"""``agimeter report``: one self-contained HTML report (or a markdown summary) of the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from agimeter.cli.options import ConfigOpt, StoreOpt, check_format
+from agimeter.config import load_file_config, resolve_catalog, resolve_store_url
+from agimeter.errors import ConfigError
+
+err_console = Console(stderr=True)
+
+
+def report(
+    runs: Annotated[
+        list[str] | None, typer.Argument(help="Run ids or unique prefixes (default: every finished run).")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file.")] = Path("report.html"),
+    output: Annotated[str, typer.Option("--format", help="html (self-contained, with plots) or md.")] = "html",
+    catalog: Annotated[
+        str | None,
+        typer.Option("--catalog", help="published.json to read directly when it is not imported (not written)."),
+    ] = None,
+    no_published: Annotated[
+        bool, typer.Option("--no-published", help="Measured runs only: no published numbers.")
+    ] = False,
+    usd_per_cny: Annotated[float | None, typer.Option("--usd-per-cny", help="Rate for CNY API prices.")] = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Report: capability by dimension, cost, Pareto frontier, density trend, latency, protocols."""
+    from agimeter.report import write_report
+    from agimeter.report.data import gather, merge_published, published_from_catalog
+    from agimeter.store.published import load_catalog
+    from agimeter.store.published_repo import PublishedSet
+    from agimeter.store.repository import Store
+
+    check_format(output, ("html", "md"))
+    if no_published and catalog:
+        raise ConfigError("--catalog and --no-published contradict each other")
+    if usd_per_cny is not None and usd_per_cny <= 0:
+        raise ConfigError("--usd-per-cny must be > 0")
+    file_config = load_file_config(config)
+    rate = usd_per_cny if usd_per_cny is not None else file_config.usd_per_cny
+    url = resolve_store_url(store, file_config)
+    db = Store.open(url)
+    try:
+        chosen = [db.get_run(r) for r in runs] if runs else [r for r in db.list_runs() if r.status == "finished"]
+        if no_published:
+            published = PublishedSet(imports=[], models=[], prices=[], laws=[], citations={})
+        else:
+            published = db.published()
+            path = resolve_catalog(catalog, file_config, None) if catalog else None
+            if path is not None:
+                parsed, sha = load_catalog(path)
+                if sha not in {i.sha256 for i in published.imports}:
+                    extra = published_from_catalog(parsed, sha, path.resolve(), f"{path.name} (read, not imported)")
+                    published = merge_published(published, extra)
+        data = gather(db, chosen, published, store_url=url, usd_per_cny=rate, model_cards=not no_published)
+    finally:
+        db.close()
+    size = write_report(data, out, "md" if output == "md" else "html")
+    err_console.print(
+        f"wrote {out} ({size:,} bytes): {len(data.measured)} measured and {len(data.published)} published entries",
+        highlight=False,
+    )

@@ -1,0 +1,300 @@
+"""Everything a report shows, gathered once into one record that the HTML and markdown views share.
+
+Nothing here formats: ``gather`` reads the store (measured runs), the published catalog and the
+progress analyses (density, Pareto, trends), and ``ReportData`` keeps them with their provenance.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.engine import make_url
+
+from agimeter import __version__
+from agimeter.analysis import progress
+from agimeter.analysis.entries import ModelEntry, measured_entries, published_entries
+from agimeter.analysis.price_links import price_points
+from agimeter.analysis.runs import is_perf
+from agimeter.analysis.side_by_side import SideBySideRow, alias_card_entries, counterparts, side_by_side
+from agimeter.analysis.trends import TrendFit
+from agimeter.store.published import Catalog, CatalogImport
+from agimeter.store.published_repo import PublishedSet
+from agimeter.store.records import RunRecord
+from agimeter.store.repository import Store
+
+REPORT_SCHEMA_VERSION = 1
+REFERENCE_PUBLISHED = 3  # published entries drawn next to the measured ones on the radar
+
+
+class RunInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    model: str
+    kind: str  # "eval" or "perf"
+    status: str
+    created_at: dt.datetime
+    tasks: list[str]
+
+
+class ProtocolRow(BaseModel):
+    """How one task was run: from the run summary's ``protocols`` (measured)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str
+    version: str
+    dimension: str
+    output_type: str
+    shots: int | None
+    metrics: list[str]
+    chat: bool
+    prompt: str  # description + doc_to_text template
+    generation: str  # stop / max tokens / sampling, in words ("" for multiple choice)
+    scoring: str
+    deviations: list[str]
+    protocol_hash: str
+    runs: list[str]
+
+
+class LawRow(BaseModel):
+    """A published trend claim (doubling or halving time) with its source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    quantity: str
+    doubling_months: float | None
+    halving_months: float | None
+    factor_per_year: float | str | None
+    source: str
+    note: str
+
+
+class ReportData(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = REPORT_SCHEMA_VERSION
+    generated_at: dt.datetime
+    agimeter_version: str
+    store: str  # URL without password
+    runs: list[RunInfo]
+    catalogs: list[CatalogImport]
+    entries: list[ModelEntry]  # measured first, then published
+    radar_reference: list[str] = Field(default_factory=list)  # keys of the published entries drawn
+    side_by_side: dict[str, list[SideBySideRow]] = Field(default_factory=dict)  # measured key -> rows
+    protocols: list[ProtocolRow]
+    laws: list[LawRow]
+    density: progress.DensityReport | None = None
+    density_trend: TrendFit | None = None
+    pareto_cost: progress.ParetoReport | None = None
+    pareto_size: progress.ParetoReport | None = None
+    price_trend: TrendFit | None = None
+    notes: list[str] = Field(default_factory=list)  # what could not be computed, and why
+
+    @property
+    def measured(self) -> list[ModelEntry]:
+        return [e for e in self.entries if e.provenance == "measured"]
+
+    @property
+    def published(self) -> list[ModelEntry]:
+        return [e for e in self.entries if e.provenance == "published"]
+
+    def entry(self, key: str) -> ModelEntry | None:
+        return next((e for e in self.entries if e.key == key), None)
+
+
+def published_from_catalog(catalog: Catalog, sha256: str, path: Path, label: str) -> PublishedSet:
+    """A catalog file read directly, as the store would return it after an import (nothing written)."""
+    record = CatalogImport(
+        catalog=label,
+        path=str(path),
+        sha256=sha256,
+        imported_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        models=len(catalog.models),
+        scores=sum(len(m.scores) for m in catalog.models),
+        prices=len(catalog.prices),
+        laws=len(catalog.laws),
+    )
+    return PublishedSet(
+        imports=[record],
+        models=[(label, m) for m in catalog.models],
+        prices=[(label, p) for p in catalog.prices],
+        laws=[(label, law) for law in catalog.laws],
+        citations={label: dict(catalog.sources)},
+    )
+
+
+def merge_published(stored: PublishedSet, extra: PublishedSet | None) -> PublishedSet:
+    """The store's catalogs plus one read from a file; the file replaces a stored import of the same path."""
+    if extra is None:
+        return stored
+    paths = {i.path for i in extra.imports}
+    gone = {i.catalog for i in stored.imports if i.path in paths}
+    return PublishedSet(
+        imports=[i for i in stored.imports if i.catalog not in gone] + extra.imports,
+        models=[x for x in stored.models if x[0] not in gone] + extra.models,
+        prices=[x for x in stored.prices if x[0] not in gone] + extra.prices,
+        laws=[x for x in stored.laws if x[0] not in gone] + extra.laws,
+        citations={**{k: v for k, v in stored.citations.items() if k not in gone}, **extra.citations},
+    )
+
+
+def redact(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a SQLAlchemy URL: show it as given
+        return url
+
+
+def gather(
+    store: Store,
+    runs: Sequence[RunRecord],
+    published: PublishedSet,
+    *,
+    store_url: str,
+    usd_per_cny: float | None = None,
+    model_cards: bool = True,
+    now: dt.datetime | None = None,
+) -> ReportData:
+    """Read everything the report needs; analyses that cannot be computed leave a note instead."""
+    notes: list[str] = []
+    measured = measured_entries(store, runs)
+    skipped = [r.id for r in runs if r.status not in ("finished", "incomplete")]
+    if skipped:
+        notes.append(f"runs left out (not finished): {', '.join(skipped)}")
+    # the model cards recorded with the aliases count as published entries too
+    pub = published_entries(published, usd_per_cny) + (alias_card_entries() if model_cards else [])
+    entries = measured + pub
+    pairs = {m.key: side_by_side(m, pub) for m in measured}
+    data = ReportData(
+        generated_at=now or dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None),
+        agimeter_version=__version__,
+        store=redact(store_url),
+        runs=[_run_info(r) for r in runs],
+        catalogs=published.imports,
+        entries=entries,
+        radar_reference=_radar_reference(measured, pub),
+        side_by_side={k: v for k, v in pairs.items() if v},
+        protocols=_protocols(runs),
+        laws=[
+            LawRow(
+                name=law.name,
+                quantity=law.quantity,
+                doubling_months=law.doubling_months,
+                halving_months=law.halving_months,
+                factor_per_year=law.factor_per_year,
+                source=published.cite(catalog, law.source).text() if law.source else "",
+                note=law.note,
+            )
+            for catalog, law in published.laws
+        ],
+        notes=notes,
+    )
+    _add_progress(data, entries, published, usd_per_cny)
+    return data
+
+
+def _add_progress(data: ReportData, entries: list[ModelEntry], published: PublishedSet, rate: float | None) -> None:
+    """Density, Pareto and trend fits: each may fail on too few points, which becomes a note."""
+
+    def attempt(what: str, fn: Any) -> Any:
+        try:
+            return fn()
+        except (ValueError, ArithmeticError) as err:  # DensityError is a ValueError
+            data.notes.append(f"{what}: not computed ({err})")
+            return None
+
+    if not entries:
+        return
+    data.pareto_cost = attempt("Pareto (capability vs $/1M)", lambda: progress.pareto_report(entries))
+    data.pareto_size = attempt(
+        "Pareto (capability vs parameters)", lambda: progress.pareto_report(entries, cost="params_b")
+    )
+    data.density = attempt("capability density", lambda: progress.density_report(entries))
+    if data.density is not None:
+        report = data.density
+        if report.reference is None:
+            data.notes.append(f"relative density: no reference curve ({report.reference_error})")
+        data.density_trend = attempt("density trend", lambda: progress.density_trend(report))
+    prices = price_points(published, rate)
+    if prices:
+        data.price_trend = attempt("price trend", lambda: progress.price_trend(entries, prices))
+    for what, fit in (("density trend", data.density_trend), ("price trend", data.price_trend)):
+        if fit is not None and fit.status != "ok":
+            data.notes.append(f"{what}: no fit ({fit.status})")
+
+
+def _run_info(run: RunRecord) -> RunInfo:
+    return RunInfo(
+        id=run.id,
+        model=run.model,
+        kind="perf" if is_perf(run) else "eval",
+        status=run.status,
+        created_at=run.created_at,
+        tasks=list(run.tasks),
+    )
+
+
+def _radar_reference(measured: list[ModelEntry], published: list[ModelEntry]) -> list[str]:
+    """Published counterparts of the measured models first, then the best-covered published ones."""
+    chosen: list[str] = []
+    for m in measured:
+        chosen += [p.key for p in counterparts(m, published) if p.dimensions and p.key not in chosen]
+    axes = {d for m in measured for d in m.dimensions} or {d for p in published for d in p.dimensions}
+    rest = sorted(
+        (p for p in published if p.dimensions and p.key not in chosen),
+        key=lambda p: (-len(axes & set(p.dimensions)), -(p.params_b or 0.0)),
+    )
+    return (chosen + [p.key for p in rest])[:REFERENCE_PUBLISHED]
+
+
+def _protocols(runs: Sequence[RunRecord]) -> list[ProtocolRow]:
+    rows: dict[tuple[str, str], ProtocolRow] = {}
+    for run in sorted(runs, key=lambda r: r.created_at):
+        protocols = run.summary.get("protocols", {})
+        if not isinstance(protocols, dict):
+            continue
+        for task, p in protocols.items():
+            if not isinstance(p, dict):
+                continue
+            key = (task, str(p.get("protocol_hash", "")))
+            if key in rows:
+                rows[key].runs.append(run.id)
+                continue
+            rows[key] = _protocol_row(task, p, run.id)
+    return sorted(rows.values(), key=lambda r: r.task)
+
+
+def _protocol_row(task: str, p: dict[str, Any], run_id: str) -> ProtocolRow:
+    prompt = p.get("prompt") or {}
+    fewshot = p.get("fewshot") or {}
+    gen = p.get("generation")
+    scoring = p.get("scoring") or {}
+    text = "\n".join(str(prompt.get(k)) for k in ("description", "doc_to_text") if prompt.get(k))
+    gen_text = ""
+    if isinstance(gen, dict):
+        gen_text = (
+            f"max {gen.get('max_tokens')} tokens, stop {gen.get('stop')}, n={gen.get('n', 1)}, "
+            f"temperature {gen.get('temperature', 0)}"
+        )
+    shots = fewshot.get("num_fewshot") if isinstance(fewshot, dict) else None
+    return ProtocolRow(
+        task=task,
+        version=str(p.get("version", "")),
+        dimension=str(p.get("dimension", "")),
+        output_type=str(p.get("output_type", "")),
+        shots=shots if isinstance(shots, int) else None,
+        metrics=[str(m) for m in p.get("metrics", [])],
+        chat=bool(prompt.get("chat", False)),
+        prompt=text,
+        generation=gen_text,
+        scoring=str(scoring.get("kind", "")) if isinstance(scoring, dict) else "",
+        deviations=[str(d) for d in p.get("deviations", [])],
+        protocol_hash=str(p.get("protocol_hash", "")),
+        runs=[run_id],
+    )

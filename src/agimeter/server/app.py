@@ -1,0 +1,58 @@
+"""The leaderboard web app: server-rendered pages and a JSON API over one store.
+
+Read-only unless the server is started with a push token; uploads (``agimeter push``) are then
+accepted from clients that present it.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from agimeter.server import api, pages
+from agimeter.server.cache import EntryCache
+from agimeter.server.security import MAX_UPLOAD_BYTES, UploadGuard
+from agimeter.server.state import ServerState
+from agimeter.store.repository import Store
+
+API_PREFIX = "/api/"
+
+
+def create_app(
+    store_url: str,
+    *,
+    push_token: str | None = None,
+    usd_per_cny: float | None = None,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+) -> FastAPI:
+    """The app over the store at ``store_url``; uploads only when ``push_token`` is given."""
+    store = Store.open(store_url)
+    app = FastAPI(
+        title="agimeter leaderboard",
+        version="1",
+        description="Measured and published LLM results: capability per dimension, cost and latency.",
+        docs_url=None,  # Swagger UI would load its scripts from a CDN
+        redoc_url=None,
+    )
+    app.state.agimeter = ServerState(store=store, cache=EntryCache(store, usd_per_cny), push_token=push_token or None)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.add_middleware(UploadGuard, token=push_token or None, max_bytes=max_upload_bytes)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith(API_PREFIX) or request.url.path == "/openapi.json":
+            return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+        return pages.error_page(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if request.url.path.startswith(API_PREFIX):
+            return await request_validation_exception_handler(request, exc)
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
+        return pages.error_page(request, 422, f"invalid request: {problems}")
+
+    return app

@@ -1,0 +1,99 @@
+"""Leaderboard entries from stored runs and the published catalog; measured vs published rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from agimeter.analysis.entries import all_entries, measured_entries
+from agimeter.analysis.side_by_side import alias_card_entries, hub_id, side_by_side
+from agimeter.runner.hardware import detect_hardware
+from agimeter.runner.meter import Measurement
+from agimeter.store.published import load_catalog
+from agimeter.store.records import ItemRecord, RunRecord
+from agimeter.store.repository import Store
+from agimeter.testing.catalog import MINI_CATALOG as MINI
+from agimeter.testing.catalog import write_catalog as _write
+
+
+def _item(task: str, doc_id: int, correct: bool) -> ItemRecord:
+    return ItemRecord(
+        task=task, task_version="1", doc_id=doc_id, target=0, prediction=0 if correct else 1, correct=correct,
+        metrics={"acc": float(correct)}, chance={"acc": 0.25}, prompt_tokens=100, completion_tokens=0,
+        computed_prompt_tokens=100, prefill_s=0.01, decode_s=0.0, total_s=0.01, prompt_sha256="p",
+        cache_key=f"{task}-{doc_id}",
+    )  # fmt: skip
+
+
+def _measurement() -> Measurement:
+    return Measurement(
+        wall_s=100.0, load_s=0.0, items_computed=40, items_cached=0, items_per_s=0.4, prompt_tokens=4000,
+        computed_prompt_tokens=4000, completion_tokens=0, prefill_s=90.0, decode_s=0.0, prefill_tokens_per_s=44.0,
+        decode_tokens_per_s=None, peak_rss_bytes=1_500_000_000, cuda_max_allocated_bytes=None,
+        hardware=detect_hardware(),
+    )  # fmt: skip
+
+
+def _store_with_run(tmp_path: Path, model: str = "hf:smollm2-135m-instruct") -> Store:
+    store = Store.open(f"sqlite:///{tmp_path}/s.db")
+    run = RunRecord(
+        id="r1", run_key="k", status="finished", created_at=datetime(2026, 1, 1), updated_at=datetime(2026, 1, 1),
+        model=model, model_identity="sha-abc", tasks=["hellaswag"],
+        config={"price_per_hour": 0.36, "profile": "laptop-cpu"},
+        model_info={"backend": "hf", "name": model, "identity": "sha-abc", "num_parameters": 134_515_008},
+        summary={
+            "protocols": {
+                "hellaswag": {"dimension": "reasoning", "metrics": ["acc"], "num_fewshot": 0, "version": "1"}
+            },
+            "measurement": _measurement().model_dump(mode="json"),
+        },
+    )  # fmt: skip
+    store.create_run(run)
+    for i in range(40):
+        store.add_item("r1", _item("hellaswag", i, correct=i % 5 < 2))  # 40 %
+    return store
+
+
+def test_measured_entry_carries_scores_dimensions_cost_and_memory(tmp_path: Path) -> None:
+    store = _store_with_run(tmp_path)
+    [entry] = measured_entries(store)
+    assert entry.provenance == "measured" and entry.params_b is not None and abs(entry.params_b - 0.1345) < 1e-3
+    [score] = entry.scores
+    assert (score.name, score.benchmark, score.value, score.n, score.shots) == ("hellaswag", "hellaswag", 40.0, 40, 0)
+    assert score.ci_low is not None and score.ci_low < 40.0 < (score.ci_high or 0)
+    assert abs(entry.dimensions["reasoning"] - 20.0) < 1e-9  # (40 - 25) / 75
+    assert entry.memory_gb == 1.5
+    assert entry.cost is not None and entry.cost.provenance == "measured"
+    # $0.36/h for 100 s over 4,000 tokens
+    assert abs((entry.cost.usd_per_1m_blended or 0) - 0.01 / 4000 * 1e6) < 1e-9
+
+
+def test_published_and_measured_never_mix(tmp_path: Path) -> None:
+    store = _store_with_run(tmp_path)
+    path = _write(tmp_path, MINI)
+    catalog, sha = load_catalog(path)
+    store.import_catalog(catalog, sha, path, "pub")
+    entries = all_entries(store)
+    kinds = {e.key: e.provenance for e in entries}
+    assert kinds["p-pub-org-a-1b"] == "published"
+    assert sum(k == "measured" for k in kinds.values()) == 1
+    for e in entries:
+        assert all(s.provenance == e.provenance for s in e.scores)
+    published_a = next(e for e in entries if e.model == "org/A-1B")
+    assert published_a.scores[0].source == "A report <https://example.org/r>"
+    assert published_a.dimensions == {"knowledge": 20.0}  # (40 - 25) / 75
+
+
+def test_side_by_side_lists_protocol_differences(tmp_path: Path) -> None:
+    store = _store_with_run(tmp_path)
+    [measured] = measured_entries(store)
+    assert hub_id(measured.model) == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    rows = side_by_side(measured, alias_card_entries())
+    [row] = [r for r in rows if r.benchmark == "hellaswag"]
+    assert row.published.value == 40.9 and row.measured.value == 40.0
+    assert abs(row.difference + 0.9) < 1e-9 and row.within_ci is True
+    assert any("measured on 40 items" in d for d in row.protocol_differences)
+    assert any(d.startswith("published protocol:") for d in row.protocol_differences)
+    # a model with no published counterpart has no rows
+    other = _store_with_run(tmp_path / "o", model="hf:/some/local/dir")
+    assert side_by_side(measured_entries(other)[0], alias_card_entries()) == []

@@ -1,0 +1,107 @@
+"""Log-linear trends: a known doubling/halving time is recovered inside its bootstrap CI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import pytest
+
+from agimeter.analysis.trends import DAYS_PER_MONTH, TrendPoint, fit_trend, frontier_indices, months_interval
+
+START = dt.date(2022, 1, 1)
+
+
+def series(months_per_factor_2: float, sign: float, n_months: int = 36, seed: int = 7) -> list[TrendPoint]:
+    """One leader a month on the trend line (noise sd 0.15 in ln) plus two clearly worse followers."""
+    rng = np.random.default_rng(seed)
+    rate = sign * math.log(2.0) / (months_per_factor_2 * DAYS_PER_MONTH)  # ln units per day
+    out = []
+    for i in range(n_months):
+        day = round(i * DAYS_PER_MONTH + rng.uniform(0, 5))
+        date = START + dt.timedelta(days=day)
+        trend = rate * day
+        out.append(
+            TrendPoint(
+                key=f"lead-{i}",
+                model=f"lead-{i}",
+                date=date,
+                value=math.exp(trend + rng.normal(0, 0.15)),
+                provenance="published",
+            )
+        )
+        for j in range(2):
+            worse = trend - sign * rng.uniform(0.5, 3.0)
+            out.append(
+                TrendPoint(
+                    key=f"f-{i}-{j}",
+                    model=f"f-{i}-{j}",
+                    date=date + dt.timedelta(days=j + 1),
+                    value=math.exp(worse),
+                    provenance="measured",
+                )
+            )
+    return out
+
+
+def test_doubling_time_of_3_3_months_is_recovered() -> None:
+    fit = fit_trend(series(3.3, +1.0), "up", "density", n_boot=2000, seed=0)
+    assert fit.status == "ok" and fit.direction == "up"
+    assert fit.provenance == ["measured", "published"]
+    assert fit.months_per_factor_2 is not None and fit.months_ci is not None
+    lo, hi = fit.months_ci
+    assert lo is not None and hi is not None
+    print(f"doubling {fit.months_per_factor_2:.2f} months, CI {lo:.2f}-{hi:.2f}, R2 {fit.r2:.3f}, n {fit.n_points}")
+    assert lo <= 3.3 <= hi
+    assert fit.months_per_factor_2 == pytest.approx(3.3, rel=0.1)
+    assert hi / lo < 1.5  # not absurdly wide
+    assert fit.r2 is not None and fit.r2 > 0.95
+    assert fit.slope_per_year == pytest.approx(math.log(2) / (3.3 * DAYS_PER_MONTH) * 365.25, rel=0.1)
+    assert all(p.key.startswith("lead-") for p in fit.frontier)
+    assert fit.n_boot == 2000 and fit.n_boot_degenerate == 0
+
+
+def test_price_halving_time_is_recovered() -> None:
+    fit = fit_trend(series(6.0, -1.0, seed=3), "down", "price", n_boot=1000, seed=1)
+    assert fit.months_per_factor_2 is not None and fit.months_ci is not None
+    lo, hi = fit.months_ci
+    assert lo is not None and hi is not None
+    print(f"halving {fit.months_per_factor_2:.2f} months, CI {lo:.2f}-{hi:.2f}")
+    assert lo <= 6.0 <= hi and hi / lo < 1.5
+    assert fit.slope_per_year is not None and fit.slope_per_year < 0
+
+
+def test_frontier_is_the_running_record_one_per_date() -> None:
+    days = np.array([0.0, 0.0, 10.0, 20.0, 30.0])
+    values = np.array([1.0, 2.0, 1.5, 3.0, 3.0])
+    keys = ["a", "b", "c", "d", "e"]
+    assert frontier_indices(days, values, keys, "up") == [1, 3]  # e only ties the record
+    assert frontier_indices(days, values, keys, "down") == [0]
+
+
+def test_interval_crossing_zero_is_unbounded() -> None:
+    per_day = math.log(2.0) / DAYS_PER_MONTH  # doubling in one month
+    assert months_interval(per_day / 2, per_day, "up") == pytest.approx((1.0, 2.0))
+    short, long_ = months_interval(-per_day, per_day, "up")
+    assert short == pytest.approx(1.0) and long_ is None
+    assert months_interval(-per_day, -per_day / 2, "up") == (None, None)
+    assert months_interval(-per_day, -per_day / 2, "down") == pytest.approx((1.0, 2.0))
+
+
+def test_degenerate_inputs_give_a_status_not_an_error() -> None:
+    same_day = [
+        TrendPoint(key=k, model=k, date=START, value=v, provenance="published") for k, v in (("a", 1.0), ("b", 2.0))
+    ]
+    fit = fit_trend(same_day, "up", "density", n_boot=10)
+    assert fit.status.startswith("fewer than 2") and fit.months_per_factor_2 is None and fit.n_points == 1
+    assert fit_trend([], "up", "density").status.startswith("no dated points")
+    two = [
+        *same_day,
+        TrendPoint(key="c", model="c", date=START + dt.timedelta(days=61), value=8.0, provenance="published"),
+    ]
+    small = fit_trend(two, "up", "density", n_boot=200, seed=0)
+    assert small.status == "ok" and small.r2 == pytest.approx(1.0)
+    assert small.months_per_factor_2 == pytest.approx(61 / DAYS_PER_MONTH / 2)  # x4 in 61 days
+    assert 0 < small.n_boot_degenerate < 200  # resamples without c have one date
+    assert small.model_dump(mode="json")["months_ci"] is not None

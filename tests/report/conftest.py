@@ -1,0 +1,119 @@
+"""A store with one measured evaluation run, one perf run and the imported published catalog."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from agimeter.store.published import load_catalog
+from agimeter.store.repository import Store
+
+CATALOG = Path(__file__).resolve().parents[3] / "shared" / "catalog" / "published.json"
+MEASURED_MODEL = "fake:Qwen/Qwen2.5-0.5B"  # the catalog's Qwen2.5-0.5B: a published counterpart
+
+# A toy ARC-Challenge: agimeter's arc_challenge task maps to the published benchmark of that name.
+TOY_ARC = """\
+name: arc_challenge
+version: "toy-1"
+dimension: reasoning
+output_type: multiple_choice
+source: {kind: file, path: toy/toy.jsonl, format: jsonl}
+fewshot: {num_fewshot: 2}
+prompt:
+  doc_to_text: "Question: {{question}}\\nAnswer:"
+  doc_to_target: gold
+  doc_to_choice: choices
+metrics: [acc, acc_norm]
+"""
+
+# Runs `agimeter ARGS` through the real entry point (exit codes included), with the report
+# command registered if cli/app.py does not register it yet.
+LAUNCH = """
+import sys
+from agimeter.cli import app as cli
+from agimeter.cli.report_cmd import report
+names = {c.name or (c.callback.__name__ if c.callback else "") for c in cli.app.registered_commands}
+if "report" not in names:
+    cli.app.command("report")(report)
+sys.argv = ["agimeter", *sys.argv[1:]]
+cli.main()
+"""
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def run_cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-c", LAUNCH, *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def cli() -> Cli:
+    return run_cli
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Path:
+    if not CATALOG.exists():
+        pytest.skip(f"published catalog not found at {CATALOG}")
+    return CATALOG
+
+
+@pytest.fixture(scope="module")
+def stub_url() -> Iterator[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agimeter.testing.stub_server", "--port", "0", "--first-ms", "5", "--itl-ms", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("listening on "), line
+    yield f"http://127.0.0.1:{int(line.split()[-1])}/v1"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def report_store(tmp_path_factory: pytest.TempPathFactory, toy_dir: Path, stub_url: str, catalog: Path) -> str:
+    """SQLite URL of a store with an eval run, a perf run and the catalog imported."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('report-store') / 'store.db'}"
+    res = run_cli(
+        "run", "--model", MEASURED_MODEL, "--tasks", f"{toy_dir / 'arc.yaml'}", "--data-dir", str(toy_dir / "data"),
+        "--price-per-hour", "1.5", "--store", url,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    res = run_cli(
+        "perf", "--model", f"openai:stub-model@{stub_url}", "-c", "1,2", "-n", "12", "--output-tokens", "4",
+        "--input-tokens", "16", "--price-per-hour", "2", "--store", url,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    store = Store.open(url)
+    parsed, sha = load_catalog(catalog)
+    store.import_catalog(parsed, sha, catalog, "published")
+    store.close()
+    return url
+
+
+@pytest.fixture(scope="module")
+def toy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import json
+
+    root = tmp_path_factory.mktemp("toy")
+    data = root / "data" / "toy"
+    data.mkdir(parents=True)
+    rows = [
+        {"question": f"What is {i} + 1?", "choices": [str(i), str(i + 1), str(i + 2), str(i - 1)], "gold": 1}
+        for i in range(30)
+    ]
+    (data / "toy.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (root / "arc.yaml").write_text(TOY_ARC)
+    return root
