@@ -83,7 +83,7 @@ def stub_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def report_store(tmp_path_factory: pytest.TempPathFactory, toy_dir: Path, stub_url: str, catalog: Path) -> str:
+def report_store(catalog: Path, tmp_path_factory: pytest.TempPathFactory, toy_dir: Path, stub_url: str) -> str:
     """SQLite URL of a store with an eval run, a perf run and the catalog imported."""
     url = f"sqlite:///{tmp_path_factory.mktemp('report-store') / 'store.db'}"
     res = run_cli(

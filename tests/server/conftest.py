@@ -161,3 +161,14 @@ def make_client(fresh_store_url: str) -> Iterator[ClientFactory]:
     yield make
     for test_client in clients:
         test_client.close()
+
+
+@pytest.fixture(scope="session")
+def qwen_keys(client: TestClient) -> tuple[str, str]:
+    """(measured key, published key) of the checkpoint stored both ways."""
+    if not (BENCHMARKS / "arc_challenge").exists():
+        pytest.skip("shared benchmarks not present: no measured Qwen2.5-0.5B")
+    items = client.get("/api/v1/entries", params={"limit": 500, "q": "qwen2.5-0.5b"}).json()["items"]
+    measured = next(e["key"] for e in items if e["model"] == QWEN)
+    published = next(e["key"] for e in items if e["model"] == QWEN.removeprefix("hf:"))
+    return measured, published

@@ -67,4 +67,5 @@ def report(
     err_console.print(
         f"wrote {out} ({size:,} bytes): {len(data.measured)} measured and {len(data.published)} published entries",
         highlight=False,
+        soft_wrap=True,
     )
