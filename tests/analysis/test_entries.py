@@ -43,7 +43,12 @@ def _store_with_run(tmp_path: Path, model: str = "hf:smollm2-135m-instruct") -> 
         model_info={"backend": "hf", "name": model, "identity": "sha-abc", "num_parameters": 134_515_008},
         summary={
             "protocols": {
-                "hellaswag": {"dimension": "reasoning", "metrics": ["acc"], "num_fewshot": 0, "version": "1"}
+                "hellaswag": {
+                    "dimension": "reasoning",
+                    "metrics": ["acc"],
+                    "fewshot": {"num_fewshot": 0},
+                    "version": "1",
+                }
             },
             "measurement": _measurement().model_dump(mode="json"),
         },

@@ -239,7 +239,8 @@ def _measured_score(score: TaskScore, run: RunRecord) -> BenchScore:
     metric = score.primary_metric or ""
     est = score.metrics.get(metric)
     protocol = run.summary.get("protocols", {}).get(score.task, {})
-    shots = protocol.get("num_fewshot") if isinstance(protocol, dict) else None
+    fewshot = protocol.get("fewshot") if isinstance(protocol, dict) else None
+    shots = fewshot.get("num_fewshot") if isinstance(fewshot, dict) else None
     pct = 100.0  # metrics are stored as fractions
     return BenchScore(
         name=score.task,
@@ -261,8 +262,19 @@ def _measured_score(score: TaskScore, run: RunRecord) -> BenchScore:
 def _protocol_text(protocol: object) -> str:
     if not isinstance(protocol, dict):
         return ""
-    keys = ("version", "num_fewshot", "output_type", "metrics", "chat", "scoring")
-    return "; ".join(f"{k}={protocol[k]}" for k in keys if k in protocol and protocol[k] not in (None, "", []))
+    parts = [f"version {protocol.get('version', '?')}"]
+    fewshot = protocol.get("fewshot")
+    if isinstance(fewshot, dict) and fewshot.get("num_fewshot") is not None:
+        parts.append(f"{fewshot['num_fewshot']}-shot")
+    if protocol.get("output_type"):
+        parts.append(str(protocol["output_type"]))
+    if protocol.get("metrics"):
+        parts.append("metrics " + ", ".join(map(str, protocol["metrics"])))
+    scoring = protocol.get("scoring")
+    if isinstance(scoring, dict) and scoring.get("kind"):
+        parts.append(f"scoring {scoring['kind']}")
+    parts += [f"deviation: {d}" for d in protocol.get("deviations") or []]
+    return "; ".join(parts)
 
 
 # published ----------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import plotly.graph_objects as go  # type: ignore[import-untyped]
-from plotly.subplots import make_subplots  # type: ignore[import-untyped]
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 from pydantic import BaseModel, ConfigDict
 
 from agimeter.analysis.entries import LatencyPoint, ModelEntry

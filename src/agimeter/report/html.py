@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
+from plotly.offline import get_plotlyjs
 
 from agimeter.report import figures
 from agimeter.report.data import ReportData
