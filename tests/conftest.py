@@ -133,3 +133,53 @@ def stub_server() -> Iterator[StubFactory]:
     for proc in procs:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# Browser tests ------------------------------------------------------------------------------
+# Playwright drives Debian's chromium (``playwright install`` cannot download browsers here;
+# .ci/run installs the ``chromium`` package). Screenshots land in artifacts/screenshots/.
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+
+
+def _chromium_path() -> str | None:
+    import shutil
+
+    return os.environ.get("AGIMETER_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """A headless Chromium (Playwright ``Browser``), launched once per session."""
+    path = _chromium_path()
+    if path is None:
+        pytest.skip("no chromium binary: apt-get install chromium (done by .ci/run) or set AGIMETER_CHROMIUM")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture()
+def page(browser: object, request: pytest.FixtureRequest) -> Iterator[object]:
+    """A fresh page that fails the test on any request leaving 127.0.0.1/file:// and on JS errors;
+    a screenshot of the final state is saved as a test artifact."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    pg = context.new_page()
+    errors: list[str] = []
+    outside: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def check(req: object) -> None:
+        url = req.url  # type: ignore[attr-defined]
+        if not url.startswith(("file://", "http://127.0.0.1", "data:", "about:", "blob:")):
+            outside.append(url)
+
+    pg.on("request", check)
+    yield pg
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+    assert not outside, f"requests outside the machine: {outside}"

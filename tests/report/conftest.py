@@ -31,26 +31,13 @@ prompt:
 metrics: [acc, acc_norm]
 """
 
-# Runs `agimeter ARGS` through the real entry point (exit codes included), with the report
-# command registered if cli/app.py does not register it yet.
-LAUNCH = """
-import sys
-from agimeter.cli import app as cli
-from agimeter.cli.report_cmd import report
-names = {c.name or (c.callback.__name__ if c.callback else "") for c in cli.app.registered_commands}
-if "report" not in names:
-    cli.app.command("report")(report)
-sys.argv = ["agimeter", *sys.argv[1:]]
-cli.main()
-"""
-
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def run_cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-c", LAUNCH, *args], capture_output=True, text=True, env=env, timeout=timeout
+        [sys.executable, "-m", "agimeter.cli.app", *args], capture_output=True, text=True, env=env, timeout=timeout
     )
 
 

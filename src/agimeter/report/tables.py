@@ -186,7 +186,7 @@ def fit_claim(fit: TrendFit) -> str:
     interval = f"[{num(low)}, {num(high) if high is not None else '∞'}]" if fit.months_ci else "[no CI]"
     return (
         f"{word} every {num(fit.months_per_factor_2)} months {interval} ({fit.ci_level:.0%} CI), "
-        f"R² {num(fit.r2, 2)}, {fit.n_points} frontier points"
+        f"R² {num(fit.r2, 2)}, {len(fit.frontier)} frontier points of {len(fit.points)}"
     )
 
 
