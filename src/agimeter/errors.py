@@ -35,6 +35,10 @@ class StoreError(AgimeterError):
     """The result store cannot be opened or a run id is unknown."""
 
 
+class PushError(AgimeterError):
+    """A leaderboard server refused an upload or could not be reached."""
+
+
 def first_problem(err: ValidationError) -> tuple[str, str]:
     """(dotted field path, message) of a pydantic error's first problem: enough for one line."""
     problem = err.errors()[0]

@@ -9,7 +9,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 
-
 def entries(client: TestClient, **params: Any) -> dict[str, Any]:
     res = client.get("/api/v1/entries", params={"limit": 500, **params})
     assert res.status_code == 200, res.text
@@ -143,7 +142,7 @@ def test_runs_list_and_detail(client: TestClient) -> None:
 
 
 def _key(client: TestClient, model: str) -> str:
-    return next(e["key"] for e in entries(client)["items"] if e["model"] == model)
+    return str(next(e["key"] for e in entries(client)["items"] if e["model"] == model))
 
 
 def test_compare_two_measured_entries_has_a_paired_test(client: TestClient) -> None:

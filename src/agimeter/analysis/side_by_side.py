@@ -8,7 +8,6 @@ across the two: each row keeps both numbers and says how they were obtained.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,12 +42,13 @@ class SideBySideRow(BaseModel):
 
 
 def hub_id(model: str) -> str | None:
-    """The hub id behind a measured model string (``hf:Qwen/Qwen2.5-0.5B``, ``hf:<alias>``)."""
-    name = model.split(":", 1)[-1].split("@", 1)[0]
+    """The hub id a measured model string names: ``hf:Qwen/Qwen2.5-0.5B`` directly (``@rev``
+    stripped), ``hf:smollm2-135m-instruct`` through the alias catalog; None for a local path."""
+    name = model.split(":", 1)[-1].split("@", 1)[0].strip()
+    if "/" in name and not name.startswith(("/", ".", "~")):
+        return name
     alias = load_catalog().get(name)
-    if alias is not None:
-        return alias.hf_id
-    return name if re.fullmatch(r"[\w.-]+/[\w.-]+", name) else None
+    return alias.hf_id if alias is not None else None
 
 
 def alias_card_entries() -> list[ModelEntry]:
@@ -86,11 +86,18 @@ def _card_entry(alias: ModelAlias) -> ModelEntry:
     )
 
 
-def counterparts(measured: ModelEntry, published: Sequence[ModelEntry]) -> list[ModelEntry]:
-    hid = hub_id(measured.model)
-    if hid is None:
-        return []
-    return [p for p in published if p.provenance == "published" and p.model.lower() == hid.lower()]
+def counterparts(entry: ModelEntry, entries: Sequence[ModelEntry]) -> list[ModelEntry]:
+    """The entries of the other provenance for the same checkpoint."""
+    if entry.provenance == "measured":
+        hub = hub_id(entry.model)
+        if hub is None:
+            return []
+        return [e for e in entries if e.provenance == "published" and e.model.lower() == hub.lower()]
+    return [
+        e
+        for e in entries
+        if e.provenance == "measured" and (hub := hub_id(e.model)) and hub.lower() == entry.model.lower()
+    ]
 
 
 def side_by_side(measured: ModelEntry, published: Sequence[ModelEntry]) -> list[SideBySideRow]:
@@ -119,6 +126,7 @@ def side_by_side(measured: ModelEntry, published: Sequence[ModelEntry]) -> list[
 
 
 def protocol_differences(measured: BenchScore, published: BenchScore, task_note: str = "") -> list[str]:
+    """Every way the two numbers were obtained differently, in words."""
     out = []
     if measured.shots != published.shots:
         theirs = "not stated" if published.shots is None else f"{published.shots}-shot"
@@ -127,8 +135,10 @@ def protocol_differences(measured: BenchScore, published: BenchScore, task_note:
         out.append(f"metric: {measured.metric} measured vs {published.metric!r} published")
     if measured.n is not None and measured.ci_low is not None and measured.ci_high is not None:
         out.append(f"measured on {measured.n} items (95% CI {measured.ci_low:.1f}-{measured.ci_high:.1f})")
+    if measured.benchmark and measured.name != measured.benchmark:
+        out.append(f"measured with agimeter task {measured.name}")
     if task_note:
         out.append(task_note)
-    if published.protocol:
-        out.append(f"published protocol: {published.protocol}")
+    out.append(f"measured protocol: {measured.protocol or 'n/a'}")
+    out.append(f"published protocol: {published.protocol or 'n/a'}")
     return out

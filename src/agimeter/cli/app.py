@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from agimeter.analysis.runs import run_cost, run_scores, run_usd
-from agimeter.cli import catalog_cmd, compare_cmd, perf_cmd, prices_cmd, progress_cmd, report_cmd
+from agimeter.cli import catalog_cmd, compare_cmd, perf_cmd, prices_cmd, progress_cmd, report_cmd, serve_cmd
 from agimeter.cli.options import ConfigOpt, FormatOpt, ModelArgOpt, StoreOpt, check_format, parse_model_args
 from agimeter.config import load_file_config, resolve_data_dir, resolve_profile, resolve_store_url
 from agimeter.errors import AgimeterError, ConfigError
@@ -321,6 +321,8 @@ app.command("density")(progress_cmd.density)
 app.command("pareto")(progress_cmd.pareto)
 app.command("trends")(progress_cmd.trends)
 app.command("report")(report_cmd.report)
+app.command("serve")(serve_cmd.serve)
+app.command("push")(serve_cmd.push)
 
 
 def _sigterm_as_interrupt(signum: int, frame: object) -> None:

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from agimeter.cli.options import ConfigOpt, StoreOpt
 from agimeter.config import load_file_config, resolve_store_url
-from agimeter.errors import AgimeterError, ConfigError
+from agimeter.errors import ConfigError, PushError
 from agimeter.store.repository import Store
 
 if TYPE_CHECKING:
@@ -22,10 +22,6 @@ if TYPE_CHECKING:
 
 console = Console(stderr=True)
 TOKEN_ENV = "AGIMETER_PUSH_TOKEN"
-
-
-class PushError(AgimeterError):
-    """The server refused an upload or could not be reached."""
 
 
 def serve(
@@ -60,7 +56,7 @@ def push(
     store: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Upload one run with its scored items to an ``agimeter serve`` server."""
+    """Upload one run with its scored items to a server started with agimeter serve."""
     import httpx
 
     if not to.startswith(("http://", "https://")):

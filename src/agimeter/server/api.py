@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from agimeter.analysis.entries import ModelEntry, Provenance
 from agimeter.analysis.runs import run_scores
 from agimeter.errors import StoreError
+from agimeter.server.cache import fingerprint
 from agimeter.server.query import EntryQuery, select_entries
 from agimeter.server.schemas import (
     MAX_LIMIT,
@@ -28,7 +29,7 @@ from agimeter.server.schemas import (
 )
 from agimeter.server.security import check_bearer
 from agimeter.server.state import ServerState, StateDep
-from agimeter.server.views import compare_entries, run_kind, run_summary
+from agimeter.server.views import compare_entries, run_kind, run_summary, utc
 from agimeter.store.records import RunRecord, RunStatus
 from agimeter.tasks.spec import Dimension
 
@@ -60,7 +61,7 @@ def require_token(
 def health(state: StateDep) -> Health:
     entries = state.cache.entries()
     return Health(
-        runs=len(state.store.list_runs()),
+        runs=fingerprint(state.store)[0],
         entries=len(entries),
         published_models=sum(e.provenance == "published" for e in entries),
         uploads_enabled=state.push_token is not None,
@@ -139,7 +140,7 @@ def get_run(state: StateDep, run_id: Annotated[str, Path(pattern=RUN_ID_PATTERN)
     run = _run(state, run_id)
     kind = run_kind(run)
     return RunDetail(
-        run=run,
+        run=utc(run),
         kind=kind,
         items=len(state.store.run_item_keys(run.id)),
         scores=[] if kind == "perf" else run_scores(state.store, run),

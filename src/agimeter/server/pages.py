@@ -16,10 +16,11 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from agimeter.analysis.entries import ModelEntry, Provenance
+from agimeter.analysis.side_by_side import counterparts
 from agimeter.server.query import DIMENSIONS, FIXED_COLUMNS, EntryQuery, facets, select_entries, sort_value, ttft_p50
 from agimeter.server.schemas import SortColumn, SortOrder
 from agimeter.server.state import StateDep
-from agimeter.server.views import compare_entries, counterparts, protocol_diffs
+from agimeter.server.views import compare_entries, protocol_diffs
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str | None, Query(max_length=200)]

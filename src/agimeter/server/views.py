@@ -3,12 +3,12 @@ two-model comparisons. Pure functions of entries (and, for the paired test, the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from datetime import UTC
 
 from agimeter.analysis.benchmarks import BENCHMARKS
 from agimeter.analysis.compare import Comparison, compare_items
 from agimeter.analysis.entries import BenchScore, ModelEntry
-from agimeter.backends.aliases import load_catalog as load_aliases
+from agimeter.analysis.side_by_side import protocol_differences
 from agimeter.server.query import ttft_p50
 from agimeter.server.schemas import CompareRow, CompareView, EntryRef, ProtocolDiff, RunKind, RunSummary
 from agimeter.store.records import ItemRecord, RunRecord
@@ -19,7 +19,15 @@ def run_kind(run: RunRecord) -> RunKind:
     return "perf" if run.summary.get("kind") == "perf" else "eval"
 
 
+def utc(run: RunRecord) -> RunRecord:
+    """The run with its (stored naive, UTC) timestamps marked as UTC, so JSON says so."""
+    return run.model_copy(
+        update={"created_at": run.created_at.replace(tzinfo=UTC), "updated_at": run.updated_at.replace(tzinfo=UTC)}
+    )
+
+
 def run_summary(run: RunRecord) -> RunSummary:
+    run = utc(run)
     return RunSummary(
         id=run.id,
         kind=run_kind(run),
@@ -34,30 +42,6 @@ def run_summary(run: RunRecord) -> RunSummary:
 
 
 # measured vs published ------------------------------------------------------------------------
-def hub_id(model: str) -> str | None:
-    """The Hugging Face id a measured model string names: ``hf:Qwen/Qwen2.5-0.5B`` directly,
-    ``hf:smollm2-135m-instruct`` through the alias catalog; None when it names neither."""
-    name = model.split(":", 1)[-1].split("@", 1)[0].strip()
-    if "/" in name and not name.startswith(("/", ".", "~")):
-        return name
-    alias = load_aliases().get(name)
-    return alias.hf_id if alias else None
-
-
-def counterparts(entry: ModelEntry, entries: Sequence[ModelEntry]) -> list[ModelEntry]:
-    """The entries of the other provenance for the same checkpoint."""
-    if entry.provenance == "measured":
-        hub = hub_id(entry.model)
-        if hub is None:
-            return []
-        return [e for e in entries if e.provenance == "published" and e.model.lower() == hub.lower()]
-    return [
-        e
-        for e in entries
-        if e.provenance == "measured" and (hub := hub_id(e.model)) and hub.lower() == entry.model.lower()
-    ]
-
-
 def _bench_key(score: BenchScore) -> str:
     return score.benchmark or score.name
 
@@ -77,17 +61,7 @@ def protocol_diffs(measured: ModelEntry, published: ModelEntry) -> list[Protocol
         elif p is None:
             differences.append("not published for this model")
         else:
-            if m.shots != p.shots:
-                differences.append(f"shots: measured {_shots(m.shots)}, published {_shots(p.shots)}")
-            if m.metric and p.metric and m.metric != p.metric:
-                differences.append(f"metric: measured {m.metric}, published {p.metric}")
-            if m.name != bench:
-                differences.append(f"measured with task {m.name}")
-            note = BENCHMARKS[bench].task_note if bench in BENCHMARKS else ""
-            if note:
-                differences.append(note)
-            differences.append(f"measured protocol: {m.protocol or 'n/a'}")
-            differences.append(f"published protocol: {p.protocol or 'n/a'}")
+            differences = protocol_differences(m, p, BENCHMARKS[bench].task_note if bench in BENCHMARKS else "")
         rows.append(
             ProtocolDiff(
                 benchmark=bench,
@@ -99,10 +73,6 @@ def protocol_diffs(measured: ModelEntry, published: ModelEntry) -> list[Protocol
             )
         )
     return rows
-
-
-def _shots(shots: int | None) -> str:
-    return "?" if shots is None else f"{shots}-shot"
 
 
 # comparison -----------------------------------------------------------------------------------
