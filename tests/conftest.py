@@ -103,29 +103,15 @@ def toy_env(tmp_path: Path) -> dict[str, Path]:
 StubFactory = Callable[..., str]
 
 
-def _start_stub(args: list[str]) -> tuple[subprocess.Popen[str], str]:
-    """Start the fixed-delay stub server in its own process; returns it and its base URL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "agimeter.testing.stub_server", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("listening on "):
-        proc.kill()
-        raise RuntimeError(f"stub server did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}")
-    return proc, f"http://127.0.0.1:{int(line.split()[-1])}/v1"
-
-
 @pytest.fixture()
 def stub_server() -> Iterator[StubFactory]:
     """Factory: ``stub_server("--first-ms", "20", ...)`` starts a stub and returns its base URL."""
     procs: list[subprocess.Popen[str]] = []
 
     def start(*args: str) -> str:
-        proc, url = _start_stub(list(args))
+        from agimeter.testing.stub_server import start_process
+
+        proc, url = start_process(*args)
         procs.append(proc)
         return url
 
@@ -147,9 +133,11 @@ def _chromium_path() -> str | None:
     return os.environ.get("AGIMETER_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """A headless Chromium (Playwright ``Browser``), launched once per session."""
+    """A headless Chromium (Playwright ``Browser``), one per test module: Playwright's sync API
+    keeps an event loop running in this thread while it is open, which would break later tests
+    that call ``asyncio.run``."""
     path = _chromium_path()
     if path is None:
         pytest.skip("no chromium binary: apt-get install chromium (done by .ci/run) or set AGIMETER_CHROMIUM")

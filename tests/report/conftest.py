@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import pytest
 
 from agimeter.store.published import load_catalog
 from agimeter.store.repository import Store
+from agimeter.testing.stub_server import start_process
 
 CATALOG = Path(__file__).resolve().parents[3] / "shared" / "catalog" / "published.json"
 MEASURED_MODEL = "fake:Qwen/Qwen2.5-0.5B"  # the catalog's Qwen2.5-0.5B: a published counterpart
@@ -34,16 +33,9 @@ metrics: [acc, acc_norm]
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def run_cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "agimeter.cli.app", *args], capture_output=True, text=True, env=env, timeout=timeout
-    )
-
-
 @pytest.fixture(scope="module")
-def cli() -> Cli:
-    return run_cli
+def cli(agimeter: Cli) -> Cli:
+    return agimeter
 
 
 @pytest.fixture(scope="module")
@@ -55,30 +47,27 @@ def catalog() -> Path:
 
 @pytest.fixture(scope="module")
 def stub_url() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "agimeter.testing.stub_server", "--port", "0", "--first-ms", "5", "--itl-ms", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.startswith("listening on "), line
-    yield f"http://127.0.0.1:{int(line.split()[-1])}/v1"
+    proc, url = start_process("--first-ms", "5", "--itl-ms", "1")
+    yield url
     proc.terminate()
     proc.wait(timeout=10)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
 
 
 @pytest.fixture(scope="module")
-def report_store(catalog: Path, tmp_path_factory: pytest.TempPathFactory, toy_dir: Path, stub_url: str) -> str:
+def report_store(
+    catalog: Path, tmp_path_factory: pytest.TempPathFactory, toy_dir: Path, stub_url: str, cli: Cli
+) -> str:
     """SQLite URL of a store with an eval run, a perf run and the catalog imported."""
     url = f"sqlite:///{tmp_path_factory.mktemp('report-store') / 'store.db'}"
-    res = run_cli(
+    res = cli(
         "run", "--model", MEASURED_MODEL, "--tasks", f"{toy_dir / 'arc.yaml'}", "--data-dir", str(toy_dir / "data"),
         "--price-per-hour", "1.5", "--store", url,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
-    res = run_cli(
+    res = cli(
         "perf", "--model", f"openai:stub-model@{stub_url}", "-c", "1,2", "-n", "12", "--output-tokens", "4",
         "--input-tokens", "16", "--price-per-hour", "2", "--store", url,
     )  # fmt: skip

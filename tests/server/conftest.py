@@ -10,8 +10,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,27 +17,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agimeter.store.repository import Store
+from agimeter.testing.stub_server import start_process
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 CATALOG = SHARED / "catalog" / "published.json"
 BENCHMARKS = SHARED / "benchmarks"
 TOKEN = "s3cret-push-token"
 QWEN = "hf:Qwen/Qwen2.5-0.5B"
-
-
-def _start_stub() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "agimeter.testing.stub_server", "--port", "0", "--first-ms", "5", "--itl-ms", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("listening on "):
-        proc.kill()
-        raise RuntimeError(f"stub server did not start: {line!r}")
-    return proc, f"http://127.0.0.1:{int(line.split()[-1])}/v1"
 
 
 def _evaluate(store: Store, model: str, tasks: list[str], limit: int, data_dir: Path | None = None) -> str:
@@ -106,7 +90,7 @@ def built_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if (BENCHMARKS / "arc_challenge").exists() and (BENCHMARKS / "hellaswag").exists():
         run_id = _evaluate(store, "fake:qwen", ["arc_challenge", "hellaswag"], limit=16, data_dir=BENCHMARKS)
         _as_hf_checkpoint(store, run_id, QWEN)
-    proc, url = _start_stub()
+    proc, url = start_process("--first-ms", "5", "--itl-ms", "1")
     try:
         served = f"openai:stub-model@{url}"
         _evaluate(store, served, [t for t in offline if t.endswith("_gen")], limit=6)

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from agimeter.cli.options import ConfigOpt, StoreOpt, check_format
-from agimeter.config import load_file_config, resolve_catalog, resolve_store_url
+from agimeter.config import load_file_config, resolve_catalog, resolve_data_dir, resolve_store_url
 from agimeter.errors import ConfigError
 
 err_console = Console(stderr=True)
@@ -23,7 +23,11 @@ def report(
     output: Annotated[str, typer.Option("--format", help="html (self-contained, with plots) or md.")] = "html",
     catalog: Annotated[
         str | None,
-        typer.Option("--catalog", help="published.json to read directly when it is not imported (not written)."),
+        typer.Option(
+            "--catalog",
+            help="published.json to read (not written to the store); default when none is imported: "
+            "AGIMETER_CATALOG or the data dir's ../catalog.",
+        ),
     ] = None,
     no_published: Annotated[
         bool, typer.Option("--no-published", help="Measured runs only: no published numbers.")
@@ -54,7 +58,10 @@ def report(
             published = PublishedSet(imports=[], models=[], prices=[], laws=[], citations={})
         else:
             published = db.published()
-            path = resolve_catalog(catalog, file_config, None) if catalog else None
+            # an explicit --catalog; else, when nothing is imported, AGIMETER_CATALOG / the data dir's
+            path = resolve_catalog(catalog, file_config, resolve_data_dir(None, file_config))
+            if not catalog and published.imports:
+                path = None
             if path is not None:
                 parsed, sha = load_catalog(path)
                 if sha not in {i.sha256 for i in published.imports}:

@@ -31,6 +31,8 @@ import hashlib
 import json
 import random
 import re
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -289,6 +291,23 @@ async def _serve_forever(server: StubServer, host: str, port: int) -> None:
     port = runner.addresses[0][1]
     print(f"listening on {port}", flush=True)
     await asyncio.Event().wait()
+
+
+def start_process(*args: str) -> tuple[subprocess.Popen[str], str]:
+    """Start the stub in its own process (``args`` as on its command line); returns it and its
+    base URL. The caller terminates it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agimeter.testing.stub_server", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("listening on "):
+        proc.kill()
+        raise RuntimeError(f"stub server did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}")
+    return proc, f"http://127.0.0.1:{int(line.split()[-1])}/v1"
 
 
 def main(argv: list[str] | None = None) -> None:
