@@ -125,7 +125,7 @@ def test_simple_density_ratios() -> None:
         2.0,
         {"mmlu": 50.0},
         params_non_embedding_b=1.6,
-        memory_gb=4.0,
+        weights_gb=4.0,
         cost=CostInfo(usd_per_1m_blended=0.5, basis="test", provenance="measured"),
     )
     d = simple_density(e, 40.0)

@@ -37,7 +37,7 @@ def test_density_report_rows_and_measured_benchmark_choice() -> None:
         "measured",
         {"mmlu": 50.0},
         params_b=0.5,
-        memory_gb=2.0,
+        weights_gb=2.0,
         released=dt.date(2024, 1, 1),
         cost=CostInfo(usd_per_1m_blended=0.25, basis="t", provenance="measured"),
     )

@@ -2,7 +2,7 @@
 
 Two kinds:
 
-- simple ratios: score per billion parameters (total, non-embedding), per GB of measured memory,
+- simple ratios: score per billion parameters (total, non-embedding), per GB of weights in memory,
   and per $ per 1M tokens;
 - the Densing Law's relative density (Xiao et al., arXiv 2412.04315): fit a reference scaling
   curve S(N) on one model family, map a model's score to its *effective parameter size* N̂ (the
@@ -98,7 +98,7 @@ class SimpleDensity(BaseModel):
 
     per_b: float | None  # score per billion total parameters
     per_b_non_embedding: float | None
-    per_gb: float | None  # per GB of measured peak memory
+    per_gb: float | None  # per GB of weights in memory (ModelEntry.weights_gb)
     per_usd: float | None  # per $ per 1M tokens (blended)
 
 
@@ -153,12 +153,12 @@ def _ratio(score: float | None, denominator: float | None) -> float | None:
 
 
 def simple_density(entry: ModelEntry, score: float | None) -> SimpleDensity:
-    """Score per billion parameters, per GB of measured memory and per $ per 1M tokens."""
+    """Score per billion parameters, per GB of weights in memory and per $ per 1M tokens."""
     usd = entry.cost.usd_per_1m_blended if entry.cost else None
     return SimpleDensity(
         per_b=_ratio(score, entry.params_b),
         per_b_non_embedding=_ratio(score, entry.params_non_embedding_b),
-        per_gb=_ratio(score, entry.memory_gb),
+        per_gb=_ratio(score, entry.weights_gb),
         per_usd=_ratio(score, usd),
     )
 

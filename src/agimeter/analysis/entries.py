@@ -100,6 +100,8 @@ class ModelEntry(BaseModel):
     params_non_embedding_b: float | None = None
     params_active_b: float | None = None
     memory_gb: float | None = None  # measured peak (CUDA max allocated, else process RSS)
+    weights_gb: float | None = None  # the weights as held in memory (see weights_basis)
+    weights_basis: str | None = None
     backend: str | None = None
     hardware: str | None = None
     dtype: str | None = None
@@ -185,6 +187,7 @@ def _measured(store: Store, runs: list[RunRecord]) -> ModelEntry:
     cmap = capability_map(task_scores)
     alias = _alias_of(newest.model)
     num_params = info.get("num_parameters")
+    weights = str(info.get("extra", {}).get("weights_bytes", ""))
     return ModelEntry(
         key="m-" + slug(f"{newest.model}-{newest.model_identity[:8]}"),
         model=newest.model,
@@ -192,6 +195,8 @@ def _measured(store: Store, runs: list[RunRecord]) -> ModelEntry:
         family=alias.get("family") if alias else None,
         params_b=num_params / 1e9 if isinstance(num_params, int | float) and num_params else None,
         memory_gb=memory,
+        weights_gb=int(weights) / 1e9 if weights.isdigit() else None,
+        weights_basis=f"measured: weights as loaded ({info.get('dtype')})" if weights.isdigit() else None,
         backend=str(info.get("backend") or newest.model.split(":", 1)[0]),
         hardware=hardware,
         dtype=str(info["dtype"]) if info.get("dtype") else None,
@@ -328,6 +333,9 @@ def published_entries(published: PublishedSet, usd_per_cny: float | None = None)
                 params_b=model.params_total_b,
                 params_non_embedding_b=model.params_non_embedding_b,
                 params_active_b=model.params_active_b,
+                # published sizes say nothing about precision: bf16 (2 bytes per parameter) is assumed
+                weights_gb=model.params_total_b * 2 if model.params_total_b else None,
+                weights_basis="estimate: total parameters x 2 bytes (bf16)" if model.params_total_b else None,
                 scores=scores,
                 dimensions=dimensions,
                 overall=sum(dimensions.values()) / len(dimensions) if dimensions else None,

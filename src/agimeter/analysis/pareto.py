@@ -20,6 +20,7 @@ COST_AXES: dict[str, str] = {
     "ttft_p50_ms": "median time to first token, ms (unloaded point)",
     "tpot_p50_ms": "median time per output token, ms (unloaded point)",
     "memory_gb": "measured peak memory, GB",
+    "weights_gb": "weights in memory, GB (published: bf16 estimate)",
     "params_b": "total parameters, billions",
 }
 
@@ -84,6 +85,8 @@ def cost_value(entry: ModelEntry, axis: str) -> tuple[float | None, str]:
         return (dist.p50, "") if dist is not None else (None, f"no {axis[:4]} in the perf run")
     if axis == "memory_gb":
         return entry.memory_gb, "" if entry.memory_gb is not None else "no measured memory"
+    if axis == "weights_gb":
+        return entry.weights_gb, "" if entry.weights_gb is not None else "no weights size"
     if axis == "params_b":
         return entry.params_b, "" if entry.params_b is not None else "no total parameter count"
     raise ValueError(f"unknown cost axis {axis!r}; choose one of {', '.join(COST_AXES)}")

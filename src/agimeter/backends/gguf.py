@@ -93,6 +93,7 @@ class GGUFBackend:
                 "architecture": metadata.get("general.architecture", ""),
                 "kv_cache": "f32" if options.kv_f32 else "f16",
                 "n_threads": str(llm.n_threads),
+                "weights_bytes": str(path.stat().st_size),  # the GGUF file: quantised weights as loaded
             },
         )
 

@@ -112,7 +112,10 @@ class HFBackend:
             device=str(self._device),
             has_chat_template=bool(getattr(tok, "chat_template", None)),
             max_length=self.max_length,
-            extra={"attn_implementation": str(getattr(config, "_attn_implementation", ""))},
+            extra={
+                "attn_implementation": str(getattr(config, "_attn_implementation", "")),
+                "weights_bytes": str(sum(p.numel() * p.element_size() for p in self._model.parameters())),
+            },
         )
 
     @classmethod
