@@ -25,8 +25,9 @@ def test_perf_sweep_is_stored_and_shown(agimeter: Cli, stub_server, tmp_path: Pa
     points = payload["points"]
     assert [p["level"] for p in points] == [1, 4]
     assert all(p["succeeded"] == 20 and p["output_tokens"] == 80 for p in points)
-    assert points[1]["request_per_s"] > 2 * points[0]["request_per_s"]
-    assert all(10.0 <= p["ttft"]["p50"] < 60.0 for p in points)
+    # 4 clients overlap their waits (a busy CI machine gets a margin; structure, not speed)
+    assert points[1]["request_per_s"] > 1.5 * points[0]["request_per_s"]
+    assert all(10.0 <= p["ttft"]["p50"] < 200.0 for p in points)
     assert payload["cost"]["price_per_hour"] == 2.0 and payload["cost"]["usd_per_1m_output"] > 0
     assert payload["slo_s"] == {"ttft": 0.5}
     # One unmeasured warm-up request per point reached the server; none of them was counted.
