@@ -258,10 +258,14 @@ def _measured_score(score: TaskScore, run: RunRecord) -> BenchScore:
         metric=metric,
         shots=shots if isinstance(shots, int) else None,
         normalized=score.normalized.mean if score.normalized else None,
-        protocol=_protocol_text(protocol),
+        protocol=_protocol_text(protocol) + _chat_text(run.summary.get("chat_template", {}).get(score.task)),
         source=f"agimeter run {run.id}",
         provenance="measured",
     )
+
+
+def _chat_text(chat: object) -> str:
+    return "" if chat is None else f"; chat template {'on' if chat else 'off'}"
 
 
 def _protocol_text(protocol: object) -> str:
