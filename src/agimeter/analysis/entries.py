@@ -148,6 +148,7 @@ def _measured(store: Store, runs: list[RunRecord]) -> ModelEntry:
     cost: CostInfo | None = None
     memory: float | None = None
     hardware: str | None = None
+    computed = 0
     for run in runs:  # oldest first: newer results replace older ones
         if is_perf(run):
             result = PerfResult.model_validate(run.summary["perf"])
@@ -173,8 +174,13 @@ def _measured(store: Store, runs: list[RunRecord]) -> ModelEntry:
             memory = max(memory or 0.0, peak / 1e9)
             hardware = _hardware_text(measurement.hardware.model_dump())
             block = run_cost(run, measurement)
-            if cost is None or cost.basis.startswith("measured evaluation"):
+            # A serving (perf) cost wins; among evaluation runs, the one that computed the most items
+            # (a run served from the cache took little time for its tokens and would look cheap).
+            if cost is None or (
+                cost.basis.startswith("measured evaluation") and measurement.items_computed >= computed
+            ):
                 per_m = block.usd_per_1m_tokens
+                computed = measurement.items_computed
                 if block.price_per_hour > 0 and per_m is not None:
                     cost = CostInfo(
                         usd_per_1m_blended=per_m,
