@@ -306,13 +306,29 @@ class GGUFBackend:
 
 
 def create(spec: str, **options: object) -> GGUFBackend:
-    """Registry hook: ``gguf:<path>`` with ``--model-arg`` options (see :class:`GGUFOptions`)."""
+    """Registry hook: ``gguf:<path>`` or ``gguf:<alias>`` (a real model from the alias catalog,
+    read natively, quantised as shipped) with ``--model-arg`` options (see :class:`GGUFOptions`)."""
+    from agimeter.backends.aliases import gguf_path, resolve_alias
+
     try:
         parsed = GGUFOptions.model_validate(options)
     except ValidationError as err:
         where, message = first_problem(err)
         raise ConfigError(f"invalid gguf backend option {where}: {message}") from None
-    return GGUFBackend.load(spec, parsed)
+    alias = resolve_alias(spec)
+    if alias is None or Path(spec).expanduser().exists():
+        return GGUFBackend.load(spec, parsed)
+    from agimeter.backends.gguf_convert import cache_root
+
+    backend = GGUFBackend.load(str(gguf_path(alias, cache_root() / "gguf")), parsed)
+    backend.info = backend.info.model_copy(
+        update={
+            "name": alias.alias,
+            "revision": alias.hf_id,
+            "extra": {**backend.info.extra, "gguf": alias.file, "quantization": alias.quantization},
+        }
+    )
+    return backend
 
 
 def _score(logits: np.ndarray[Any, Any], target: np.ndarray[Any, Any]) -> tuple[float, bool]:
