@@ -7,6 +7,7 @@ progress analyses (density, Pareto, trends), and ``ReportData`` keeps them with 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -241,14 +242,23 @@ def _run_info(run: RunRecord) -> RunInfo:
 
 
 def _radar_reference(measured: list[ModelEntry], published: list[ModelEntry]) -> list[str]:
-    """Published counterparts of the measured models first, then the best-covered published ones."""
+    """Published counterparts of the measured models first, then the published models that cover
+    the measured dimensions best and are closest in size to the measured ones (largest if none)."""
     chosen: list[str] = []
     for m in measured:
         chosen += [p.key for p in counterparts(m, published) if p.dimensions and p.key not in chosen]
     axes = {d for m in measured for d in m.dimensions} or {d for p in published for d in p.dimensions}
+    sizes = sorted(m.params_b for m in measured if m.params_b)
+    target = sizes[len(sizes) // 2] if sizes else None
+
+    def distance(p: ModelEntry) -> float:
+        if p.params_b is None:
+            return math.inf
+        return abs(math.log(p.params_b / target)) if target else -p.params_b
+
     rest = sorted(
         (p for p in published if p.dimensions and p.key not in chosen),
-        key=lambda p: (-len(axes & set(p.dimensions)), -(p.params_b or 0.0)),
+        key=lambda p: (-len(axes & set(p.dimensions)), distance(p)),
     )
     return (chosen + [p.key for p in rest])[:REFERENCE_PUBLISHED]
 
