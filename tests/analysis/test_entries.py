@@ -102,3 +102,16 @@ def test_side_by_side_lists_protocol_differences(tmp_path: Path) -> None:
     # a model with no published counterpart has no rows
     other = _store_with_run(tmp_path / "o", model="hf:/some/local/dir")
     assert side_by_side(measured_entries(other)[0], alias_card_entries()) == []
+
+
+def test_measured_entry_takes_the_release_date_of_its_published_checkpoint(tmp_path: Path) -> None:
+    store = _store_with_run(tmp_path, model="hf:org/A-1B")
+    path = _write(tmp_path, MINI)
+    catalog, sha = load_catalog(path)
+    store.import_catalog(catalog, sha, path, "pub")
+    measured = next(e for e in all_entries(store) if e.provenance == "measured")
+    assert measured.released is not None and measured.released.isoformat() == "2024-01-10"
+    assert measured.released_label == "2024-01-10 (published release of org/A-1B)"
+    # no counterpart, no date
+    other = _store_with_run(tmp_path / "o", model="hf:/local/dir")
+    assert next(e for e in all_entries(other) if e.provenance == "measured").released is None

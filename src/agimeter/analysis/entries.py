@@ -360,9 +360,10 @@ def all_entries(
     store: Store, runs: Sequence[RunRecord] | None = None, usd_per_cny: float | None = None
 ) -> list[ModelEntry]:
     """Measured entries, then the imported catalog's models, then the model cards of the aliases."""
-    from agimeter.analysis.side_by_side import alias_card_entries  # it builds on this module's records
+    from agimeter.analysis.side_by_side import alias_card_entries, with_release_dates  # built on these records
 
-    return measured_entries(store, runs) + published_entries(store.published(), usd_per_cny) + alias_card_entries()
+    published = published_entries(store.published(), usd_per_cny) + alias_card_entries()
+    return with_release_dates(measured_entries(store, runs) + published)
 
 
 def load_entries(
@@ -373,7 +374,7 @@ def load_entries(
 ) -> tuple[list[ModelEntry], list[PricePoint]]:
     """Entries and dated prices for the analyses. Published numbers come from the store's imported
     catalogs; when none is imported, ``catalog`` is read directly (the store is not written)."""
-    from agimeter.analysis.side_by_side import alias_card_entries  # it builds on this module's records
+    from agimeter.analysis.side_by_side import alias_card_entries, with_release_dates  # built on these records
 
     published = store.published()
     if not published.imports and catalog is not None:
@@ -385,4 +386,4 @@ def load_entries(
         finally:
             scratch.close()
     entries = measured_entries(store, runs) + published_entries(published, usd_per_cny) + alias_card_entries()
-    return entries, price_points(published, usd_per_cny)
+    return with_release_dates(entries), price_points(published, usd_per_cny)

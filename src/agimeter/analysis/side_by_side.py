@@ -100,6 +100,24 @@ def counterparts(entry: ModelEntry, entries: Sequence[ModelEntry]) -> list[Model
     ]
 
 
+def with_release_dates(entries: Sequence[ModelEntry]) -> list[ModelEntry]:
+    """Measured entries take the release date of their published counterpart (the same checkpoint),
+    so that trends can be fitted on measured results too; the label says where the date is from."""
+    out = []
+    for entry in entries:
+        if entry.provenance == "measured" and entry.released is None:
+            dated = [p for p in counterparts(entry, entries) if p.released is not None]
+            if dated:
+                entry = entry.model_copy(
+                    update={
+                        "released": dated[0].released,
+                        "released_label": f"{dated[0].released_label} (published release of {dated[0].model})",
+                    }
+                )
+        out.append(entry)
+    return out
+
+
 def side_by_side(measured: ModelEntry, published: Sequence[ModelEntry]) -> list[SideBySideRow]:
     rows = []
     for pub in counterparts(measured, published):

@@ -20,7 +20,13 @@ from agimeter.analysis import progress
 from agimeter.analysis.entries import ModelEntry, measured_entries, published_entries
 from agimeter.analysis.price_links import price_points
 from agimeter.analysis.runs import is_perf
-from agimeter.analysis.side_by_side import SideBySideRow, alias_card_entries, counterparts, side_by_side
+from agimeter.analysis.side_by_side import (
+    SideBySideRow,
+    alias_card_entries,
+    counterparts,
+    side_by_side,
+    with_release_dates,
+)
 from agimeter.analysis.trends import TrendFit
 from agimeter.store.published import Catalog, CatalogImport
 from agimeter.store.published_repo import PublishedSet
@@ -170,7 +176,8 @@ def gather(
         notes.append(f"runs left out (not finished): {', '.join(skipped)}")
     # the model cards recorded with the aliases count as published entries too
     pub = published_entries(published, usd_per_cny) + (alias_card_entries() if model_cards else [])
-    entries = measured + pub
+    entries = with_release_dates(measured + pub)
+    measured = [e for e in entries if e.provenance == "measured"]
     pairs = {m.key: side_by_side(m, pub) for m in measured}
     data = ReportData(
         generated_at=now or dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None),
