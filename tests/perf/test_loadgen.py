@@ -39,7 +39,9 @@ def _run(url: str, prompts: list[PerfPrompt], spec: PointSpec, **kw: float):
     return asyncio.run(go())
 
 
-@pytest.mark.parametrize(("concurrency", "requests", "ttft_slack_ms"), [(1, 30, 3.0), (64, 640, 15.0)])
+# The slack bounds what the stub's own scheduling adds on a busy 2-core machine (seen: +4.7 ms at
+# c=1 while another test suite ran); the meter's own error is asserted separately, under 1 ms.
+@pytest.mark.parametrize(("concurrency", "requests", "ttft_slack_ms"), [(1, 30, 8.0), (64, 640, 25.0)])
 def test_meter_reads_the_stub_delays(stub_server, concurrency: int, requests: int, ttft_slack_ms: float) -> None:
     url = stub_server("--first-ms", str(FIRST_MS), "--itl-ms", str(ITL_MS))
     prompts = synthetic_prompts(requests, 16, encode=None)
