@@ -360,10 +360,7 @@ def all_entries(
     store: Store, runs: Sequence[RunRecord] | None = None, usd_per_cny: float | None = None
 ) -> list[ModelEntry]:
     """Measured entries, then the imported catalog's models, then the model cards of the aliases."""
-    from agimeter.analysis.side_by_side import alias_card_entries, with_release_dates  # built on these records
-
-    published = published_entries(store.published(), usd_per_cny) + alias_card_entries()
-    return with_release_dates(measured_entries(store, runs) + published)
+    return load_entries(store, runs, usd_per_cny=usd_per_cny)[0]
 
 
 def load_entries(
@@ -379,11 +376,6 @@ def load_entries(
     published = store.published()
     if not published.imports and catalog is not None:
         parsed, sha = load_catalog(catalog)
-        scratch = Store.open("sqlite:///:memory:")
-        try:
-            scratch.import_catalog(parsed, sha, catalog, "published")
-            published = scratch.published()
-        finally:
-            scratch.close()
+        published = PublishedSet.from_catalog(parsed, sha, catalog, "published")
     entries = measured_entries(store, runs) + published_entries(published, usd_per_cny) + alias_card_entries()
     return with_release_dates(entries), price_points(published, usd_per_cny)

@@ -38,7 +38,7 @@ def report(
 ) -> None:
     """Report: capability by dimension, cost, Pareto frontier, density trend, latency, protocols."""
     from agimeter.report import write_report
-    from agimeter.report.data import gather, merge_published, published_from_catalog
+    from agimeter.report.data import gather, merge_published
     from agimeter.store.published import load_catalog
     from agimeter.store.published_repo import PublishedSet
     from agimeter.store.repository import Store
@@ -65,7 +65,7 @@ def report(
             if path is not None:
                 parsed, sha = load_catalog(path)
                 if sha not in {i.sha256 for i in published.imports}:
-                    extra = published_from_catalog(parsed, sha, path.resolve(), f"{path.name} (read, not imported)")
+                    extra = PublishedSet.from_catalog(parsed, sha, path.resolve(), f"{path.name} (read, not imported)")
                     published = merge_published(published, extra)
         data = gather(db, chosen, published, store_url=url, usd_per_cny=rate, model_cards=not no_published)
     finally:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,7 +27,7 @@ from agimeter.analysis.side_by_side import (
     with_release_dates,
 )
 from agimeter.analysis.trends import TrendFit
-from agimeter.store.published import Catalog, CatalogImport
+from agimeter.store.published import CatalogImport
 from agimeter.store.published_repo import PublishedSet
 from agimeter.store.records import RunRecord
 from agimeter.store.repository import Store
@@ -113,27 +112,6 @@ class ReportData(BaseModel):
 
     def entry(self, key: str) -> ModelEntry | None:
         return next((e for e in self.entries if e.key == key), None)
-
-
-def published_from_catalog(catalog: Catalog, sha256: str, path: Path, label: str) -> PublishedSet:
-    """A catalog file read directly, as the store would return it after an import (nothing written)."""
-    record = CatalogImport(
-        catalog=label,
-        path=str(path),
-        sha256=sha256,
-        imported_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
-        models=len(catalog.models),
-        scores=sum(len(m.scores) for m in catalog.models),
-        prices=len(catalog.prices),
-        laws=len(catalog.laws),
-    )
-    return PublishedSet(
-        imports=[record],
-        models=[(label, m) for m in catalog.models],
-        prices=[(label, p) for p in catalog.prices],
-        laws=[(label, law) for law in catalog.laws],
-        citations={label: dict(catalog.sources)},
-    )
 
 
 def merge_published(stored: PublishedSet, extra: PublishedSet | None) -> PublishedSet:

@@ -38,6 +38,27 @@ class PublishedSet(BaseModel):
     def cite(self, catalog: str, key: str) -> Citation:
         return self.citations.get(catalog, {}).get(key, Citation(key=key))
 
+    @classmethod
+    def from_catalog(cls, catalog: Catalog, sha256: str, path: Path, label: str) -> PublishedSet:
+        """A catalog file read directly, as the store would return it after an import (nothing written)."""
+        record = CatalogImport(
+            catalog=label,
+            path=str(path),
+            sha256=sha256,
+            imported_at=datetime.now(UTC).replace(tzinfo=None),
+            models=len(catalog.models),
+            scores=sum(len(m.scores) for m in catalog.models),
+            prices=len(catalog.prices),
+            laws=len(catalog.laws),
+        )
+        return cls(
+            imports=[record],
+            models=[(label, m) for m in catalog.models],
+            prices=[(label, p) for p in catalog.prices],
+            laws=[(label, law) for law in catalog.laws],
+            citations={label: dict(catalog.sources)},
+        )
+
 
 class PublishedMixin:
     _session: sessionmaker[Session]
