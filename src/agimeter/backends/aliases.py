@@ -6,8 +6,11 @@ disk keyed by the GGUF's sha256, which is also the model identity used in cache 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -49,9 +52,11 @@ class ModelAlias(BaseModel):
     published: list[PublishedScore] = Field(default_factory=list)
 
 
-def load_catalog() -> dict[str, ModelAlias]:
+@functools.cache
+def load_catalog() -> Mapping[str, ModelAlias]:
+    """The aliases, parsed once per process (read-only: lookups run inside per-entry loops)."""
     raw = yaml.safe_load(CATALOG_FILE.read_text())
-    return {entry["alias"]: ModelAlias.model_validate(entry) for entry in raw["models"]}
+    return MappingProxyType({entry["alias"]: ModelAlias.model_validate(entry) for entry in raw["models"]})
 
 
 def package_dir(alias: ModelAlias) -> Path | None:
