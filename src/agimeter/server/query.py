@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import get_args
 
 from agimeter.analysis.entries import ModelEntry
+from agimeter.analysis.pareto import unloaded_point
 from agimeter.server.schemas import FixedColumn, SortColumn, SortOrder
 from agimeter.tasks.spec import Dimension
 
@@ -41,8 +42,8 @@ class EntryQuery:
 
 def ttft_p50(entry: ModelEntry) -> float | None:
     """TTFT p50 (ms) at the lowest-load sweep point: the latency a lone user sees."""
-    points = sorted((p for p in entry.latency if p.ttft is not None), key=lambda p: p.level)
-    return points[0].ttft.p50 if points and points[0].ttft else None
+    point = unloaded_point(entry)
+    return point.ttft.p50 if point is not None and point.ttft is not None else None
 
 
 def _getter(column: str) -> Callable[[ModelEntry], SortValue | None]:

@@ -8,6 +8,7 @@ from datetime import UTC
 from agimeter.analysis.benchmarks import BENCHMARKS
 from agimeter.analysis.compare import Comparison, compare_items
 from agimeter.analysis.entries import BenchScore, ModelEntry
+from agimeter.analysis.pareto import unloaded_point
 from agimeter.analysis.side_by_side import protocol_differences
 from agimeter.server.query import ttft_p50
 from agimeter.server.schemas import CompareRow, CompareView, EntryRef, ProtocolDiff, RunKind, RunSummary
@@ -88,12 +89,12 @@ def _describe(score: BenchScore | None) -> str:
 
 
 def _latency(entry: ModelEntry, field: str) -> float | None:
-    points = sorted(entry.latency, key=lambda p: p.level)
-    if not points:
+    point = unloaded_point(entry)
+    if point is None:
         return None
     if field == "output_tokens_per_s":
-        return points[0].output_tokens_per_s
-    dist = getattr(points[0], field)
+        return point.output_tokens_per_s
+    dist = getattr(point, field)
     return float(dist.p50) if dist is not None else None
 
 
