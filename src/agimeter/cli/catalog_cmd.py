@@ -105,17 +105,18 @@ def compare(
     output: FormatOpt = "table",
 ) -> None:
     """Measured scores next to the published ones for the same checkpoint, with protocol differences."""
-    from agimeter.analysis.entries import measured_entries, published_entries
-    from agimeter.analysis.side_by_side import alias_card_entries, side_by_side
+    from agimeter.analysis.entries import load_entries
+    from agimeter.analysis.side_by_side import side_by_side
 
     check_format(output)
     db = _store(store, config)
     try:
         chosen = [db.get_run(r) for r in runs] if runs else None
-        measured = measured_entries(db, chosen)
-        published = published_entries(db.published()) + alias_card_entries()
+        entries, _ = load_entries(db, chosen)
     finally:
         db.close()
+    measured = [e for e in entries if e.provenance == "measured"]
+    published = [e for e in entries if e.provenance == "published"]
     pairs = [(m, side_by_side(m, published)) for m in measured]
     if output == "json":
         payload = [{"model": m.model, "rows": [r.model_dump(mode="json") for r in rows]} for m, rows in pairs]
