@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import typer
 from rich.console import Console
 
-from agimeter.analysis.runs import run_cost, run_scores, run_usd
+from agimeter.analysis.runs import is_perf, run_cost, run_scores, run_usd
 from agimeter.cli import catalog_cmd, compare_cmd, perf_cmd, prices_cmd, progress_cmd, report_cmd, serve_cmd
 from agimeter.cli.options import ConfigOpt, FormatOpt, ModelArgOpt, StoreOpt, check_format, parse_model_args
 from agimeter.config import load_file_config, resolve_data_dir, resolve_profile, resolve_store_url
@@ -163,7 +163,7 @@ def _show(
     from agimeter.cli.render import cost_table, scores_table
     from agimeter.cli.render_dimensions import bar_chart, dimension_table
 
-    if run.summary.get("kind") == "perf":
+    if is_perf(run):
         from agimeter.cli.render_perf import perf_tables
         from agimeter.perf.session import PerfResult
 

@@ -9,6 +9,7 @@ from agimeter.analysis.benchmarks import BENCHMARKS
 from agimeter.analysis.compare import Comparison, compare_items
 from agimeter.analysis.entries import BenchScore, ModelEntry
 from agimeter.analysis.pareto import unloaded_point
+from agimeter.analysis.runs import is_perf
 from agimeter.analysis.side_by_side import protocol_differences
 from agimeter.server.query import ttft_p50
 from agimeter.server.schemas import CompareRow, CompareView, EntryRef, ProtocolDiff, RunKind, RunSummary
@@ -17,7 +18,7 @@ from agimeter.store.repository import Store
 
 
 def run_kind(run: RunRecord) -> RunKind:
-    return "perf" if run.summary.get("kind") == "perf" else "eval"
+    return "perf" if is_perf(run) else "eval"
 
 
 def utc(run: RunRecord) -> RunRecord:
