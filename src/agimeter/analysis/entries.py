@@ -371,11 +371,23 @@ def load_entries(
 ) -> tuple[list[ModelEntry], list[PricePoint]]:
     """Entries and dated prices for the analyses. Published numbers come from the store's imported
     catalogs; when none is imported, ``catalog`` is read directly (the store is not written)."""
-    from agimeter.analysis.side_by_side import alias_card_entries, with_release_dates  # built on these records
-
     published = store.published()
     if not published.imports and catalog is not None:
         parsed, sha = load_catalog(catalog)
         published = PublishedSet.from_catalog(parsed, sha, catalog, "published")
-    entries = measured_entries(store, runs) + published_entries(published, usd_per_cny) + alias_card_entries()
-    return with_release_dates(entries), price_points(published, usd_per_cny)
+    return entries_from(store, runs, published, usd_per_cny), price_points(published, usd_per_cny)
+
+
+def entries_from(
+    store: Store,
+    runs: Sequence[RunRecord] | None,
+    published: PublishedSet,
+    usd_per_cny: float | None = None,
+    model_cards: bool = True,
+) -> list[ModelEntry]:
+    """Measured entries of ``runs`` (default: all), then ``published``'s models, then (unless
+    ``model_cards`` is off) the aliases' model cards; measured ones dated by their checkpoint."""
+    from agimeter.analysis.side_by_side import alias_card_entries, with_release_dates  # built on these records
+
+    cards = alias_card_entries() if model_cards else []
+    return with_release_dates(measured_entries(store, runs) + published_entries(published, usd_per_cny) + cards)

@@ -16,15 +16,13 @@ from sqlalchemy.engine import make_url
 
 from agimeter import __version__
 from agimeter.analysis import progress
-from agimeter.analysis.entries import ModelEntry, measured_entries, published_entries
+from agimeter.analysis.entries import ModelEntry, entries_from
 from agimeter.analysis.price_links import price_points
 from agimeter.analysis.runs import is_perf
 from agimeter.analysis.side_by_side import (
     SideBySideRow,
-    alias_card_entries,
     counterparts,
     side_by_side,
-    with_release_dates,
 )
 from agimeter.analysis.trends import TrendFit
 from agimeter.store.published import CatalogImport
@@ -148,14 +146,13 @@ def gather(
 ) -> ReportData:
     """Read everything the report needs; analyses that cannot be computed leave a note instead."""
     notes: list[str] = []
-    measured = measured_entries(store, runs)
     skipped = [r.id for r in runs if r.status not in ("finished", "incomplete")]
     if skipped:
         notes.append(f"runs left out (not finished): {', '.join(skipped)}")
     # the model cards recorded with the aliases count as published entries too
-    pub = published_entries(published, usd_per_cny) + (alias_card_entries() if model_cards else [])
-    entries = with_release_dates(measured + pub)
+    entries = entries_from(store, runs, published, usd_per_cny, model_cards=model_cards)
     measured = [e for e in entries if e.provenance == "measured"]
+    pub = [e for e in entries if e.provenance == "published"]
     pairs = {m.key: side_by_side(m, pub) for m in measured}
     data = ReportData(
         generated_at=now or dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None),
