@@ -14,29 +14,30 @@ MEASUREMENT_SCHEMA_VERSION = 2
 
 
 class Measurement(BaseModel):
-    """What a run consumed; stored with the run, priced by ``agimeter.cost``."""
+    """What a run consumed; stored with the run, priced by ``agimeter.cost``. Counts and times are
+    non-negative finite numbers: a stored or uploaded block that breaks this is refused."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     schema_version: int = MEASUREMENT_SCHEMA_VERSION
-    wall_s: float
-    load_s: float
-    items_computed: int
-    items_cached: int
-    items_per_s: float | None
-    prompt_tokens: int
-    computed_prompt_tokens: int
-    completion_tokens: int
-    prefill_s: float
-    decode_s: float
-    prefill_tokens_per_s: float | None
-    decode_tokens_per_s: float | None
-    peak_rss_bytes: int
-    cuda_max_allocated_bytes: int | None
+    wall_s: float = Field(ge=0)
+    load_s: float = Field(ge=0)
+    items_computed: int = Field(ge=0)
+    items_cached: int = Field(ge=0)
+    items_per_s: float | None = Field(ge=0)
+    prompt_tokens: int = Field(ge=0)
+    computed_prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+    prefill_s: float = Field(ge=0)
+    decode_s: float = Field(ge=0)
+    prefill_tokens_per_s: float | None = Field(ge=0)
+    decode_tokens_per_s: float | None = Field(ge=0)
+    peak_rss_bytes: int = Field(ge=0)
+    cuda_max_allocated_bytes: int | None = Field(ge=0)
     hardware: HardwareInfo
     # v2: failed requests by kind (all sessions of the run) and items still without a result.
     errors: dict[str, int] = Field(default_factory=dict)
-    failed_items: int = 0
+    failed_items: int = Field(default=0, ge=0)
 
 
 class Meter:
