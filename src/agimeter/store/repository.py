@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from agimeter.errors import StoreError
+from agimeter.store.migrations import widen_columns
 from agimeter.store.published_repo import PublishedMixin
 from agimeter.store.records import ItemRecord, RunRecord, RunStatus
 from agimeter.store.tables import Base, ItemRow, RunItemRow, RunRow
@@ -48,6 +49,7 @@ class Store(PublishedMixin):
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
             Base.metadata.create_all(engine)
+            widen_columns(engine)
         except (SQLAlchemyError, ImportError) as err:
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise StoreError(f"cannot open store {url!r}: {first}") from None
