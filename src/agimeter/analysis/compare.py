@@ -202,7 +202,7 @@ def _compare_dimensions(
         def score(values: list[np.ndarray], chances: list[float] = chances) -> np.ndarray:
             """Mean over tasks of (normalised mean - normalised chance), clipped at 0; ``values`` holds
             each task's means (one per resample, or a single one)."""
-            return np.mean([np.maximum(0.0, v - c) for v, c in zip(values, chances, strict=True)], axis=0)
+            return np.asarray(np.mean([np.maximum(0.0, v - c) for v, c in zip(values, chances, strict=True)], axis=0))
 
         score_a = float(score([np.asarray(t[1].mean()) for t in tasks]))
         score_b = float(score([np.asarray(t[2].mean()) for t in tasks]))
