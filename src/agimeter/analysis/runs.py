@@ -138,6 +138,9 @@ def check_run(run: RunRecord) -> RunFacts:
         if name == "model_info" and not raw:
             typed[name] = None
             continue
+        where = first_non_finite(raw)
+        if where is not None:
+            raise BadRunError(f"run {run.id}: {name}.{where} is not a finite number")
         try:
             typed[name] = model.model_validate(raw)
         except ValidationError as err:
