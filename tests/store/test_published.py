@@ -79,7 +79,7 @@ def test_catalog_import_refuses_nan_in_one_line(tmp_path: Path, agimeter) -> Non
     store = f"sqlite:///{tmp_path}/s.db"
     res = agimeter("catalog", "import", str(path), "--store", store)
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
-    assert f"{path}: models.0.scores.0.value: Input should be a finite number" in res.stderr.replace("\n", "")
+    assert f"{path}: models.0.scores.0.value: Input should be a finite number" in res.stderr
     assert Store.open(store).published().imports == []
 
 
