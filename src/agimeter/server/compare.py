@@ -77,6 +77,11 @@ class CompareService:
         self._mean_s = 1.0  # running mean of a computation's duration, for Retry-After
         self.computed = 0  # computations done (for tests and logs)
 
+    @property
+    def in_progress(self) -> int:
+        """Computations running or waiting for a slot now."""
+        return len(self._state.running) if self._state is not None else 0
+
     def _loop_state(self) -> _LoopState:
         loop = asyncio.get_running_loop()
         if self._state is None or self._state.loop is not loop:
