@@ -49,8 +49,9 @@ def first_non_finite(value: object, path: str = "") -> str | None:
     return None
 
 
-class _Finite(BaseModel):
-    """Rejects a NaN or infinite number anywhere in the raw input, naming where."""
+class FiniteOnly(BaseModel):
+    """A record that refuses a NaN or infinite number anywhere in its raw input, naming where
+    (nested records included, whatever their own settings)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -84,7 +85,7 @@ class TaskProtocol(BaseModel):
     protocol_hash: str | None = None
 
 
-class EvalSummary(_Finite):
+class EvalSummary(FiniteOnly):
     """What ``runner.session`` stores with an evaluation run (empty while it starts)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -96,7 +97,7 @@ class EvalSummary(_Finite):
     sequential: dict[str, SequentialResult] = Field(default_factory=dict)
 
 
-class PerfSummary(_Finite):
+class PerfSummary(FiniteOnly):
     """What ``perf.session`` stores with a ``perf`` run."""
 
     model_config = ConfigDict(extra="forbid")
@@ -105,7 +106,7 @@ class PerfSummary(_Finite):
     perf: PerfResult
 
 
-class RunConfig(_Finite):
+class RunConfig(FiniteOnly):
     """The options of a run that pricing reads; the others are kept as stored."""
 
     model_config = ConfigDict(extra="allow")

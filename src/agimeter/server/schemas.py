@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agimeter.analysis.compare import Comparison
 from agimeter.analysis.entries import ModelEntry, Provenance
-from agimeter.analysis.runs import BadRunError, check_run, first_non_finite
+from agimeter.analysis.runs import BadRunError, FiniteOnly, check_run
 from agimeter.analysis.summary import TaskScore
 from agimeter.store.records import ItemRecord, RunRecord, RunStatus
 from agimeter.store.tables import IDENTITY_LENGTH
@@ -138,7 +138,7 @@ class ProtocolDiff(BaseModel):
     differences: list[str]  # protocol differences, in words
 
 
-class UploadBody(BaseModel):
+class UploadBody(FiniteOnly):
     """``POST /api/v1/runs``: one run and its scored items (``agimeter push``).
 
     Validated as fully as the readers will read it: the run's summary, config and model info
@@ -149,14 +149,6 @@ class UploadBody(BaseModel):
 
     run: RunRecord
     items: list[ItemRecord] = Field(default_factory=list)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _finite(cls, data: Any) -> Any:
-        where = first_non_finite(data)
-        if where is not None:
-            raise ValueError(f"{where} is not a finite number")
-        return data
 
     @model_validator(mode="after")
     def _fits_the_store(self) -> UploadBody:
