@@ -149,7 +149,11 @@ def heavy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
         yield base, [f"/api/v1/compare?a={a}&b={b}", f"/api/v1/compare?a={b}&b={a}"]
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a server still busy with work it should have refused
+            proc.kill()
+            proc.wait(timeout=30)
         if proc.stderr is not None:
             proc.stderr.close()
 
