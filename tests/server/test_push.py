@@ -274,6 +274,22 @@ def test_push_refusals_are_one_line(
     assert "\n" not in str(err.value)
 
 
+def test_push_checks_the_run_as_the_server_would_before_sending(
+    local_run: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_url, run_id = local_run
+    store = Store.open(store_url)
+    run = store.get_run(run_id)
+    summary = {**run.summary, "measurement": {**run.summary["measurement"], "wall_s": math.nan}}
+    store.update_run(run_id, status=run.status, summary=summary)
+    store.close()
+    monkeypatch.setenv("AGIMETER_PUSH_TOKEN", TOKEN)
+    # the unreachable server is never contacted: the run is refused here first
+    with pytest.raises(serve_cmd.PushError) as err:
+        serve_cmd.push(run_id, to="http://127.0.0.1:9", store=store_url, timeout=2)
+    assert str(err.value) == f"run {run_id} cannot be uploaded: run.summary.measurement.wall_s is not a finite number"
+
+
 def test_push_without_token_or_server(local_run: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     from agimeter.errors import ConfigError
 
