@@ -35,7 +35,7 @@ CompareKey = tuple[Fingerprint, str, str]
 
 @dataclass(frozen=True)
 class CompareLimits:
-    max_running: int = 1  # computations at once: the bootstrap holds the GIL, a 2-core box has 2
+    max_running: int = 1  # computations at once: each keeps a core busy, and a 2-core box has 2
     max_waiting: int = 4  # distinct computations queued behind them
     max_wait_s: float = 10.0  # how long a request waits for its computation before a 503
     cache_size: int = 256  # comparisons kept
@@ -49,9 +49,7 @@ class CompareResult:
 
 
 class Busy(Exception):
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"busy: retry after {retry_after_s} s")
-        self.retry_after_s = retry_after_s
+    """No computation slot came free within ``max_wait_s``."""
 
 
 @dataclass
@@ -130,7 +128,7 @@ class CompareService:
         try:
             await asyncio.wait_for(state.slots.acquire(), self.limits.max_wait_s)
         except TimeoutError:
-            raise Busy(self._retry_after(len(state.running))) from None
+            raise Busy from None
         try:
             started = time.monotonic()
             entry_a, entry_b = snap.by_key[key[1]], snap.by_key[key[2]]
