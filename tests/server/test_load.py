@@ -126,13 +126,14 @@ def heavy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
         assert store.import_run(*_run(model, skill, seed))
     store.close()
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "agimeter.cli.app", "serve", "--store", url, "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "AGIMETER_PUSH_TOKEN": ""},
-    )
+    log = path.with_name("serve.log")  # a file, not a pipe: a full pipe would stall the server
+    with log.open("w") as err:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agimeter.cli.app", "serve", "--store", url, "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env={**os.environ, "AGIMETER_PUSH_TOKEN": ""},
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -142,8 +143,7 @@ def heavy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
                 break
             except httpx.HTTPError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    why = proc.stderr.read() if proc.stderr else ""
-                    raise RuntimeError(f"agimeter serve did not start: {why}") from None
+                    raise RuntimeError(f"agimeter serve did not start: {log.read_text()}") from None
                 time.sleep(0.2)
         a, b = (e["key"] for e in entries["items"])
         yield base, [f"/api/v1/compare?a={a}&b={b}", f"/api/v1/compare?a={b}&b={a}"]
@@ -154,8 +154,6 @@ def heavy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
         except subprocess.TimeoutExpired:  # a server still busy with work it should have refused
             proc.kill()
             proc.wait(timeout=30)
-        if proc.stderr is not None:
-            proc.stderr.close()
 
 
 def _measure(base: str, paths: list[str]) -> tuple[dict[str, object], list[float]]:
