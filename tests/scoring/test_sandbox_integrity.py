@@ -4,13 +4,13 @@ end (the per-run pass marker), through the sandbox, the scoring API, the runner 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import platform
 import socket
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,6 +29,7 @@ from agimeter.tasks.registry import resolve_task
 REPO = Path(__file__).resolve().parents[2]
 UNFINISHED = "exited before the tests finished"
 Cli = Callable[..., subprocess.CompletedProcess[str]]
+Serve = Callable[[socket.socket], list[bytes]]  # the fixture of conftest.py
 
 # -- host Unix sockets ----------------------------------------------------------------------------
 
@@ -40,56 +41,25 @@ def _socket_dirs() -> list[Path]:
 
 
 @pytest.fixture
-def unix_listeners() -> Iterator[tuple[list[str], list[bytes]]]:
-    """World-writable AF_UNIX listeners in host dirs; what they receive is recorded."""
+def unix_listeners(serve: Serve) -> Iterator[tuple[list[str], list[list[bytes]]]]:
+    """World-writable AF_UNIX listeners in host dirs; what each receives is recorded."""
     dirs = _socket_dirs()
     assert dirs, "no writable host dir for a Unix socket (the repo path is too long?)"
     tag = uuid.uuid4().hex[:8]
-    paths, servers, received = [], [], []
-    stop = threading.Event()
-    for d in dirs:
-        path = str(d / f".sandbox-sock-{tag}")
-        server = socket.socket(socket.AF_UNIX)
-        server.bind(path)
-        os.chmod(path, 0o777)
-        server.listen()
-        server.settimeout(0.1)
-        paths.append(path)
-        servers.append(server)
-
-    def serve(server: socket.socket) -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(1)
-                try:
-                    received.append(conn.recv(100))
-                except TimeoutError:
-                    received.append(b"<connected>")
-
-    threads = [threading.Thread(target=serve, args=(s,), daemon=True) for s in servers]
-    for t in threads:
-        t.start()
-    for path in paths:  # reachable from here
-        with socket.socket(socket.AF_UNIX) as probe:
-            probe.connect(path)
-            probe.sendall(b"from-parent")
-    deadline = time.monotonic() + 2
-    while len(received) < len(paths) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert received == [b"from-parent"] * len(paths)
+    paths = [str(d / f".sandbox-sock-{tag}") for d in dirs]
+    received: list[list[bytes]] = []
     try:
+        for path in paths:
+            server = socket.socket(socket.AF_UNIX)
+            server.bind(path)
+            os.chmod(path, 0o777)
+            server.listen()
+            received.append(serve(server))
         yield paths, received
     finally:
-        stop.set()
-        for t in threads:
-            t.join()
-        for server, path in zip(servers, paths, strict=True):
-            server.close()
-            os.unlink(path)
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
 
 def unix_connect_program(paths: list[str]) -> str:
@@ -103,12 +73,13 @@ def unix_connect_program(paths: list[str]) -> str:
     )
 
 
-def test_host_unix_socket_listener_receives_nothing(unix_listeners: tuple[list[str], list[bytes]]) -> None:
+def test_host_unix_socket_listener_receives_nothing(unix_listeners: tuple[list[str], list[list[bytes]]]) -> None:
     paths, received = unix_listeners
     result = run_program(unix_connect_program(paths))
     assert result.status == "passed", result
     assert result.stdout == f"{[errno.EAFNOSUPPORT] * len(paths)}\n", result.stdout
-    assert received == [b"from-parent"] * len(paths)
+    time.sleep(0.2)  # anything sent would have arrived by now (the listeners poll every 0.1 s)
+    assert received == [[b"from-parent"]] * len(paths)
 
 
 def test_run_is_hidden_behind_a_private_tmpfs() -> None:

@@ -9,21 +9,20 @@ cannot read again (see ``_sandbox_boot``), so ``sys.exit(0)``, ``os._exit(0)``, 
 signal handlers before the tests are failures. Mechanisms, strongest first, and what takes over
 when one is unavailable:
 
-0. **seccomp** (``_sandbox_seccomp``; libseccomp through ctypes): an allow-list of the syscalls
+1. **seccomp** (``_sandbox_seccomp``; libseccomp through ctypes): an allow-list of the syscalls
    CPython needs, default EPERM. No ``socket()`` at all (so no host Unix socket is reachable by
    path), ``socketpair`` only ``AF_UNIX``/``SOCK_STREAM``, ``clone`` only without namespace
    flags, ``clone3`` ENOSYS, no ``unshare``/``setns``/``mount``/``ptrace``/``bpf``/``io_uring``/
    ``userfaultfd``/``keyctl``/``perf_event_open``.
    *No fallback*: without libseccomp (or a kernel that refuses the filter) the run fails closed
    (status ``error``), and ``isolation()`` says why.
-
-1. **Namespaces** (``unshare(2)`` through ctypes: ``os.unshare`` is 3.12+). As root directly; as
+2. **Namespaces** (``unshare(2)`` through ctypes: ``os.unshare`` is 3.12+). As root directly; as
    another user inside a user namespace of its own (our uid mapped to itself). A new *network*
    namespace: no interfaces at all, not even loopback. A new *pid* namespace: the program's init
    is pid 1; when it exits, or its parent is killed (``PR_SET_PDEATHSIG``), the kernel kills
    every process left, ``setsid`` or not. A new *mount* namespace: a fresh ``/proc`` (no host
    process is visible), every mount read-only except /proc, /sys and /dev, an empty read-only
-   tmpfs over ``/run`` (and ``/var/run``), private size-capped
+   tmpfs over ``/run`` (and ``/var/run``: the host's sockets and lock files), private size-capped
    tmpfs for the work dir and for the world-writable dirs (``/tmp``, ``/var/tmp``, ``/dev/shm``,
    ...) so nothing reaches the host disk, and a closed dir holding the interpreter (``/root``
    for pyenv) covered by an empty tmpfs with only the interpreter bound back, read-only. New
@@ -32,21 +31,21 @@ when one is unavailable:
    audit hook in the program's interpreter refuses internet sockets, DNS, ctypes and exec (weak:
    native code can bypass it); the work dir is a host temp dir owned by the sandbox uid; the
    world-writable dirs stay writable.
-2. **A sandbox uid** (root only): one uid per concurrent run out of ``2000000000 + [0, 1024)``,
+3. **A sandbox uid** (root only): one uid per concurrent run out of ``2000000000 + [0, 1024)``,
    held with ``flock`` across processes; supplementary groups dropped, ``no_new_privs`` set.
    Linux ignores RLIMIT_NPROC for root, so this is what makes the process limit bite for root;
    it also keeps the parent's files, the repo and ``/proc/<pid>/environ`` out of reach.
    *Fallback* (not root; or no mount namespace and an interpreter other uids cannot reach): the
    program keeps the current uid. As root with neither a sandbox uid nor a pids cgroup nothing
    would stop a fork bomb, so the run fails closed (status ``error``).
-3. **A cgroup per run** (v2 when the pids controller is delegated to our cgroup, else v1):
+4. **A cgroup per run** (v2 when the pids controller is delegated to our cgroup, else v1):
    ``pids.max`` and a memory limit over all of the run's processes; the cleanup kills by cgroup.
    *Fallback*: per-process rlimits only (a forked memory bomb can reach ``max_processes`` times
    ``memory_mb``).
-4. **rlimits**, always: CPU seconds (rounded up; SIGXCPU), address space (``memory_mb``: an
+5. **rlimits**, always: CPU seconds (rounded up; SIGXCPU), address space (``memory_mb``: an
    allocation past it raises MemoryError), file size, open files, no core dumps; RLIMIT_NPROC
    (processes and threads) of the sandbox uid, or of our own uid (its other processes count).
-5. **The parent** enforces the wall time with a monotonic clock, reads stdout and stderr with a
+6. **The parent** enforces the wall time with a monotonic clock, reads stdout and stderr with a
    size cap (the tail is kept), builds the environment from scratch (no inherited secrets;
    ``PYTHONHASHSEED=0``), and at the end SIGKILLs the session, whatever is left in the cgroup
    and every process of the run's uid, then removes the cgroup and the work dir.
