@@ -109,9 +109,10 @@ class Executor:
             )
             pending.append(_Pending(item, context, key))
         cached = self.store.cached_items(p.cache_key for p in pending)
+        # Results this run stored in an earlier session are linked already: relinking keeps them
+        # counted as computed (the store counts; see ``Store.run_totals``).
         self.store.link_cached(run_id, [cached[p.cache_key] for p in pending if p.cache_key in cached])
         todo = [p for p in pending if p.cache_key not in cached]
-        self.meter.items_cached += len(pending) - len(todo)
         self.progress.start_task(spec.name, total=len(pending), done=len(pending) - len(todo))
         try:
             if spec.output_type == "multiple_choice":
@@ -282,12 +283,5 @@ class Executor:
             prompt_sha256=prompt_sha256(p.context, p.item.continuations),
             cache_key=p.cache_key,
         )
-        self.store.add_item(run_id, record)
-        self.meter.add_item(
-            prompt_tokens=prompt_tokens,
-            computed_prompt_tokens=computed,
-            completion_tokens=completion,
-            prefill_s=prefill,
-            decode_s=decode,
-        )
+        self.store.add_item(run_id, record, tick=self.meter.tick())
         self.progress.advance()

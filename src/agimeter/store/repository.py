@@ -1,7 +1,13 @@
 """The store: SQLite by default, any SQLAlchemy URL (e.g. PostgreSQL) by ``--store``.
 
 Every item is committed in its own short transaction as soon as it is scored, so a killed run
-loses at most the item in flight, and never leaves half an item behind.
+loses at most the item in flight, and never leaves half an item behind. The same transaction
+carries the session's clock and checks its lease (``SessionTick``): a run's measurement is derived
+from what is committed, never from a checkpoint that a kill can outdate.
+
+Transactions that read and then write start with their write: SQLite then holds its write lock
+from the first statement, and PostgreSQL a lock on that row, so two processes never both act on
+the same read.
 """
 
 from __future__ import annotations
@@ -11,14 +17,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import CursorResult, Engine, create_engine, event, func, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from agimeter.errors import StoreError
+from agimeter.errors import RunInProgressError, StoreError
+from agimeter.store.lease import owner_alive
 from agimeter.store.published_repo import PublishedMixin
-from agimeter.store.records import ItemRecord, RunRecord, RunStatus
-from agimeter.store.tables import Base, ItemRow, RunItemRow, RunRow
+from agimeter.store.records import (
+    SESSION_SCHEMA_VERSION,
+    ItemRecord,
+    Owner,
+    RunRecord,
+    RunStatus,
+    RunTotals,
+    SessionRecord,
+    SessionState,
+    SessionTick,
+)
+from agimeter.store.tables import Base, ItemRow, RunItemRow, RunRow, RunSessionRow
 
 
 def _now() -> datetime:
@@ -61,6 +78,54 @@ class Store(PublishedMixin):
         with self._session.begin() as s:
             s.add(RunRow(**run.model_dump()))
 
+    def start_run(self, run: RunRecord, owner: Owner, load_s: float) -> SessionRecord:
+        """Create a run and its first session, held by ``owner``, at once."""
+        with self._session.begin() as s:
+            s.add(RunRow(**run.model_dump()))
+            s.flush()
+            row = _new_session(run.id, 1, owner, load_s)
+            s.add(row)
+            s.flush()
+            return _session(row)
+
+    def claim_run(self, run_id: str, owner: Owner, load_s: float) -> SessionRecord:
+        """Start a new session of a stored run, for resuming it. Refused (``RunInProgressError``)
+        while the latest session's owner is alive; a dead owner's session is marked dead."""
+        try:
+            with self._session.begin() as s:
+                now = _now()
+                if not _touch_run(s, run_id, "running", now):
+                    raise StoreError(f"unknown run {run_id!r}")
+                latest = s.scalars(
+                    select(RunSessionRow).where(RunSessionRow.run_id == run_id).order_by(RunSessionRow.number.desc())
+                ).first()
+                if latest is not None and latest.state == "running":
+                    if owner_alive(_owner(latest), latest.heartbeat_at, now):
+                        raise RunInProgressError(f"run {run_id} is in progress elsewhere ({_describe(latest, now)})")
+                    if not _set_state(s, latest.id, "dead"):
+                        raise RunInProgressError(f"run {run_id} was just taken over by another process")
+                row = _new_session(run_id, latest.number + 1 if latest else 1, owner, load_s)
+                s.add(row)
+                s.flush()
+                return _session(row)
+        except IntegrityError:  # another process inserted the same session number first
+            raise RunInProgressError(f"run {run_id} was just taken over by another process") from None
+
+    def run_sessions(self, run_id: str) -> list[SessionRecord]:
+        with self._session() as s:
+            rows = s.scalars(select(RunSessionRow).where(RunSessionRow.run_id == run_id).order_by(RunSessionRow.number))
+            return [_session(r) for r in rows]
+
+    def heartbeat(self, session_id: int) -> bool:
+        """Refresh a session's lease; False when it holds none any more (ended or taken over)."""
+        with self._session.begin() as s:
+            result = s.execute(
+                update(RunSessionRow)
+                .where(RunSessionRow.id == session_id, RunSessionRow.state == "running")
+                .values(heartbeat_at=_now())
+            )
+            return _rowcount(result) == 1
+
     def find_resumable_run(self, run_key: str) -> RunRecord | None:
         """The newest unfinished run started by the same command (same run key)."""
         with self._session() as s:
@@ -79,8 +144,12 @@ class Store(PublishedMixin):
         summary: dict[str, Any] | None = None,
         error: str | None = None,
         config: dict[str, Any] | None = None,
+        tick: SessionTick | None = None,
     ) -> None:
+        """Change a run; with ``tick``, only while that session holds the run, in one transaction."""
         with self._session.begin() as s:
+            if tick is not None:
+                _tick(s, run_id, tick)
             row = s.get(RunRow, run_id)
             if row is None:
                 raise StoreError(f"unknown run {run_id!r}")
@@ -123,11 +192,52 @@ class Store(PublishedMixin):
                     found[row.cache_key] = ItemRecord.model_validate(row.record)
         return found
 
-    def add_item(self, run_id: str, record: ItemRecord) -> None:
-        """Commit one freshly computed item and link it to the run, atomically."""
+    def add_item(self, run_id: str, record: ItemRecord, tick: SessionTick | None = None) -> None:
+        """Commit one freshly computed item and link it to the run, atomically; with ``tick``, the
+        session's clock and item count go in the same transaction, and only while it holds the run."""
         with self._session.begin() as s:
+            if tick is not None:
+                _tick(s, run_id, tick)
             self._insert_item(s, record)
-            self._link(s, run_id, record, cached=False)
+            if self._link(s, run_id, record, cached=False) and tick is not None:
+                s.execute(
+                    update(RunSessionRow)
+                    .where(RunSessionRow.id == tick.session_id)
+                    .values(items_computed=RunSessionRow.items_computed + 1)
+                )
+
+    def run_totals(self, run_id: str) -> RunTotals:
+        """Counts, tokens and seconds summed over the items the run holds, in the database."""
+        record = ItemRow.record
+        query = (
+            select(
+                RunItemRow.cached,
+                func.count(),
+                func.sum(record["prompt_tokens"].as_integer()),
+                func.sum(record["computed_prompt_tokens"].as_integer()),
+                func.sum(record["completion_tokens"].as_integer()),
+                func.sum(record["prefill_s"].as_float()),
+                func.sum(record["decode_s"].as_float()),
+            )
+            .join(ItemRow, ItemRow.cache_key == RunItemRow.cache_key)
+            .where(RunItemRow.run_id == run_id)
+            .group_by(RunItemRow.cached)
+        )
+        totals: dict[str, Any] = {}
+        with self._session() as s:
+            for cached, count, prompt, computed, completion, prefill, decode in s.execute(query):
+                if cached:
+                    totals["items_cached"] = count
+                    continue
+                totals.update(
+                    items_computed=count,
+                    prompt_tokens=prompt or 0,
+                    computed_prompt_tokens=computed or 0,
+                    completion_tokens=completion or 0,
+                    prefill_s=prefill or 0.0,
+                    decode_s=decode or 0.0,
+                )
+        return RunTotals(**totals)
 
     def link_cached(self, run_id: str, records: Sequence[ItemRecord]) -> None:
         """Attach already-computed items (from the cache) to a run."""
@@ -151,7 +261,8 @@ class Store(PublishedMixin):
             s.flush()
 
     @staticmethod
-    def _link(s: Session, run_id: str, record: ItemRecord, *, cached: bool) -> None:
+    def _link(s: Session, run_id: str, record: ItemRecord, *, cached: bool) -> bool:
+        """Point the run at the item; True when the run did not hold this result before."""
         existing = s.scalar(
             select(RunItemRow).where(
                 RunItemRow.run_id == run_id,
@@ -169,8 +280,12 @@ class Store(PublishedMixin):
                     cached=cached,
                 )
             )
-        elif existing.cache_key != record.cache_key:
+            return True
+        if existing.cache_key != record.cache_key:
             existing.cache_key = record.cache_key
+            existing.cached = cached
+            return True
+        return False
 
     def run_items(self, run_id: str) -> list[ItemRecord]:
         with self._session() as s:
@@ -201,11 +316,19 @@ class Store(PublishedMixin):
 
 
 def _run(row: RunRow) -> RunRecord:
+    status, error = cast(RunStatus, row.status), row.error
+    if status == "running":  # stored as running: is anybody still running it?
+        latest = row.sessions[-1] if row.sessions else None
+        now = _now()
+        if latest is None or latest.state != "running" or not owner_alive(_owner(latest), latest.heartbeat_at, now):
+            status = "interrupted"
+            gone = f"the process that ran it ({_describe(latest, now)}) is gone" if latest else "no process holds it"
+            error = error or f"{gone}; re-run the same command to resume"
     return RunRecord(
         schema_version=row.schema_version,
         id=row.id,
         run_key=row.run_key,
-        status=cast(RunStatus, row.status),
+        status=status,
         created_at=row.created_at,
         updated_at=row.updated_at,
         model=row.model,
@@ -214,5 +337,84 @@ def _run(row: RunRow) -> RunRecord:
         config=dict(row.config),
         model_info=dict(row.model_info),
         summary=dict(row.summary),
-        error=row.error,
+        error=error,
     )
+
+
+def _new_session(run_id: str, number: int, owner: Owner, load_s: float) -> RunSessionRow:
+    now = _now()
+    return RunSessionRow(
+        run_id=run_id,
+        number=number,
+        schema_version=SESSION_SCHEMA_VERSION,
+        host=owner.host,
+        pid=owner.pid,
+        process_started=owner.started,
+        state="running",
+        started_at=now,
+        heartbeat_at=now,
+        load_s=load_s,
+        wall_s=0.0,
+        items_computed=0,
+    )
+
+
+def _owner(row: RunSessionRow) -> Owner:
+    return Owner(host=row.host, pid=row.pid, started=row.process_started)
+
+
+def _session(row: RunSessionRow) -> SessionRecord:
+    return SessionRecord(
+        schema_version=row.schema_version,
+        id=row.id,
+        run_id=row.run_id,
+        number=row.number,
+        owner=_owner(row),
+        state=cast(SessionState, row.state),
+        started_at=row.started_at,
+        heartbeat_at=row.heartbeat_at,
+        load_s=row.load_s,
+        wall_s=row.wall_s,
+        items_computed=row.items_computed,
+    )
+
+
+def _describe(row: RunSessionRow, now: datetime) -> str:
+    seen = max(0, round((now - row.heartbeat_at).total_seconds()))
+    return f"pid {row.pid} on {row.host}, last seen {seen} s ago"
+
+
+def _rowcount(result: Any) -> int:
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+def _touch_run(s: Session, run_id: str, status: RunStatus, now: datetime) -> bool:
+    """The write that opens a read-then-write transaction on a run (see the module docstring)."""
+    result = s.execute(update(RunRow).where(RunRow.id == run_id).values(status=status, error=None, updated_at=now))
+    return _rowcount(result) == 1
+
+
+def _set_state(s: Session, session_id: int, state: SessionState) -> bool:
+    """Compare-and-set from "running": False when another process changed it first."""
+    result = s.execute(
+        update(RunSessionRow)
+        .where(RunSessionRow.id == session_id, RunSessionRow.state == "running")
+        .values(state=state)
+    )
+    return _rowcount(result) == 1
+
+
+def _tick(s: Session, run_id: str, tick: SessionTick) -> None:
+    """The session's clock and lease, first in its transaction; refused once it lost the run."""
+    values: dict[str, Any] = {"wall_s": tick.wall_s, "heartbeat_at": _now()}
+    if tick.final:
+        values["state"] = "ended"
+    result = s.execute(
+        update(RunSessionRow)
+        .where(RunSessionRow.id == tick.session_id, RunSessionRow.state == "running")
+        .values(**values)
+    )
+    if _rowcount(result) != 1:
+        raise RunInProgressError(
+            f"run {run_id} was taken over by another process (this one was thought dead); this one stops"
+        )
