@@ -6,14 +6,15 @@ import socket
 import sqlite3
 import subprocess
 import threading
-from datetime import datetime, timedelta
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
 import pytest
 
 from agimeter.errors import RunInProgressError
-from agimeter.store.lease import LEASE_TTL_S, this_process
+from agimeter.store.lease import LEASE_TTL_S, Heartbeat, this_process
 from agimeter.store.records import ItemRecord, Owner, RunRecord, SessionTick
 from agimeter.store.repository import Store
 
@@ -94,7 +95,7 @@ def test_a_dead_owner_shows_interrupted_and_is_taken_over(tmp_path: Path, how: s
         assert store.get_run("r1").status == "running"
         with pytest.raises(RunInProgressError, match="in progress elsewhere"):
             store.claim_run("r1", me, load_s=0.0)
-        _set_heartbeat(path, old.id, datetime.utcnow() - timedelta(seconds=LEASE_TTL_S + 5))
+        _set_heartbeat(path, old.id, datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=LEASE_TTL_S + 5))
 
     shown = store.get_run("r1")
     assert shown.status == "interrupted" and "re-run the same command" in (shown.error or "")
@@ -159,7 +160,7 @@ def test_heartbeat_refreshes_the_lease(tmp_path: Path) -> None:
     me = this_process()
     far = Owner(host=f"not-{socket.gethostname()}", pid=1, started=0.0)
     s = store.start_run(_run("r1"), far, load_s=0.0)
-    _set_heartbeat(path, s.id, datetime.utcnow() - timedelta(seconds=LEASE_TTL_S + 5))
+    _set_heartbeat(path, s.id, datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=LEASE_TTL_S + 5))
     assert store.get_run("r1").status == "interrupted"
     assert store.heartbeat(s.id) is True
     assert store.get_run("r1").status == "running"
@@ -221,3 +222,29 @@ def test_a_store_from_before_sessions_keeps_working(tmp_path: Path) -> None:
     session = store.claim_run("old", this_process(), load_s=0.0)
     assert session.number == 1
     assert store.run_totals("old").items_computed == 1
+
+
+def test_the_heartbeat_thread_keeps_the_lease_fresh(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = Store.open(f"sqlite:///{path}")
+    far = Owner(host=f"not-{socket.gethostname()}", pid=1, started=0.0)
+    s = store.start_run(_run("r1"), far, load_s=0.0)
+    _set_heartbeat(path, s.id, datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=LEASE_TTL_S + 5))
+    assert store.get_run("r1").status == "interrupted"
+    with Heartbeat(lambda: store.heartbeat(s.id), every_s=0.05):
+        deadline = time.monotonic() + 30
+        while store.get_run("r1").status != "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert store.get_run("r1").status == "running"
+    beats: list[int] = []
+
+    def beat() -> bool:
+        beats.append(1)
+        return False  # the lease is lost: the thread stops beating
+
+    with Heartbeat(beat, every_s=0.01):
+        deadline = time.monotonic() + 30
+        while not beats and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+    assert beats == [1]
