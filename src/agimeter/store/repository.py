@@ -4,10 +4,6 @@ Every item is committed in its own short transaction as soon as it is scored, so
 loses at most the item in flight, and never leaves half an item behind. The same transaction
 carries the session's clock and checks its lease (``SessionTick``): a run's measurement is derived
 from what is committed, never from a checkpoint that a kill can outdate.
-
-Transactions that read and then write start with their write: SQLite then holds its write lock
-from the first statement, and PostgreSQL a lock on that row, so two processes never both act on
-the same read.
 """
 
 from __future__ import annotations
@@ -15,27 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, Engine, create_engine, event, func, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from agimeter.errors import RunInProgressError, StoreError
-from agimeter.store.lease import owner_alive
+from agimeter.errors import StoreError
 from agimeter.store.published_repo import PublishedMixin
-from agimeter.store.records import (
-    SESSION_SCHEMA_VERSION,
-    ItemRecord,
-    Owner,
-    RunRecord,
-    RunStatus,
-    RunTotals,
-    SessionRecord,
-    SessionState,
-    SessionTick,
-)
-from agimeter.store.tables import Base, ItemRow, RunItemRow, RunRow, RunSessionRow
+from agimeter.store.records import ItemRecord, RunRecord, RunStatus, RunTotals, SessionTick
+from agimeter.store.sessions_repo import SessionsMixin, commit_tick, count_computed, effective_status
+from agimeter.store.tables import Base, ItemRow, RunItemRow, RunRow
 
 
 def _now() -> datetime:
@@ -51,7 +37,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class Store(PublishedMixin):
+class Store(PublishedMixin, SessionsMixin):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)
@@ -78,54 +64,6 @@ class Store(PublishedMixin):
         with self._session.begin() as s:
             s.add(RunRow(**run.model_dump()))
 
-    def start_run(self, run: RunRecord, owner: Owner, load_s: float) -> SessionRecord:
-        """Create a run and its first session, held by ``owner``, at once."""
-        with self._session.begin() as s:
-            s.add(RunRow(**run.model_dump()))
-            s.flush()
-            row = _new_session(run.id, 1, owner, load_s)
-            s.add(row)
-            s.flush()
-            return _session(row)
-
-    def claim_run(self, run_id: str, owner: Owner, load_s: float) -> SessionRecord:
-        """Start a new session of a stored run, for resuming it. Refused (``RunInProgressError``)
-        while the latest session's owner is alive; a dead owner's session is marked dead."""
-        try:
-            with self._session.begin() as s:
-                now = _now()
-                if not _touch_run(s, run_id, "running", now):
-                    raise StoreError(f"unknown run {run_id!r}")
-                latest = s.scalars(
-                    select(RunSessionRow).where(RunSessionRow.run_id == run_id).order_by(RunSessionRow.number.desc())
-                ).first()
-                if latest is not None and latest.state == "running":
-                    if owner_alive(_owner(latest), latest.heartbeat_at, now):
-                        raise RunInProgressError(f"run {run_id} is in progress elsewhere ({_describe(latest, now)})")
-                    if not _set_state(s, latest.id, "dead"):
-                        raise RunInProgressError(f"run {run_id} was just taken over by another process")
-                row = _new_session(run_id, latest.number + 1 if latest else 1, owner, load_s)
-                s.add(row)
-                s.flush()
-                return _session(row)
-        except IntegrityError:  # another process inserted the same session number first
-            raise RunInProgressError(f"run {run_id} was just taken over by another process") from None
-
-    def run_sessions(self, run_id: str) -> list[SessionRecord]:
-        with self._session() as s:
-            rows = s.scalars(select(RunSessionRow).where(RunSessionRow.run_id == run_id).order_by(RunSessionRow.number))
-            return [_session(r) for r in rows]
-
-    def heartbeat(self, session_id: int) -> bool:
-        """Refresh a session's lease; False when it holds none any more (ended or taken over)."""
-        with self._session.begin() as s:
-            result = s.execute(
-                update(RunSessionRow)
-                .where(RunSessionRow.id == session_id, RunSessionRow.state == "running")
-                .values(heartbeat_at=_now())
-            )
-            return _rowcount(result) == 1
-
     def find_resumable_run(self, run_key: str) -> RunRecord | None:
         """The newest unfinished run started by the same command (same run key)."""
         with self._session() as s:
@@ -149,7 +87,7 @@ class Store(PublishedMixin):
         """Change a run; with ``tick``, only while that session holds the run, in one transaction."""
         with self._session.begin() as s:
             if tick is not None:
-                _tick(s, run_id, tick)
+                commit_tick(s, run_id, tick)
             row = s.get(RunRow, run_id)
             if row is None:
                 raise StoreError(f"unknown run {run_id!r}")
@@ -197,14 +135,10 @@ class Store(PublishedMixin):
         session's clock and item count go in the same transaction, and only while it holds the run."""
         with self._session.begin() as s:
             if tick is not None:
-                _tick(s, run_id, tick)
+                commit_tick(s, run_id, tick)
             self._insert_item(s, record)
             if self._link(s, run_id, record, cached=False) and tick is not None:
-                s.execute(
-                    update(RunSessionRow)
-                    .where(RunSessionRow.id == tick.session_id)
-                    .values(items_computed=RunSessionRow.items_computed + 1)
-                )
+                count_computed(s, tick.session_id)
 
     def run_totals(self, run_id: str) -> RunTotals:
         """Counts, tokens and seconds summed over the items the run holds, in the database."""
@@ -316,14 +250,7 @@ class Store(PublishedMixin):
 
 
 def _run(row: RunRow) -> RunRecord:
-    status, error = cast(RunStatus, row.status), row.error
-    if status == "running":  # stored as running: is anybody still running it?
-        latest = row.sessions[-1] if row.sessions else None
-        now = _now()
-        if latest is None or latest.state != "running" or not owner_alive(_owner(latest), latest.heartbeat_at, now):
-            status = "interrupted"
-            gone = f"the process that ran it ({_describe(latest, now)}) is gone" if latest else "no process holds it"
-            error = error or f"{gone}; re-run the same command to resume"
+    status, error = effective_status(row)
     return RunRecord(
         schema_version=row.schema_version,
         id=row.id,
@@ -339,82 +266,3 @@ def _run(row: RunRow) -> RunRecord:
         summary=dict(row.summary),
         error=error,
     )
-
-
-def _new_session(run_id: str, number: int, owner: Owner, load_s: float) -> RunSessionRow:
-    now = _now()
-    return RunSessionRow(
-        run_id=run_id,
-        number=number,
-        schema_version=SESSION_SCHEMA_VERSION,
-        host=owner.host,
-        pid=owner.pid,
-        process_started=owner.started,
-        state="running",
-        started_at=now,
-        heartbeat_at=now,
-        load_s=load_s,
-        wall_s=0.0,
-        items_computed=0,
-    )
-
-
-def _owner(row: RunSessionRow) -> Owner:
-    return Owner(host=row.host, pid=row.pid, started=row.process_started)
-
-
-def _session(row: RunSessionRow) -> SessionRecord:
-    return SessionRecord(
-        schema_version=row.schema_version,
-        id=row.id,
-        run_id=row.run_id,
-        number=row.number,
-        owner=_owner(row),
-        state=cast(SessionState, row.state),
-        started_at=row.started_at,
-        heartbeat_at=row.heartbeat_at,
-        load_s=row.load_s,
-        wall_s=row.wall_s,
-        items_computed=row.items_computed,
-    )
-
-
-def _describe(row: RunSessionRow, now: datetime) -> str:
-    seen = max(0, round((now - row.heartbeat_at).total_seconds()))
-    return f"pid {row.pid} on {row.host}, last seen {seen} s ago"
-
-
-def _rowcount(result: Any) -> int:
-    return int(cast(CursorResult[Any], result).rowcount)
-
-
-def _touch_run(s: Session, run_id: str, status: RunStatus, now: datetime) -> bool:
-    """The write that opens a read-then-write transaction on a run (see the module docstring)."""
-    result = s.execute(update(RunRow).where(RunRow.id == run_id).values(status=status, error=None, updated_at=now))
-    return _rowcount(result) == 1
-
-
-def _set_state(s: Session, session_id: int, state: SessionState) -> bool:
-    """Compare-and-set from "running": False when another process changed it first."""
-    result = s.execute(
-        update(RunSessionRow)
-        .where(RunSessionRow.id == session_id, RunSessionRow.state == "running")
-        .values(state=state)
-    )
-    return _rowcount(result) == 1
-
-
-def _tick(s: Session, run_id: str, tick: SessionTick) -> None:
-    """The session's clock and lease, first in its transaction; refused once it lost the run."""
-    values: dict[str, Any] = {"wall_s": tick.wall_s, "heartbeat_at": _now()}
-    if tick.final:
-        values["state"] = "ended"
-    result = s.execute(
-        update(RunSessionRow)
-        .where(RunSessionRow.id == tick.session_id, RunSessionRow.state == "running")
-        .values(**values)
-    )
-    if _rowcount(result) != 1:
-        raise RunInProgressError(
-            f"run {run_id} was taken over by another process (this one was thought dead); this one stops"
-        )
