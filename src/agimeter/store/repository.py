@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from agimeter.errors import StoreError
 from agimeter.store.published_repo import PublishedMixin
 from agimeter.store.records import ItemRecord, RunRecord, RunStatus, RunTotals, SessionTick
-from agimeter.store.sessions_repo import SessionsMixin, commit_tick, count_computed, effective_status
+from agimeter.store.sessions_repo import SessionsMixin, commit_tick, effective_status
 from agimeter.store.tables import Base, ItemRow, RunItemRow, RunRow
 
 
@@ -134,11 +134,10 @@ class Store(PublishedMixin, SessionsMixin):
         """Commit one freshly computed item and link it to the run, atomically; with ``tick``, the
         session's clock and item count go in the same transaction, and only while it holds the run."""
         with self._session.begin() as s:
-            if tick is not None:
-                commit_tick(s, run_id, tick)
             self._insert_item(s, record)
-            if self._link(s, run_id, record, cached=False) and tick is not None:
-                count_computed(s, tick.session_id)
+            linked = self._link(s, run_id, record, cached=False)
+            if tick is not None:
+                commit_tick(s, run_id, tick, computed=int(linked))
 
     def run_totals(self, run_id: str) -> RunTotals:
         """Counts, tokens and seconds summed over the items the run holds, in the database."""

@@ -2,12 +2,12 @@
 
 A session is created with the run (``start_run``) or to resume it (``claim_run``, refused while
 the latest session's owner lives). Its clock, item count and lease go with every item it commits
-(``commit_tick``, first in the item's transaction), and a session that another process took over
-can commit nothing more.
+(``commit_tick``: a compare-and-set on the session's state, in the item's transaction), so a
+session that another process took over can commit nothing more.
 
-Transactions that read and then write start with their write: SQLite then holds its write lock
-from the first statement, and PostgreSQL a lock on that row, so two processes never both act on
-the same read.
+``claim_run`` reads and then writes, so it starts with a write: SQLite then holds its write lock
+from the first statement, and PostgreSQL a lock on the run's row, so two processes never both
+act on the same read.
 """
 
 from __future__ import annotations
@@ -157,29 +157,24 @@ def _set_state(s: Session, session_id: int, state: SessionState) -> bool:
     return _rowcount(result) == 1
 
 
-def commit_tick(s: Session, run_id: str, tick: SessionTick) -> None:
-    """The session's clock and lease, first in its transaction; refused once it lost the run."""
+def commit_tick(s: Session, run_id: str, tick: SessionTick, *, computed: int = 0) -> None:
+    """The session's clock, item count and lease, in the transaction of what it commits; refused
+    (and so the whole transaction) once the session lost the run to another process."""
     values: dict[str, Any] = {"wall_s": tick.wall_s, "heartbeat_at": _now()}
+    if computed:
+        values["items_computed"] = RunSessionRow.items_computed + computed
     if tick.final:
         values["state"] = "ended"
     result = s.execute(
         update(RunSessionRow)
         .where(RunSessionRow.id == tick.session_id, RunSessionRow.state == "running")
         .values(**values)
+        .execution_options(synchronize_session=False)
     )
     if _rowcount(result) != 1:
         raise RunInProgressError(
             f"run {run_id} was taken over by another process (this one was thought dead); this one stops"
         )
-
-
-def count_computed(s: Session, session_id: int) -> None:
-    """One more item computed by this session (in the item's transaction)."""
-    s.execute(
-        update(RunSessionRow)
-        .where(RunSessionRow.id == session_id)
-        .values(items_computed=RunSessionRow.items_computed + 1)
-    )
 
 
 def effective_status(row: RunRow) -> tuple[RunStatus, str | None]:
