@@ -248,3 +248,23 @@ def test_the_heartbeat_thread_keeps_the_lease_fresh(tmp_path: Path) -> None:
             time.sleep(0.01)
         time.sleep(0.1)
     assert beats == [1]
+
+
+def test_the_same_command_started_twice_at_once_runs_once(tmp_path: Path) -> None:
+    """Two processes that both found nothing to resume create two runs of one run key: the later
+    one is refused while the first one's owner lives."""
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        me = this_process()
+        live = Owner(host=me.host, pid=sleeper.pid, started=psutil.Process(sleeper.pid).create_time())
+        store.start_run(_run("first"), live, load_s=0.0)
+        with pytest.raises(RunInProgressError, match=rf"run first of the same command .*\(pid {sleeper.pid} on "):
+            store.start_run(_run("second"), me, load_s=0.0)
+        assert [r.id for r in store.list_runs()] == ["first"]  # the refused run left nothing behind
+        store.start_run(_run("other", key="another command"), me, load_s=0.0)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # Its owner gone, the first run no longer stands in the way.
+    store.start_run(_run("third"), me, load_s=0.0)

@@ -12,10 +12,11 @@ act on the same read.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from agimeter.errors import RunInProgressError, StoreError
@@ -43,10 +44,24 @@ class SessionsMixin:
     _session: sessionmaker[Session]
 
     def start_run(self, run: RunRecord, owner: Owner, load_s: float) -> SessionRecord:
-        """Create a run and its first session, held by ``owner``, at once."""
+        """Create a run and its first session, held by ``owner``, at once. Refused when another
+        live process started the same command (same run key) at the same moment."""
         with self._session.begin() as s:
+            if s.bind is not None and s.bind.dialect.name == "postgresql":  # SQLite: the INSERT locks
+                key = int.from_bytes(hashlib.sha256(run.run_key.encode()).digest()[:8], "big", signed=True)
+                s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
             s.add(RunRow(**run.model_dump()))
             s.flush()
+            rivals = s.scalars(
+                select(RunRow).where(RunRow.run_key == run.run_key, RunRow.id != run.id, RunRow.status == "running")
+            )
+            for rival in rivals:
+                if effective_status(rival)[0] == "running":
+                    latest = rival.sessions[-1]
+                    raise RunInProgressError(
+                        f"run {rival.id} of the same command is in progress elsewhere "
+                        f"({_describe(latest, _now())}); re-run the command once that process has ended"
+                    )
             row = _new_session(run.id, 1, owner, load_s)
             s.add(row)
             s.flush()
