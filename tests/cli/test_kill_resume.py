@@ -174,7 +174,9 @@ def test_kill_9_twenty_times_then_resume_equals_an_uninterrupted_run(agimeter: C
     usd = resumed["cost"]["usd_per_run"]
     per_item = max(refs) / ITEMS
     low, high = 0.9 * min(refs) - sessions * per_item, 1.1 * max(refs) + 2 * sessions * per_item
-    print(f"kills={kills} sessions={sessions} $ resumed={usd:.4f} uninterrupted={refs} allowed=[{low:.4f}, {high:.4f}]")
+    counts = {k: (m[k], ref[k]) for k in ("items_computed", "items_cached", "prompt_tokens", "completion_tokens")}
+    print(f"kills={kills} sessions={sessions} resumed vs uninterrupted {counts}")
+    print(f"$ resumed={usd:.4f} uninterrupted={refs} allowed=[{low:.4f}, {high:.4f}]")
     assert low <= usd <= high, (usd, refs, low, high)
     assert resumed["cost"]["usd_per_1m_tokens"] == pytest.approx(
         usd / (m["prompt_tokens"] + m["completion_tokens"]) * 1e6

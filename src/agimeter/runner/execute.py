@@ -109,9 +109,12 @@ class Executor:
             )
             pending.append(_Pending(item, context, key))
         cached = self.store.cached_items(p.cache_key for p in pending)
-        # Results this run stored in an earlier session are linked already: relinking keeps them
-        # counted as computed (the store counts; see ``Store.run_totals``).
-        self.store.link_cached(run_id, [cached[p.cache_key] for p in pending if p.cache_key in cached])
+        # Results this run stored in an earlier session are linked already (and count as computed:
+        # see ``Store.run_totals``); only other runs' results are linked here, as cached.
+        held = self.store.run_item_keys(run_id)
+        self.store.link_cached(
+            run_id, [cached[p.cache_key] for p in pending if p.cache_key in cached and p.cache_key not in held]
+        )
         todo = [p for p in pending if p.cache_key not in cached]
         self.progress.start_task(spec.name, total=len(pending), done=len(pending) - len(todo))
         try:
