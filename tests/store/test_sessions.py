@@ -17,25 +17,19 @@ from agimeter.errors import RunInProgressError
 from agimeter.store.lease import LEASE_TTL_S, Heartbeat, this_process
 from agimeter.store.records import ItemRecord, Owner, RunRecord, SessionTick
 from agimeter.store.repository import Store
+from agimeter.testing.records import item_record
 
 
 def _item(doc_id: int, key: str, *, prompt: int = 10, completion: int = 3) -> ItemRecord:
-    return ItemRecord(
-        task="t",
-        task_version="1",
-        doc_id=doc_id,
-        target=0,
-        prediction=0,
-        correct=True,
-        metrics={"acc": 1.0},
+    return item_record(
+        doc_id,
+        key,
         prompt_tokens=prompt,
         completion_tokens=completion,
         computed_prompt_tokens=prompt - 4,
         prefill_s=0.5,
         decode_s=0.25,
         total_s=0.75,
-        prompt_sha256="p",
-        cache_key=key,
     )
 
 
