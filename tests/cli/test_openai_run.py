@@ -37,7 +37,8 @@ def test_generative_run_with_failures_then_resume(agimeter: Cli, toy_env: dict[s
     url = stub_server("--first-ms", "1", "--itl-ms", "1", "--fail-rate", "0.3", "--responses", json.dumps(answers))
     args = _args(toy_env, url, "--model-arg", "max_retries=0")
     first = agimeter(*args)
-    assert first.returncode == 0, first.stderr
+    assert first.returncode == 3, first.stderr  # incomplete: the table is printed, the exit says so
+    assert "toy_gen" in first.stdout and "re-run the same command" in first.stdout
     store = Store.open(f"sqlite:///{toy_env['store']}")
     (run,) = store.list_runs()
     assert run.status == "incomplete"
@@ -50,8 +51,9 @@ def test_generative_run_with_failures_then_resume(agimeter: Cli, toy_env: dict[s
 
     for _ in range(10):  # each pass retries only what is still missing
         again = agimeter(*args)
-        assert again.returncode == 0, again.stderr
-        if store.get_run(run.id).status == "finished":
+        status = store.get_run(run.id).status
+        assert again.returncode == (0 if status == "finished" else 3), again.stderr
+        if status == "finished":
             break
     run = store.get_run(run.id)
     assert run.status == "finished" and len(store.list_runs()) == 1
@@ -62,6 +64,10 @@ def test_generative_run_with_failures_then_resume(agimeter: Cli, toy_env: dict[s
     assert con.execute("select count(*) from item_results").fetchone()[0] == 40
     assert con.execute("select count(*) from run_items").fetchone()[0] == 40
     assert run.summary["measurement"]["completion_tokens"] == sum(i.completion_tokens for i in items)
+    # The measurement describes the run as it is now: every item computed by it, no failures left.
+    measurement = run.summary["measurement"]
+    assert (measurement["items_computed"], measurement["items_cached"]) == (40, 0)
+    assert (measurement["errors"], measurement["failed_items"]) == ({}, 0)
 
 
 def test_multiple_choice_needs_echo_and_says_which_tasks(agimeter: Cli, toy_env: dict[str, Path], stub_server) -> None:

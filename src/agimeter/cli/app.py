@@ -31,6 +31,9 @@ console = Console()
 err_console = Console(stderr=True)
 
 DEFAULT_SUITE = "offline"
+# `run` exits with this after printing its table when the run ended incomplete (some items failed
+# for good; re-running the same command retries them). Errors exit 2, interruptions 130.
+EXIT_INCOMPLETE = 3
 
 
 def _open_store(store: str | None, config: Path | None) -> Store:
@@ -75,7 +78,7 @@ def run(
     config: ConfigOpt = None,
     output: FormatOpt = "table",
 ) -> None:
-    """Evaluate a model on tasks; resumes an interrupted identical run."""
+    """Evaluate a model on tasks; resumes an interrupted identical run. Exits 3 if it ends incomplete."""
     from agimeter.cli.progress import RichProgress, spinner
     from agimeter.runner.session import RunOptions, execute_run, load_backend, prepare_tasks
     from agimeter.tasks.suites import expand_task_list
@@ -115,6 +118,8 @@ def run(
     finally:
         backend.close()
     _show(result_store, record, output, subtasks=False)
+    if record.status == "incomplete":
+        raise typer.Exit(EXIT_INCOMPLETE)
 
 
 def _api_price(
@@ -336,7 +341,7 @@ def main() -> None:
     # A terminated run is marked interrupted (and resumable), like Ctrl-C.
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a command's typer.Exit(code) comes back as its value
     except AgimeterError as err:
         err_console.print(f"[bold red]error:[/bold red] {err}", highlight=False, soft_wrap=True)
         raise SystemExit(err.exit_code) from None
@@ -354,6 +359,8 @@ def main() -> None:
         if isinstance(err, click.exceptions.Abort):
             raise SystemExit(1) from None
         raise
+    if isinstance(code, int) and code:
+        raise SystemExit(code)
 
 
 if __name__ == "__main__":
