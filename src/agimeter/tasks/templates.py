@@ -84,9 +84,7 @@ def render(template: str, doc: Record, *, origin: str, what: str, spec: str = ""
         raise DataError(f"{where}: cannot render record {origin}: {type(err).__name__}: {err}") from err
 
 
-def doc_to_text(
-    template: str, doc: Record, *, origin: str, what: str = "prompt.doc_to_text", spec: str = ""
-) -> str:
+def doc_to_text(template: str, doc: Record, *, origin: str, what: str = "prompt.doc_to_text", spec: str = "") -> str:
     """A field name returns the field; anything else is rendered as a template."""
     if template in doc:
         value = doc[template]
