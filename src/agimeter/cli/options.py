@@ -115,6 +115,8 @@ def usage_error_line(err: typer.TyperException) -> str:
 
 
 def _param_name(param: object) -> str:
+    if getattr(param, "param_type_name", "") == "argument":  # named as in the help: RUN_ID
+        return str(getattr(param, "metavar", None) or getattr(param, "name", None) or "argument").upper()
     opts = [str(o) for o in getattr(param, "opts", None) or ()]
     long = [o for o in opts if o.startswith("--")]
     if long or opts:
