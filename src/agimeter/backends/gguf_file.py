@@ -114,6 +114,8 @@ def declared_size(data: mmap.mmap | bytes) -> int:
         dims = [header.take("Q") for _ in range(n_dims)]
         kind, offset = header.take("I"), header.take("Q")
         end = max(end, offset + _tensor_bytes(kind, dims))
+    if end == 0:  # no tensor data: nothing after the header is needed
+        return header.pos
     data_start = -(-header.pos // alignment) * alignment
     return data_start + end
 
