@@ -96,7 +96,7 @@ def describe_problem(problem: ErrorDetails) -> str:
     bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
     if kind in bounds:
         limit = next(iter(ctx.values()), "?")
-        return f"must be {bounds[kind]} {limit}, got {value}"
+        return f"must be {bounds[kind]} {f'{limit:g}' if isinstance(limit, float) else limit}, got {value}"
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected', '?')}, got {value!r}"
     return str(problem["msg"])
