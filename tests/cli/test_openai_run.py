@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -86,6 +87,21 @@ def test_unreachable_server_is_one_line(agimeter: Cli, toy_env: dict[str, Path])
     res = agimeter(*_args(toy_env, "http://127.0.0.1:9/v1"))
     assert res.returncode != 0
     assert res.stderr.strip().startswith("error: cannot reach http://127.0.0.1:9/v1/models")
+
+
+def test_silent_server_ends_the_run_incomplete_in_bounded_time(
+    agimeter: Cli, toy_env: dict[str, Path], stub_server
+) -> None:
+    url = stub_server("--hang")  # preflight answers; no completion request ever does
+    limits = ["--model-arg", "give_up_s=1", "--model-arg", "timeout_s=60", "--model-arg", "max_retries=5"]
+    start = time.perf_counter()
+    agimeter(*_args(toy_env, url, *limits), timeout=300)
+    elapsed = time.perf_counter() - start
+    (run,) = Store.open(f"sqlite:///{toy_env['store']}").list_runs()
+    assert run.status == "incomplete"
+    assert run.summary["measurement"]["errors"] == {"timeout": 40}
+    # Without giving up, 40 requests 8 at a time would each wait out timeout_s: 5 x 60 s.
+    assert elapsed < 60
 
 
 def _catalog() -> Path:

@@ -37,6 +37,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _prepare_sqlite_path(url: str, path: Path) -> None:
+    """Create the database file's folder; refuse paths SQLite could only fail on obscurely."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise StoreError(f"cannot open store {url!r}: {path.parent} exists and is not a folder") from None
+    except OSError as err:
+        raise StoreError(f"cannot open store {url!r}: cannot create {path.parent}: {err.strerror or err}") from None
+    if path.is_dir():
+        raise StoreError(f"cannot open store {url!r}: {path} is a folder, not a database file")
+
+
 class Store(PublishedMixin, SessionsMixin):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -44,8 +56,9 @@ class Store(PublishedMixin, SessionsMixin):
 
     @classmethod
     def open(cls, url: str) -> Store:
+        """Open (and create) the store at ``url``; any problem is a one-line ``StoreError``."""
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-            Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            _prepare_sqlite_path(url, Path(url.removeprefix("sqlite:///").partition("?")[0]).expanduser())
         try:
             engine = create_engine(url)
             if engine.dialect.name == "sqlite":
@@ -109,10 +122,14 @@ class Store(PublishedMixin, SessionsMixin):
 
     def get_run(self, run_id: str) -> RunRecord:
         """Look a run up by id or by a unique id prefix."""
+        if not run_id:
+            raise StoreError("empty run id; see `agimeter runs`")
         with self._session() as s:
             row = s.get(RunRow, run_id)
             if row is None:
-                rows = list(s.scalars(select(RunRow).where(RunRow.id.startswith(run_id)).limit(2)))
+                # autoescape: a prefix is literal text, so ``show %`` or ``show _`` matches nothing
+                prefix = RunRow.id.startswith(run_id, autoescape=True)
+                rows = list(s.scalars(select(RunRow).where(prefix).limit(2)))
                 if len(rows) != 1:
                     why = "is ambiguous" if rows else "not found"
                     raise StoreError(f"run {run_id!r} {why}; see `agimeter runs`")
