@@ -66,6 +66,20 @@ def use_chat(spec: TaskSpec, backend: Backend, mode: ChatMode) -> bool:
     return mode == "on" or spec.prompt.chat
 
 
+def _scoring_identity(spec: TaskSpec) -> dict[str, object]:
+    """How answers are judged, for the cache key: a change of judge is never a cache hit."""
+    identity: dict[str, object] = {
+        "scorer": spec.scorer,
+        **spec.scoring.model_dump(mode="json"),
+        "metrics": spec.metrics,
+    }
+    if spec.scoring.kind == "code_exec":
+        from agimeter.scoring.sandbox import JUDGE_VERSION
+
+        identity["sandbox_judge"] = JUDGE_VERSION
+    return identity
+
+
 class Executor:
     def __init__(
         self,
@@ -105,7 +119,7 @@ class Executor:
                 task_version=spec.version,
                 item=item,
                 context=context,
-                scoring={"scorer": spec.scorer, **spec.scoring.model_dump(mode="json"), "metrics": spec.metrics},
+                scoring=_scoring_identity(spec),
             )
             pending.append(_Pending(item, context, key))
         cached = self.store.cached_items(p.cache_key for p in pending)

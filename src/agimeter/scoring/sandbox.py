@@ -68,9 +68,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from agimeter.scoring import _sandbox_host as host
 from agimeter.scoring._sandbox_cgroup import cgroup_roots
 
-__all__ = ["ExecResult", "SandboxLimits", "isolation", "run_many", "run_program"]
+__all__ = ["JUDGE_VERSION", "ExecResult", "SandboxLimits", "isolation", "run_many", "run_program"]
 
 Status = Literal["passed", "failed", "timeout", "error"]
+
+# How a program's outcome is judged; part of the item cache key of code tasks, so results judged by
+# an earlier sandbox are not reused. 2: a pass needs the per-run marker written after the last
+# statement (before: exit status 0 alone, which sys.exit(0) could forge).
+JUDGE_VERSION = "2"
 
 
 class SandboxLimits(BaseModel):
