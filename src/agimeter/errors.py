@@ -35,6 +35,10 @@ class StoreError(AgimeterError):
     """The result store cannot be opened or a run id is unknown."""
 
 
+class RunInProgressError(AgimeterError):
+    """Another live process runs this run (or took it over from this one)."""
+
+
 class PushError(AgimeterError):
     """A leaderboard server refused an upload or could not be reached."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,8 @@ def test_corrupt_gguf_leaves_no_cache_entry(tmp_path: Path, monkeypatch: pytest.
     (pkg / "model.gguf").write_bytes(b"GGUF" + b"\x00" * 64)  # truncated: header only
     monkeypatch.setattr(aliases, "package_dir", lambda _alias: pkg)
     cache = tmp_path / "cache"
-    with pytest.raises(ModelError, match="cannot read GGUF"):
+    # Found by the header check before transformers reads it (was transformers' "cannot read GGUF").
+    with pytest.raises(ModelError, match="GGUF file is truncated or corrupt"):
         gguf_convert.ensure_converted(_alias(file="model.gguf", sha256=None), cache)
     converted = cache / "converted"
     assert not converted.exists() or not any(converted.iterdir())
@@ -64,7 +66,9 @@ def test_full_disk_during_conversion_leaves_no_cache_entry(tmp_path: Path, monke
 
     pkg = tmp_path / "pkg"
     pkg.mkdir()
-    (pkg / "model.gguf").write_bytes(b"GGUF")
+    # A complete GGUF header (v3, no tensors, no metadata): it passes the truncation check, and the
+    # (mocked) transformers loads it.
+    (pkg / "model.gguf").write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 0))
     monkeypatch.setattr(aliases, "package_dir", lambda _alias: pkg)
 
     class HalfWritten:

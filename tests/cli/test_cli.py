@@ -131,9 +131,13 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(agimeter: Cli,
     assert res.returncode == 0, res.stderr
     payload = json.loads(res.stdout)
     assert payload["run"]["status"] == "finished"
-    # Only the items not committed before the kill were computed again.
-    assert payload["measurement"]["items_computed"] == 40 - killed_items
+    # Every item was computed by this run (in one session or the other): none is "from cache".
+    assert payload["measurement"]["items_computed"] == 40
+    assert payload["measurement"]["items_cached"] == 0
     con = sqlite3.connect(toy_env["store"])
+    # Only the items not committed before the kill were computed again.
+    sessions = con.execute("select items_computed from run_sessions order by number").fetchall()
+    assert [n for (n,) in sessions] == [killed_items, 40 - killed_items]
     assert con.execute("select count(*) from runs").fetchone()[0] == 1
     assert con.execute("select count(*) from run_items").fetchone()[0] == 40
     assert con.execute("select count(distinct doc_id) from run_items").fetchone()[0] == 40

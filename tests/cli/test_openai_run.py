@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,7 +38,8 @@ def test_generative_run_with_failures_then_resume(agimeter: Cli, toy_env: dict[s
     url = stub_server("--first-ms", "1", "--itl-ms", "1", "--fail-rate", "0.3", "--responses", json.dumps(answers))
     args = _args(toy_env, url, "--model-arg", "max_retries=0")
     first = agimeter(*args)
-    assert first.returncode == 0, first.stderr
+    assert first.returncode == 3, first.stderr  # incomplete: the table is printed, the exit says so
+    assert "toy_gen" in first.stdout and "re-run the same command" in first.stdout
     store = Store.open(f"sqlite:///{toy_env['store']}")
     (run,) = store.list_runs()
     assert run.status == "incomplete"
@@ -50,8 +52,9 @@ def test_generative_run_with_failures_then_resume(agimeter: Cli, toy_env: dict[s
 
     for _ in range(10):  # each pass retries only what is still missing
         again = agimeter(*args)
-        assert again.returncode == 0, again.stderr
-        if store.get_run(run.id).status == "finished":
+        status = store.get_run(run.id).status
+        assert again.returncode == (0 if status == "finished" else 3), again.stderr
+        if status == "finished":
             break
     run = store.get_run(run.id)
     assert run.status == "finished" and len(store.list_runs()) == 1
@@ -62,6 +65,10 @@ def test_generative_run_with_failures_then_resume(agimeter: Cli, toy_env: dict[s
     assert con.execute("select count(*) from item_results").fetchone()[0] == 40
     assert con.execute("select count(*) from run_items").fetchone()[0] == 40
     assert run.summary["measurement"]["completion_tokens"] == sum(i.completion_tokens for i in items)
+    # The measurement describes the run as it is now: every item computed by it, no failures left.
+    measurement = run.summary["measurement"]
+    assert (measurement["items_computed"], measurement["items_cached"]) == (40, 0)
+    assert (measurement["errors"], measurement["failed_items"]) == ({}, 0)
 
 
 def test_multiple_choice_needs_echo_and_says_which_tasks(agimeter: Cli, toy_env: dict[str, Path], stub_server) -> None:
@@ -80,6 +87,21 @@ def test_unreachable_server_is_one_line(agimeter: Cli, toy_env: dict[str, Path])
     res = agimeter(*_args(toy_env, "http://127.0.0.1:9/v1"))
     assert res.returncode != 0
     assert res.stderr.strip().startswith("error: cannot reach http://127.0.0.1:9/v1/models")
+
+
+def test_silent_server_ends_the_run_incomplete_in_bounded_time(
+    agimeter: Cli, toy_env: dict[str, Path], stub_server
+) -> None:
+    url = stub_server("--hang")  # preflight answers; no completion request ever does
+    limits = ["--model-arg", "give_up_s=1", "--model-arg", "timeout_s=60", "--model-arg", "max_retries=5"]
+    start = time.perf_counter()
+    agimeter(*_args(toy_env, url, *limits), timeout=300)
+    elapsed = time.perf_counter() - start
+    (run,) = Store.open(f"sqlite:///{toy_env['store']}").list_runs()
+    assert run.status == "incomplete"
+    assert run.summary["measurement"]["errors"] == {"timeout": 40}
+    # Without giving up, 40 requests 8 at a time would each wait out timeout_s: 5 x 60 s.
+    assert elapsed < 60
 
 
 def _catalog() -> Path:

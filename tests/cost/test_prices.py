@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agimeter.cost.prices import ProviderPrice, config_prices, load_catalog_prices, to_usd
+from agimeter.cost.prices import ProviderPrice, config_prices, find_price, load_catalog_prices, to_usd
 from agimeter.errors import ConfigError
 
 CATALOG = Path(__file__).resolve().parents[3] / "shared" / "catalog" / "published.json"
@@ -33,6 +33,17 @@ def test_conversion_needs_an_explicit_rate() -> None:
     assert row.usd_blended_3_1 == pytest.approx((3 * 0.56 + 1.68) / 4)
     usd = cny.model_copy(update={"currency": "USD"})
     assert to_usd(usd, None).usd_output == 12.0
+
+
+def test_find_price_prefers_the_newest_complete_price_point() -> None:
+    def point(date: str, output: float | None) -> ProviderPrice:
+        return ProviderPrice(provider="P", model="m", date=date, currency="USD", input_per_mtok=1.0,
+                             output_per_mtok=output, source=f"s-{date}")  # fmt: skip
+
+    table = [point("2024-01-01", 3.0), point("2025-06-01", None), point("2024-06-01", 2.0)]
+    # the 2025 point gives no output price: the newest point with both prices is chosen
+    assert find_price(table, "P/m", None).price.date == "2024-06-01"
+    assert find_price([point("2025-06-01", None)], "m", None).price.date == "2025-06-01"  # the only one
 
 
 def test_bad_config_price_names_the_field() -> None:

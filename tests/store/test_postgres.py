@@ -108,6 +108,55 @@ def test_run_resume_and_export_on_postgres(
     assert len(rows) == 40 and json.loads(rows[0])["task"] == "toy_mc"
 
 
+def test_sessions_leases_and_totals_on_postgres(postgres_url: str) -> None:
+    """The lease (claim, refusal, take-over, fencing) and the JSON sums of ``run_totals`` in
+    PostgreSQL's SQL, not only SQLite's."""
+    import socket
+    from datetime import datetime
+
+    from agimeter.errors import RunInProgressError
+    from agimeter.store.lease import this_process
+    from agimeter.store.records import ItemRecord, Owner, RunRecord, SessionTick
+    from agimeter.store.repository import Store
+
+    store = Store.open(postgres_url)
+    me = this_process()
+    now = datetime(2026, 1, 1)
+    run = RunRecord(
+        id="pg-lease", run_key="pg-k", status="running", created_at=now, updated_at=now,
+        model="fake:m", model_identity="x", tasks=["t"],
+    )  # fmt: skip
+    far = Owner(host=f"not-{socket.gethostname()}", pid=1, started=0.0)
+    first = store.start_run(run, far, load_s=1.0)
+    for doc_id in range(3):
+        item = ItemRecord(
+            task="t", task_version="1", doc_id=doc_id, target=0, prediction=0, correct=True,
+            metrics={"acc": 1.0}, prompt_tokens=10 + doc_id, completion_tokens=2, computed_prompt_tokens=5,
+            prefill_s=0.5, decode_s=0.25, total_s=0.75, prompt_sha256="p", cache_key=f"pg-{doc_id}",
+        )  # fmt: skip
+        store.add_item(run.id, item, tick=SessionTick(session_id=first.id, wall_s=doc_id + 1.0))
+    totals = store.run_totals(run.id)
+    assert (totals.items_computed, totals.items_cached, totals.prompt_tokens, totals.completion_tokens) == (3, 0, 33, 6)
+    assert totals.prefill_s == 1.5 and totals.decode_s == 0.75
+    assert store.get_run(run.id).status == "running"  # another host's fresh lease holds
+    with pytest.raises(RunInProgressError, match="in progress elsewhere"):
+        store.claim_run(run.id, me, load_s=0.0)
+    from sqlalchemy import text
+
+    with store.engine.begin() as con:  # the far owner's lease expires
+        con.execute(text("update run_sessions set heartbeat_at = '2000-01-01' where id = :id"), {"id": first.id})
+    assert store.get_run(run.id).status == "interrupted"
+    second = store.claim_run(run.id, me, load_s=0.0)
+    assert second.number == 2
+    with pytest.raises(RunInProgressError, match="taken over"):
+        store.add_item(
+            run.id,
+            item.model_copy(update={"doc_id": 9, "cache_key": "pg-9"}),
+            tick=SessionTick(session_id=first.id, wall_s=9.0),
+        )
+    assert [s.items_computed for s in store.run_sessions(run.id)] == [3, 0]
+
+
 def test_a_table_made_with_the_old_64_character_identity_is_widened(postgres_url: str) -> None:
     """PostgreSQL enforces varchar lengths: a store created before the identity column was widened
     gets it widened when opened, and then keeps a 71-character local identity."""

@@ -8,28 +8,11 @@ import pytest
 from agimeter.errors import StoreError
 from agimeter.store.records import ItemRecord, RunRecord
 from agimeter.store.repository import Store
+from agimeter.testing.records import item_record
 
 
 def _item(doc_id: int, key: str) -> ItemRecord:
-    return ItemRecord(
-        task="t",
-        task_version="1",
-        doc_id=doc_id,
-        target=0,
-        prediction=0,
-        correct=True,
-        metrics={"acc": 1.0},
-        loglikelihoods=[-1.0, -2.0],
-        is_greedy=[True, False],
-        prompt_tokens=10,
-        completion_tokens=0,
-        computed_prompt_tokens=6,
-        prefill_s=0.1,
-        decode_s=0.0,
-        total_s=0.1,
-        prompt_sha256="p",
-        cache_key=key,
-    )
+    return item_record(doc_id, key)
 
 
 def _run(run_id: str, key: str = "k") -> RunRecord:

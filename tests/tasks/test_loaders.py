@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agimeter.errors import DataError
+from agimeter.errors import DataError, TaskSpecError
 from agimeter.tasks import Task
 from agimeter.tasks.loaders import expand_paths, load_docs
 from agimeter.tasks.registry import parse_spec
@@ -128,7 +128,64 @@ def test_missing_template_field_names_file_and_line(tmp_path: Path) -> None:
     assert task.items(limit=1)[0].context == "q1"
     with pytest.raises(DataError) as err:
         task.items()
-    assert str(err.value) == "d.jsonl:2: 'question' is undefined (needed by prompt.doc_to_text)"
+    # The task YAML and the field first (what to fix), then the record that showed it.
+    assert str(err.value) == "t.yaml: prompt.doc_to_text: 'question' is undefined (record d.jsonl:2)"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "source", "field"),
+    [
+        ({"doc_to_text": "{{question}"}, {}, "prompt.doc_to_text"),
+        ({"description": "{% if x %}"}, {}, "prompt.description"),
+        ({"doc_to_choice": "{{ choices | }}"}, {}, "prompt.doc_to_choice"),
+        ({"fewshot_target": "{{ }}"}, {}, "prompt.fewshot_target"),
+        ({}, {"where": "answer >"}, "source.where"),
+    ],
+)
+def test_template_syntax_error_names_yaml_and_field_at_load(
+    tmp_path: Path, prompt: dict[str, str], source: dict[str, str], field: str
+) -> None:
+    data = _mc_spec("d.jsonl", **prompt)
+    data["source"] = {**data["source"], **source}  # type: ignore[dict-item]
+    # Found when the YAML is read: no data file is needed (none exists here).
+    with pytest.raises(TaskSpecError) as err:
+        parse_spec(data, "my_task.yaml")
+    assert str(err.value).startswith(f"my_task.yaml: {field}: template syntax error: ")
+    assert "\n" not in str(err.value)
+
+
+def test_template_syntax_error_in_scoring_fields(tmp_path: Path) -> None:
+    data = _mc_spec("d.jsonl")
+    data["scoring"] = {"fields": {"num_true": "{{ n "}}
+    with pytest.raises(TaskSpecError, match=r"^my_task.yaml: scoring.fields.num_true: template syntax error"):
+        parse_spec(data, "my_task.yaml")
+
+
+def test_undefined_field_in_where_names_yaml_and_record(tmp_path: Path) -> None:
+    (tmp_path / "d.jsonl").write_text(json.dumps({"question": "q", "choices": ["a"], "answer": 0}) + "\n")
+    data = _mc_spec("d.jsonl")
+    data["source"] = {**data["source"], "where": "level > 1"}  # type: ignore[dict-item]
+    with pytest.raises(DataError) as err:
+        Task(parse_spec(data, "my_task.yaml"), tmp_path).items()
+    assert str(err.value) == "my_task.yaml: source.where: 'level' is undefined (record d.jsonl:1)"
+
+
+@pytest.mark.parametrize(
+    ("name", "text"), [("e.jsonl", ""), ("blank.jsonl", "\n\n"), ("h.csv", "question,answer\n"), ("e.json", "[]")]
+)
+def test_empty_data_file_is_named(tmp_path: Path, name: str, text: str) -> None:
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        load_docs(FileSource(path=name), tmp_path)
+    assert str(err.value) == f"{name}: no rows"
+
+
+def test_where_that_keeps_nothing_names_the_yaml(tmp_path: Path) -> None:
+    (tmp_path / "d.jsonl").write_text(json.dumps({"question": "q", "choices": ["a"], "answer": 0}) + "\n")
+    data = _mc_spec("d.jsonl")
+    data["source"] = {**data["source"], "where": "answer > 5"}  # type: ignore[dict-item]
+    with pytest.raises(DataError, match=r"^my_task.yaml: source: no documents"):
+        Task(parse_spec(data, "my_task.yaml"), tmp_path).items()
 
 
 def test_gold_out_of_range(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from agimeter.backends._hashing import file_sha256
+from agimeter.backends.gguf_file import check_gguf_file
 from agimeter.errors import ModelError
 
 # Files whose bytes decide what the model computes; hashed into the identity.
@@ -105,6 +106,8 @@ def load_model(
     target = resolve_device(device)
     common: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if gguf_file:
+        if (path / gguf_file).is_file():  # else transformers says what is missing
+            check_gguf_file(path / gguf_file)
         common["gguf_file"] = gguf_file
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path), **common)

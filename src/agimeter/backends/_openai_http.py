@@ -5,6 +5,11 @@ records failures instead of hiding them). A streamed request is timed with the m
 ``time.perf_counter`` clock: when it was sent, when its first byte arrived, and when each SSE
 event carrying a token arrived (taken the moment the socket read returned, before any parsing).
 The time the client itself spends parsing is measured too and reported as client overhead.
+
+Three limits keep a server that stops answering from holding a run (see ``ServerWatch``):
+``read_timeout_s`` ends a stream that goes silent after sending data (a stalled stream),
+``timeout_s`` ends any attempt, and ``give_up_s`` ends every request to a server that has sent
+nothing, or has answered nothing successfully while attempts time out, for that long.
 """
 
 from __future__ import annotations
@@ -13,13 +18,15 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 from typing import Any, TypeVar
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
 from agimeter.backends._retry import RETRYABLE, backoff_delay, classify_status, parse_retry_after
+from agimeter.backends._server_watch import Deadline, ServerWatch
 from agimeter.backends.base import ErrorKind, RequestError
 from agimeter.backends.stream import StreamTrace
 
@@ -34,8 +41,8 @@ class EndpointConfig(BaseModel):
     base_url: str
     model: str
     api_key: str | None = None
-    timeout_s: float = Field(default=600.0, gt=0)  # whole request, retries excluded
-    read_timeout_s: float = Field(default=120.0, gt=0)  # silence on an open stream
+    timeout_s: float = Field(default=600.0, gt=0)  # one attempt, from sending to the last byte
+    read_timeout_s: float = Field(default=30.0, gt=0)  # silence of a stream that has sent data
     connect_timeout_s: float = Field(default=10.0, gt=0)
     max_retries: int = Field(default=5, ge=0)
     backoff_base_s: float = Field(default=0.5, ge=0)
@@ -58,13 +65,23 @@ class HTTPFailure(Exception):
 
 
 class OpenAIClient:
-    """One aiohttp session per event loop; ``async with OpenAIClient(cfg) as client``."""
+    """One aiohttp session per event loop; ``async with OpenAIClient(cfg) as client``. With a
+    ``watch``, requests stop when it gives up on the server."""
 
-    def __init__(self, config: EndpointConfig, *, retries: bool = True, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        config: EndpointConfig,
+        *,
+        retries: bool = True,
+        rng: random.Random | None = None,
+        watch: ServerWatch | None = None,
+    ) -> None:
         self.config = config
         self.retries = retries
+        self.watch = watch
         self._rng = rng or random.Random()
         self._session: aiohttp.ClientSession | None = None
+        self._watchdog: asyncio.Task[None] | None = None
         self.semaphore = asyncio.Semaphore(config.concurrency)
 
     async def __aenter__(self) -> OpenAIClient:
@@ -73,9 +90,15 @@ class OpenAIClient:
             headers["Authorization"] = f"Bearer {self.config.api_key}"
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(headers=headers, connector=connector)
+        if self.watch is not None:
+            self.watch.start_call()
+            self._watchdog = asyncio.create_task(self.watch.run())
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -87,38 +110,86 @@ class OpenAIClient:
         return self._session
 
     def _timeout(self) -> aiohttp.ClientTimeout:
+        # No sock_read: waiting for a response to begin is not a stall (a one-slot server such as
+        # llama.cpp's queues requests); that wait is bounded by timeout_s and the watch.
         cfg = self.config
-        return aiohttp.ClientTimeout(
-            total=cfg.timeout_s, sock_connect=cfg.connect_timeout_s, sock_read=cfg.read_timeout_s
-        )
+        return aiohttp.ClientTimeout(total=cfg.timeout_s, sock_connect=cfg.connect_timeout_s)
+
+    @asynccontextmanager
+    async def _attempt(self) -> AsyncIterator[Deadline]:
+        """One attempt under its deadline; the deadline firing is a ``timeout`` failure."""
+        if self.watch is not None and self.watch.gave_up:
+            raise HTTPFailure("timeout", self.watch.gave_up)
+        attempt: Deadline | None = None
+        try:
+            async with asyncio.timeout(None) as deadline:
+                attempt = Deadline(deadline)
+                if self.watch is not None:
+                    self.watch.begin(attempt)
+                try:
+                    yield attempt
+                finally:
+                    if self.watch is not None:
+                        self.watch.end(attempt)
+        except TimeoutError:
+            if attempt is None or not attempt.timeout.expired():
+                raise
+            raise HTTPFailure("timeout", attempt.reason) from None
+
+    def _heard(self, attempt: Deadline, *, streaming: bool) -> None:
+        """Bytes arrived: the server is alive; once a stream has sent data, silence is a stall.
+        (Before its first data a stream may wait in the server's queue: timeout_s and the watch
+        bound that wait, not the stall timer.)"""
+        if self.watch is not None:
+            self.watch.heard()
+        if streaming:
+            attempt.stall_after(self.config.read_timeout_s)
+
+    async def _pause(self, delay: float) -> None:
+        """Back off before a retry; cut short when the watch gives up (the retry is then not sent)."""
+        if self.watch is None:
+            await asyncio.sleep(delay)
+            return
+        with suppress(TimeoutError):
+            async with asyncio.timeout(None) as deadline:
+                waiting = Deadline(deadline)
+                self.watch.pause(waiting)
+                try:
+                    await asyncio.sleep(delay)
+                finally:
+                    self.watch.end(waiting)
 
     # ------------------------------------------------------------------------- plain calls
 
     async def get_json(self, path: str) -> Any:
         """One GET without retries (for preflight checks)."""
-        try:
-            async with self.session.get(self.config.url(path), timeout=self._timeout()) as resp:
-                await _raise_for_status(resp)
-                return await resp.json(content_type=None)
-        except HTTPFailure:
-            raise
-        except Exception as err:
-            raise _as_failure(err) from None
+        async with self._attempt() as attempt:
+            try:
+                async with self.session.get(self.config.url(path), timeout=self._timeout()) as resp:
+                    self._heard(attempt, streaming=False)
+                    await _raise_for_status(resp)
+                    return await resp.json(content_type=None)
+            except HTTPFailure:
+                raise
+            except Exception as err:
+                raise _as_failure(err) from None
 
     async def post_json(self, path: str, payload: dict[str, Any]) -> tuple[Any, int]:
         """POST with retries; returns the decoded body and how many attempts it took."""
 
         async def once() -> Any:
-            try:
-                async with self.session.post(self.config.url(path), json=payload, timeout=self._timeout()) as resp:
-                    await _raise_for_status(resp)
-                    return await resp.json(content_type=None)
-            except HTTPFailure:
-                raise
-            except json.JSONDecodeError as err:
-                raise HTTPFailure("malformed", f"response is not JSON: {err}") from None
-            except Exception as err:
-                raise _as_failure(err) from None
+            async with self._attempt() as attempt:
+                try:
+                    async with self.session.post(self.config.url(path), json=payload, timeout=self._timeout()) as resp:
+                        self._heard(attempt, streaming=False)
+                        await _raise_for_status(resp)
+                        return await resp.json(content_type=None)
+                except HTTPFailure:
+                    raise
+                except json.JSONDecodeError as err:
+                    raise HTTPFailure("malformed", f"response is not JSON: {err}") from None
+                except Exception as err:
+                    raise _as_failure(err) from None
 
         return await self.with_retries(once)
 
@@ -146,22 +217,25 @@ class OpenAIClient:
         trace = StreamTrace()
         chat = path.rstrip("/").endswith("chat/completions")
         parser = _SSEParser(trace, chat=chat)
-        trace.sent_at = time.perf_counter()
-        try:
-            async with self.session.post(self.config.url(path), json=payload, timeout=self._timeout()) as resp:
-                await _raise_for_status(resp)
-                async for chunk in resp.content.iter_any():
-                    now = time.perf_counter()
-                    if trace.first_byte_at is None:
-                        trace.first_byte_at = now
-                    parser.feed(chunk, now)
-                    trace.client_s += time.perf_counter() - now
-                    if parser.done:
-                        break
-        except HTTPFailure:
-            raise
-        except Exception as err:
-            raise _as_failure(err) from None
+        async with self._attempt() as attempt:
+            trace.sent_at = time.perf_counter()
+            try:
+                async with self.session.post(self.config.url(path), json=payload, timeout=self._timeout()) as resp:
+                    self._heard(attempt, streaming=False)
+                    await _raise_for_status(resp)
+                    while chunk := await resp.content.readany():
+                        now = time.perf_counter()
+                        if trace.first_byte_at is None:
+                            trace.first_byte_at = now
+                        self._heard(attempt, streaming=True)
+                        parser.feed(chunk, now)
+                        trace.client_s += time.perf_counter() - now
+                        if parser.done:
+                            break
+            except HTTPFailure:
+                raise
+            except Exception as err:
+                raise _as_failure(err) from None
         trace.done_at = time.perf_counter()
         if not parser.done and not trace.token_times:
             raise HTTPFailure("malformed", "stream ended without data")
@@ -170,10 +244,17 @@ class OpenAIClient:
     async def with_retries(self, call: Callable[[], Awaitable[T]]) -> tuple[T, int]:
         """Run ``call`` until it succeeds, a non-retryable failure, or the retry budget is spent."""
         attempt = 0
+        watch = self.watch
         while True:
             try:
-                return await call(), attempt + 1
+                result = await call()
             except HTTPFailure as failure:
+                if watch is not None and failure.kind == "timeout":
+                    watch.timed_out()
+                if watch is not None and watch.gave_up:  # nothing more is sent to this server
+                    if failure.kind == "timeout" and watch.gave_up not in failure.message:
+                        failure = HTTPFailure("timeout", f"{failure.message}; {watch.gave_up}", failure.status)
+                    raise failure from None
                 if not self.retries or failure.kind not in RETRYABLE or attempt >= self.config.max_retries:
                     raise
                 delay = backoff_delay(
@@ -184,7 +265,11 @@ class OpenAIClient:
                     rng=self._rng,
                 )
                 attempt += 1
-                await asyncio.sleep(delay)
+                await self._pause(delay)
+            else:
+                if watch is not None:
+                    watch.succeeded()
+                return result, attempt + 1
 
 
 class _SSEParser:

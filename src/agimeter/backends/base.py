@@ -7,9 +7,14 @@ happen upstream) and returns one result per request, each with ``Usage`` and ``T
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, get_args, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# The weight/compute dtypes a run may ask for: one set for every backend (``--dtype``). Backends
+# whose weights fix the type (GGUF, remote servers) accept them and report what they really use.
+Dtype = Literal["auto", "float32", "bfloat16", "float16"]
+DTYPES: tuple[str, ...] = get_args(Dtype)
 
 
 class Record(BaseModel):

@@ -38,6 +38,7 @@ from agimeter.backends.base import (
     Timing,
     Usage,
 )
+from agimeter.backends.gguf_file import check_gguf_file
 from agimeter.backends.stream import StreamTrace
 from agimeter.errors import ConfigError, ModelError, first_problem
 
@@ -103,6 +104,7 @@ class GGUFBackend:
         path = Path(model_path).expanduser()
         if not path.is_file():
             raise ModelError(f"gguf: model file not found: {path}")
+        check_gguf_file(path)  # llama.cpp says only "failed to load model" about a truncated file
         llama_cpp = _import_llama_cpp()
         n_threads = options.n_threads or _physical_cores()
         kv_type = llama_cpp.GGML_TYPE_F32 if options.kv_f32 else None

@@ -18,6 +18,7 @@ from platformdirs import user_cache_dir
 
 from agimeter.backends._hashing import file_sha256
 from agimeter.backends.aliases import ModelAlias, gguf_path
+from agimeter.backends.gguf_file import check_gguf_file
 from agimeter.errors import ModelError
 
 MARKER = "agimeter-converted.json"
@@ -50,6 +51,7 @@ def convert_gguf(source: Path, target: Path, sha: str) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    check_gguf_file(source)  # before dequantising: gguf's reader reports truncation as a reshape error
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:

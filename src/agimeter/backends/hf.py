@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ from agimeter.backends._packing import (
     window_mask,
 )
 from agimeter.backends.base import (
+    Dtype,
     GenCallback,
     GenRequest,
     GenResult,
@@ -55,7 +56,7 @@ class HFOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
+    dtype: Dtype = "float32"
     device: str = "auto"
     batch_size: int | None = Field(default=None, ge=1)
     """Generation: prompts per batch (default 8 on CPU, 32 on GPU)."""

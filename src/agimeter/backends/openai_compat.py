@@ -14,6 +14,9 @@ variable named by ``api_key_env`` (default ``OPENAI_API_KEY``), never from the c
   exponential backoff + jitter on 429/5xx/connection errors (Retry-After honoured). Only the
   attempt that succeeded is measured and counted; a request that fails for good is returned
   with ``error`` set and no usage.
+- A stream that stops sending for ``read_timeout_s`` (30 s) is a ``timeout``, retried as above; a server
+  that sends nothing, or answers nothing successfully, for ``give_up_s`` (120 s) is given up on
+  for the rest of the backend's life (see ``ServerWatch``), so it cannot hold a run for longer.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agimeter.backends._lm_eval_rules import cut_at_stop, move_trailing_space
 from agimeter.backends._openai_http import EndpointConfig, HTTPFailure, OpenAIClient, request_error
+from agimeter.backends._server_watch import ServerWatch
 from agimeter.backends.base import (
     GenCallback,
     GenRequest,
@@ -62,8 +66,9 @@ class OpenAIOptions(BaseModel):
     api_key_env: str = "OPENAI_API_KEY"
     api: Literal["completions", "chat"] = "completions"
     concurrency: int = Field(default=8, ge=1)
-    timeout_s: float = Field(default=600.0, gt=0)
-    read_timeout_s: float = Field(default=120.0, gt=0)
+    timeout_s: float = Field(default=600.0, gt=0)  # one attempt, from sending to the last byte
+    read_timeout_s: float = Field(default=30.0, gt=0)  # a response that goes silent (a stalled stream)
+    give_up_s: float = Field(default=120.0, gt=0)  # a server that answers nothing: stop asking it
     max_retries: int = Field(default=5, ge=0)
     backoff_base_s: float = Field(default=0.5, ge=0)
     tokenizer: str | None = None
@@ -102,6 +107,7 @@ class OpenAIBackend:
             backoff_base_s=options.backoff_base_s,
             concurrency=options.concurrency,
         )
+        self._watch = ServerWatch(options.give_up_s)
         served = _run(self._preflight()) if options.preflight else None
         self._tokenizer = _load_tokenizer(options.tokenizer) if options.tokenizer else None
         # Identity: what the server says about the model, minus volatile fields (vLLM's "created"
@@ -123,12 +129,16 @@ class OpenAIBackend:
         )
         self._loglik_checked = False
 
+    def _client(self, *, retries: bool = True) -> OpenAIClient:
+        """A client for one call; every call shares the watch on the server's liveness."""
+        return OpenAIClient(self.endpoint, retries=retries, watch=self._watch)
+
     # ------------------------------------------------------------------------ preflight
 
     async def _preflight(self) -> dict[str, Any] | None:
         """Reach the server, check the key and that it serves the model; one-line errors."""
         url = self.endpoint.url("models")
-        async with OpenAIClient(self.endpoint, retries=False) as client:
+        async with self._client(retries=False) as client:
             try:
                 listing = await client.get_json("models")
             except HTTPFailure as failure:
@@ -168,7 +178,7 @@ class OpenAIBackend:
         compares token identities, not values. Servers without generation log-probs are skipped."""
         base = {"model": self.endpoint.model, "temperature": 0.0, "max_tokens": 1, "logprobs": 1}
         base.update(self.options.extra_body)
-        async with OpenAIClient(self.endpoint) as client:
+        async with self._client() as client:
 
             async def greedy(prompt: str) -> str:
                 body = (await client.post_json("completions", {**base, "prompt": prompt}))[0]
@@ -205,7 +215,7 @@ class OpenAIBackend:
     async def _loglik_many(
         self, requests: Sequence[LoglikRequest], on_result: LoglikCallback | None
     ) -> list[LoglikResult]:
-        async with OpenAIClient(self.endpoint) as client:
+        async with self._client() as client:
             calls = [functools.partial(self._loglik_one, client, r) for r in requests]
             return await _gather(client, calls, on_result)
 
@@ -251,7 +261,7 @@ class OpenAIBackend:
         return _run(self._generate_many(requests, on_result))
 
     async def _generate_many(self, requests: Sequence[GenRequest], on_result: GenCallback | None) -> list[GenResult]:
-        async with OpenAIClient(self.endpoint) as client:
+        async with self._client() as client:
             calls = [functools.partial(self._generate_one, client, r) for r in requests]
             return await _gather(client, calls, on_result)
 

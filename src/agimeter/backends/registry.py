@@ -8,8 +8,8 @@ from __future__ import annotations
 import importlib
 from typing import Protocol, cast
 
-from agimeter.backends.base import Backend
-from agimeter.errors import ModelError
+from agimeter.backends.base import DTYPES, Backend
+from agimeter.errors import ConfigError, ModelError
 
 
 class BackendFactory(Protocol):
@@ -44,8 +44,12 @@ def split_model_spec(model: str) -> tuple[str, str]:
 
 
 def create_backend(model: str, **options: object) -> Backend:
-    """Create the backend for ``model`` (e.g. ``hf:Qwen/Qwen2.5-0.5B``)."""
+    """Create the backend for ``model`` (e.g. ``hf:Qwen/Qwen2.5-0.5B``); ``dtype`` is checked here,
+    the same for every backend, whether it uses it or not."""
     prefix, rest = split_model_spec(model)
+    dtype = options.get("dtype", "auto")
+    if dtype not in DTYPES:
+        raise ConfigError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
     module_name, _, func_name = _FACTORIES[prefix].partition(":")
     module = importlib.import_module(module_name)
     factory = cast(BackendFactory, getattr(module, func_name))

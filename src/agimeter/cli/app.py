@@ -5,36 +5,56 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
 
 import typer
-from rich.console import Console
 
 from agimeter.analysis.runs import check_run, is_perf, perf_result, run_cost, run_measurement, run_scores, run_usd
+from agimeter.backends.base import DTYPES
 from agimeter.cli import catalog_cmd, compare_cmd, perf_cmd, prices_cmd, progress_cmd, report_cmd, serve_cmd
-from agimeter.cli.options import ConfigOpt, FormatOpt, ModelArgOpt, StoreOpt, check_format, parse_model_args
+from agimeter.cli.consoles import console, err_console, error_line
+from agimeter.cli.options import (
+    ConfigOpt,
+    FormatOpt,
+    ModelArgOpt,
+    PricePerHourOpt,
+    SeedOpt,
+    StoreOpt,
+    UsdPerCnyOpt,
+    build_options,
+    check_choice,
+    check_format,
+    parse_model_args,
+    usage_error_line,
+)
 from agimeter.config import load_file_config, resolve_data_dir, resolve_profile, resolve_store_url
 from agimeter.errors import AgimeterError, ConfigError
 from agimeter.store.records import RunRecord
 from agimeter.store.repository import Store
 
 if TYPE_CHECKING:
-    from agimeter.runner.execute import ChatMode
+    from agimeter.runner.execute import ChatMode, PreparedTask
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="agimeter: what an open LLM can do, dimension by dimension, and what it costs to run.",
 )
-console = Console()
-err_console = Console(stderr=True)
-
 DEFAULT_SUITE = "offline"
+# `run` exits with this after printing its table when the run ended incomplete (some items failed
+# for good; re-running the same command retries them). Errors exit 2, interruptions 130.
+EXIT_INCOMPLETE = 3
 
 
 def _open_store(store: str | None, config: Path | None) -> Store:
     file_config = load_file_config(config)
     return Store.open(resolve_store_url(store, file_config))
+
+
+def _half_width(value: float | None) -> float | None:
+    if value is not None and not 0 < value < 0.5:
+        raise typer.BadParameter(f"must be between 0 and 0.5 (exclusive), got {value:g}")
+    return value
 
 
 @app.command()
@@ -46,46 +66,50 @@ def run(
     data_dir: Annotated[
         str | None, typer.Option("--data-dir", help="Benchmark data dir (or AGIMETER_DATA_DIR).")
     ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N items of each task.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N items of each task.")] = None,
     sample: Annotated[
-        int | None, typer.Option("--sample", help="A random subset of N items, stratified by subtask.")
+        int | None,
+        typer.Option("--sample", min=1, help="A random subset of N items, stratified by subtask (all, if fewer)."),
     ] = None,
     target_ci: Annotated[
         float | None,
-        typer.Option("--target-ci", help="Stop each task when its 95% CI half-width is at most this (e.g. 0.02)."),
+        typer.Option(
+            "--target-ci",
+            callback=_half_width,
+            help="Stop each task when its 95% CI half-width is at most this (0 < x < 0.5, e.g. 0.02).",
+        ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for --sample and --target-ci.")] = 1234,
-    num_fewshot: Annotated[int | None, typer.Option("--num-fewshot", help="Override few-shot count.")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Backend batch size.")] = None,
-    dtype: Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16, float16.")] = "auto",
+    seed: SeedOpt = 1234,
+    num_fewshot: Annotated[int | None, typer.Option("--num-fewshot", min=0, help="Override few-shot count.")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Backend batch size.")] = None,
+    dtype: Annotated[str, typer.Option("--dtype", help=", ".join(DTYPES) + ".")] = "auto",
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N.")] = "auto",
     chat: Annotated[str, typer.Option("--chat", help="Chat template: auto (as the task says), on, off.")] = "auto",
     profile: Annotated[str | None, typer.Option("--profile", help="Hardware price profile name.")] = None,
-    price_per_hour: Annotated[
-        float | None, typer.Option("--price-per-hour", help="Hardware price in $/hour (overrides profile).")
-    ] = None,
+    price_per_hour: PricePerHourOpt = None,
     model_arg: ModelArgOpt = None,
     api_price: Annotated[
         str | None, typer.Option("--api-price", help="Hosted API price to apply: MODEL or PROVIDER/MODEL.")
     ] = None,
-    usd_per_cny: Annotated[float | None, typer.Option("--usd-per-cny", help="Rate for CNY API prices.")] = None,
+    usd_per_cny: UsdPerCnyOpt = None,
     catalog: Annotated[str | None, typer.Option("--catalog", help="Published price catalog (published.json).")] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
     output: FormatOpt = "table",
 ) -> None:
-    """Evaluate a model on tasks; resumes an interrupted identical run."""
+    """Evaluate a model on tasks; resumes an interrupted identical run. Exits 3 if it ends incomplete."""
     from agimeter.cli.progress import RichProgress, spinner
     from agimeter.runner.session import RunOptions, execute_run, load_backend, prepare_tasks
     from agimeter.tasks.suites import expand_task_list
 
-    if chat not in ("auto", "on", "off"):
-        raise ConfigError(f"--chat must be auto, on or off, not {chat!r}")
+    check_choice(chat, "--chat", ("auto", "on", "off"))
     check_format(output)
     file_config = load_file_config(config)
     resolved_data = resolve_data_dir(data_dir, file_config)
     profile_name, hw_profile = resolve_profile(profile, price_per_hour, file_config)
-    options = RunOptions(
+    options = build_options(
+        RunOptions,
+        {"backend_options": "--model-arg", "api_price": "--api-price"},
         model=model,
         tasks=expand_task_list(tasks),
         data_dir=str(resolved_data) if resolved_data else None,
@@ -105,6 +129,7 @@ def run(
         api_price=_api_price(api_price, usd_per_cny, catalog, config, file_config, resolved_data),
     )
     prepared = prepare_tasks(options)
+    _note_small_tasks(prepared, sample)
     result_store = Store.open(resolve_store_url(store, file_config))
     with spinner(err_console, f"loading {model}"):
         backend, load_s = load_backend(options)
@@ -114,6 +139,20 @@ def run(
     finally:
         backend.close()
     _show(result_store, record, output, subtasks=False)
+    if record.status == "incomplete":
+        raise typer.Exit(EXIT_INCOMPLETE)
+
+
+def _note_small_tasks(prepared: list[PreparedTask], sample: int | None) -> None:
+    """``--sample N`` over tasks of different sizes is fine; a task with fewer items than N is
+    evaluated in full, and says so."""
+    for task in prepared:
+        if sample is not None and len(task.items) < sample:
+            err_console.print(
+                f"note: {task.spec.name} has {len(task.items)} items, fewer than --sample {sample}: evaluated in full",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def _api_price(
@@ -186,14 +225,14 @@ def _show(
     if measurement is not None:
         console.print(cost_table(measurement, run_cost(run, measurement)))
     if run.error:
-        console.print(f"[red]error:[/red] {run.error}")
+        console.print(error_line(run.error))
 
 
 @app.command()
 def runs(
     store: StoreOpt = None,
     config: ConfigOpt = None,
-    limit: Annotated[int, typer.Option("--limit", help="How many recent runs.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many recent runs.")] = 50,
 ) -> None:
     """List runs: id, model, tasks, status, when."""
     from agimeter.cli.render import runs_table
@@ -335,24 +374,28 @@ def main() -> None:
     # A terminated run is marked interrupted (and resumable), like Ctrl-C.
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a command's typer.Exit(code) comes back as its value
     except AgimeterError as err:
-        err_console.print(f"[bold red]error:[/bold red] {err}", highlight=False, soft_wrap=True)
-        raise SystemExit(err.exit_code) from None
+        _fail(str(err), err.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted: re-run the same command to resume")
         raise SystemExit(130) from None
     except typer.Exit as exit_:
         raise SystemExit(exit_.exit_code) from None
-    except Exception as err:  # click usage errors and the like
-        import click
+    except typer.Abort:
+        raise SystemExit(1) from None
+    except typer.TyperException as err:  # usage errors: bad or missing options, unknown commands
+        if type(err).__name__ == "NoArgsIsHelpError":  # bare ``agimeter``: the help is the answer
+            err.show()  # type: ignore[attr-defined]
+            raise SystemExit(2) from None
+        _fail(usage_error_line(err), max(2, err.exit_code))
+    if isinstance(code, int) and code:
+        raise SystemExit(code)
 
-        if isinstance(err, click.ClickException):
-            err.show()
-            raise SystemExit(err.exit_code) from None
-        if isinstance(err, click.exceptions.Abort):
-            raise SystemExit(1) from None
-        raise
+
+def _fail(message: str, exit_code: int) -> NoReturn:
+    err_console.print(error_line(message), highlight=False, soft_wrap=True)
+    raise SystemExit(exit_code) from None
 
 
 if __name__ == "__main__":

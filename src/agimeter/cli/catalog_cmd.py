@@ -9,15 +9,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from agimeter.cli.consoles import console
 from agimeter.cli.options import ConfigOpt, FormatOpt, StoreOpt, check_format
 from agimeter.config import load_file_config, resolve_catalog, resolve_data_dir, resolve_store_url
 from agimeter.errors import ConfigError
 from agimeter.store.repository import Store
 
-console = Console()
 catalog_app = typer.Typer(help="Published numbers (sizes, dates, reported scores, prices) with their sources.")
 
 CatalogOpt = Annotated[str | None, typer.Option("--catalog", help="published.json (or AGIMETER_CATALOG).")]

@@ -7,15 +7,14 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from agimeter.cli.consoles import console
 from agimeter.cli.options import ConfigOpt, FormatOpt, StoreOpt, check_format
 from agimeter.config import load_file_config, resolve_store_url
 from agimeter.errors import ConfigError
 from agimeter.store.repository import Store
-
-console = Console()
 
 
 def compare(
@@ -50,7 +49,7 @@ def compare(
     for col in ("task", "metric", "n", "A %", "B %", "B - A", "95% CI", "p", "test", "verdict"):
         table.add_column(col, justify="left" if col in ("task", "metric", "test", "verdict") else "right")
     for r in result.rows:
-        verdict = "[bold]significant[/bold]" if r.significant else f"not significant at {alpha:g}"
+        verdict = Text("significant", style="bold") if r.significant else f"not significant at {alpha:g}"
         table.add_row(
             r.task, r.metric, str(r.n), f"{100 * r.mean_a:.1f}", f"{100 * r.mean_b:.1f}", f"{100 * r.diff:+.1f}",
             f"[{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]", f"{r.p_value:.3g}", r.test, verdict,
@@ -61,7 +60,7 @@ def compare(
         for col in ("dimension", "tasks", "n", "A", "B", "B - A", "95% CI", "p", "verdict"):
             dims.add_column(col, justify="left" if col in ("dimension", "tasks", "verdict") else "right")
         for d in result.dimensions:
-            verdict = "[bold]significant[/bold]" if d.significant else f"not significant at {alpha:g}"
+            verdict = Text("significant", style="bold") if d.significant else f"not significant at {alpha:g}"
             dims.add_row(
                 d.dimension, ", ".join(d.tasks), str(d.n), f"{d.score_a:.1f}", f"{d.score_b:.1f}", f"{d.diff:+.1f}",
                 f"[{d.ci_low:+.1f}, {d.ci_high:+.1f}]", f"{d.p_value:.3g}", verdict,

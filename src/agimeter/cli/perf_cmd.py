@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from agimeter.cli.options import ConfigOpt, FormatOpt, ModelArgOpt, StoreOpt, check_format, parse_model_args
+from agimeter.cli.consoles import console, err_console
+from agimeter.cli.options import (
+    ConfigOpt,
+    FormatOpt,
+    ModelArgOpt,
+    PricePerHourOpt,
+    SeedOpt,
+    StoreOpt,
+    build_options,
+    check_format,
+    parse_model_args,
+    positive,
+)
 from agimeter.config import load_file_config, resolve_data_dir, resolve_profile, resolve_store_url
 from agimeter.errors import ConfigError
 
@@ -18,16 +30,13 @@ if TYPE_CHECKING:  # the load generator (aiohttp, numpy) is imported only when p
     from agimeter.perf.loadgen import PointSpec
     from agimeter.perf.loadgen import Progress as ProgressFn
 
-console = Console()
-err_console = Console(stderr=True)
-
 
 def _levels(text: str, flag: str) -> list[float]:
     try:
         levels = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise ConfigError(f"{flag} expects comma-separated numbers, got {text!r}") from None
-    if not levels or any(level <= 0 for level in levels):
+    if not levels or any(not (math.isfinite(level) and level > 0) for level in levels):
         raise ConfigError(f"{flag} needs positive numbers, got {text!r}")
     return levels
 
@@ -40,13 +49,15 @@ def perf(
     rate: Annotated[
         str | None, typer.Option("--rate", help="Open loop: Poisson arrival rates (req/s), e.g. 5,10.")
     ] = None,
-    requests: Annotated[int | None, typer.Option("--requests", "-n", help="Requests per sweep point.")] = None,
-    duration: Annotated[float | None, typer.Option("--duration", help="Seconds per sweep point.")] = None,
-    max_concurrency: Annotated[
-        int | None, typer.Option("--max-concurrency", help="Open loop: cap on requests in flight.")
+    requests: Annotated[int | None, typer.Option("--requests", "-n", min=1, help="Requests per sweep point.")] = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", callback=positive, help="Seconds per sweep point.")
     ] = None,
-    input_tokens: Annotated[int, typer.Option("--input-tokens", help="Synthetic prompt length (tokens).")] = 128,
-    output_tokens: Annotated[int, typer.Option("--output-tokens", help="max_tokens of every request.")] = 64,
+    max_concurrency: Annotated[
+        int | None, typer.Option("--max-concurrency", min=1, help="Open loop: cap on requests in flight.")
+    ] = None,
+    input_tokens: Annotated[int, typer.Option("--input-tokens", min=1, help="Synthetic prompt length (tokens).")] = 128,
+    output_tokens: Annotated[int, typer.Option("--output-tokens", min=1, help="max_tokens of every request.")] = 64,
     warmup: Annotated[
         int, typer.Option("--warmup", min=0, help="Unmeasured requests sent before each sweep point.")
     ] = 1,
@@ -61,9 +72,9 @@ def perf(
         bool, typer.Option("--ignore-eos/--no-ignore-eos", help="Ask the server to generate exactly max_tokens.")
     ] = True,
     slo: Annotated[str | None, typer.Option("--slo", help="SLOs for goodput, e.g. ttft=2s,tpot=100ms.")] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: SeedOpt = 0,
     profile: Annotated[str | None, typer.Option("--profile", help="Hardware price profile of the server.")] = None,
-    price_per_hour: Annotated[float | None, typer.Option("--price-per-hour", help="Server price in $/hour.")] = None,
+    price_per_hour: PricePerHourOpt = None,
     model_arg: ModelArgOpt = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
@@ -89,7 +100,9 @@ def perf(
     file_config = load_file_config(config)
     profile_name, hw = resolve_profile(profile, price_per_hour, file_config)
     resolved_data = resolve_data_dir(data_dir, file_config)
-    options = PerfOptions(
+    options = build_options(
+        PerfOptions,
+        {"levels": f"--{mode}", "duration_s": "--duration", "backend_options": "--model-arg"},
         model=model,
         mode=mode,
         levels=levels,

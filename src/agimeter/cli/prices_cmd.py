@@ -7,22 +7,18 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from agimeter.cli.options import ConfigOpt, FormatOpt, check_format
+from agimeter.cli.consoles import console
+from agimeter.cli.options import ConfigOpt, FormatOpt, UsdPerCnyOpt, check_format
 from agimeter.config import config_path, load_file_config, resolve_catalog, resolve_data_dir
 from agimeter.cost.prices import price_table, to_usd
 from agimeter.errors import ConfigError
 
-console = Console()
-
 
 def prices(
     provider: Annotated[str | None, typer.Option("--provider", help="Only providers containing this.")] = None,
-    usd_per_cny: Annotated[
-        float | None, typer.Option("--usd-per-cny", help="Exchange rate for CNY prices (else from config).")
-    ] = None,
+    usd_per_cny: UsdPerCnyOpt = None,
     catalog: Annotated[str | None, typer.Option("--catalog", help="published.json (or AGIMETER_CATALOG).")] = None,
     data_dir: Annotated[
         str | None, typer.Option("--data-dir", help="Benchmark data dir; its ../catalog is used.")
@@ -32,8 +28,6 @@ def prices(
 ) -> None:
     """Hosted API prices per 1M tokens (input, output, blended 3:1) with date and source."""
     check_format(output)
-    if usd_per_cny is not None and usd_per_cny <= 0:
-        raise ConfigError("--usd-per-cny must be > 0")
     file_config = load_file_config(config)
     rate = usd_per_cny if usd_per_cny is not None else file_config.usd_per_cny
     path = resolve_catalog(catalog, file_config, resolve_data_dir(data_dir, file_config))

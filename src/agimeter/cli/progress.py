@@ -23,7 +23,7 @@ class RichProgress:
     def __init__(self, console: Console) -> None:
         self._progress = Progress(
             SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.description}", style="bold", markup=False),  # a task name: data, not markup
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("items"),
@@ -57,6 +57,10 @@ class RichProgress:
 
 def spinner(console: Console, message: str) -> Progress:
     """A spinner with elapsed time for steps whose length is unknown (model loading)."""
-    progress = Progress(SpinnerColumn(), TextColumn(message), TimeElapsedColumn(), console=console, transient=True)
+    text = TextColumn("{task.description}", markup=False)  # the message holds a model name: data, not markup
+    # Off when stderr is not a terminal: a transient spinner would leave only a blank line there.
+    progress = Progress(
+        SpinnerColumn(), text, TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal
+    )
     progress.add_task(message, total=None)
     return progress

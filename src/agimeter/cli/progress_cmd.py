@@ -10,15 +10,14 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from agimeter.cli.options import ConfigOpt, FormatOpt, StoreOpt, check_format
+from agimeter.cli.consoles import console
+from agimeter.cli.options import ConfigOpt, FormatOpt, SeedOpt, StoreOpt, UsdPerCnyOpt, check_format
 from agimeter.config import load_file_config, resolve_catalog, resolve_data_dir, resolve_store_url
 from agimeter.errors import ConfigError
 from agimeter.store.repository import Store
-
-console = Console()
 
 ProvenanceOpt = Annotated[str, typer.Option("--provenance", help="measured, published or both (comma-separated).")]
 CatalogOpt = Annotated[
@@ -88,7 +87,7 @@ def density(
     if ref is not None:
         console.print(f"reference curve ({ref.family} {ref.variant}, n={ref.n}): {ref.formula}; R² {ref.r2:.3f}")
     else:
-        console.print(f"[yellow]no reference curve:[/yellow] {report.reference_error}")
+        console.print(Text.assemble(("no reference curve:", "yellow"), f" {report.reference_error}"))
     table = Table(title=f"capability density on {', '.join(bench)} ({params} parameters)", title_justify="left")
     for col in ("model", "prov.", "released", "params B", "score %", "per B", "per GB", "per $/1M", "eff. B", "ρ"):
         table.add_column(col, justify="left" if col in ("model", "prov.", "released") else "right")
@@ -146,12 +145,14 @@ def pareto(
 def trends(
     what: Annotated[str, typer.Option("--what", help="density (doubling time) or price (halving time).")] = "density",
     benchmark: Annotated[str, typer.Option("--benchmark", help="Price: capability benchmark.")] = "mmlu",
-    threshold: Annotated[float, typer.Option("--threshold", help="Price: minimum score %.")] = 42.0,
+    threshold: Annotated[
+        float, typer.Option("--threshold", min=0, max=100, help="Price: minimum score % (0-100).")
+    ] = 42.0,
     family: Annotated[str, typer.Option("--family", help="Density: reference family.")] = "Qwen2.5",
     provenance: ProvenanceOpt = "measured,published",
     n_boot: Annotated[int, typer.Option("--n-boot", min=100, help="Bootstrap resamples.")] = 2000,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    usd_per_cny: Annotated[float | None, typer.Option("--usd-per-cny", help="Rate for CNY prices.")] = None,
+    seed: SeedOpt = 0,
+    usd_per_cny: UsdPerCnyOpt = None,
     catalog: CatalogOpt = None,
     data_dir: DataDirOpt = None,
     store: StoreOpt = None,

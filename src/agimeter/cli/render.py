@@ -55,11 +55,13 @@ def _rate(x: float | None, unit: str) -> str:
 
 def cost_table(measurement: Measurement, cost: CostBlock) -> Table:
     hw = measurement.hardware
+    sessions = measurement.sessions or 1
+    resumed = f", over {sessions} sessions (resumed)" if sessions > 1 else ""
     table = Table(title="cost", title_justify="left", show_header=False)
     table.add_column("what")
     table.add_column("value")
     rows: list[tuple[str, str]] = [
-        ("wall time (eval)", f"{measurement.wall_s:.1f} s  (+ model load {measurement.load_s:.1f} s)"),
+        ("wall time (eval)", f"{measurement.wall_s:.1f} s  (+ model load {measurement.load_s:.1f} s)" + resumed),
         ("items", f"{measurement.items_computed} computed, {measurement.items_cached} from cache"),
         ("items/s", _rate(measurement.items_per_s, "items/s")),
         (

@@ -6,13 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from agimeter.cli.options import ConfigOpt, StoreOpt, check_format
+from agimeter.cli.consoles import err_console
+from agimeter.cli.options import ConfigOpt, StoreOpt, UsdPerCnyOpt, check_format
 from agimeter.config import load_file_config, resolve_catalog, resolve_data_dir, resolve_store_url
 from agimeter.errors import ConfigError
-
-err_console = Console(stderr=True)
 
 
 def report(
@@ -32,7 +30,7 @@ def report(
     no_published: Annotated[
         bool, typer.Option("--no-published", help="Measured runs only: no published numbers.")
     ] = False,
-    usd_per_cny: Annotated[float | None, typer.Option("--usd-per-cny", help="Rate for CNY API prices.")] = None,
+    usd_per_cny: UsdPerCnyOpt = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -46,8 +44,6 @@ def report(
     check_format(output, ("html", "md"))
     if no_published and catalog:
         raise ConfigError("--catalog and --no-published contradict each other")
-    if usd_per_cny is not None and usd_per_cny <= 0:
-        raise ConfigError("--usd-per-cny must be > 0")
     file_config = load_file_config(config)
     rate = usd_per_cny if usd_per_cny is not None else file_config.usd_per_cny
     url = resolve_store_url(store, file_config)

@@ -10,8 +10,8 @@ import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from agimeter.cli.consoles import err_console as console
 from agimeter.cli.options import ConfigOpt, StoreOpt
 from agimeter.config import load_file_config, resolve_store_url
 from agimeter.errors import ConfigError, PushError
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
     from agimeter.store.records import ItemRecord, RunRecord
 
-console = Console(stderr=True)
 TOKEN_ENV = "AGIMETER_PUSH_TOKEN"
 
 

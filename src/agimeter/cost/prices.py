@@ -96,14 +96,16 @@ def price_table(config_rows: list[dict[str, Any]], config_where: str, catalog: P
 
 def find_price(table: list[ProviderPrice], query: str, usd_per_cny: float | None) -> PriceRow:
     """The newest price whose ``model`` or ``provider/model`` is ``query`` (case-insensitive),
-    in USD; a CNY price needs an explicit rate."""
+    in USD; a CNY price needs an explicit rate. Points that give both an input and an output price
+    come first: a newer point with only one of them (a secondary source that lists one rate) would
+    otherwise price the other kind of token at a guessed rate."""
     wanted = query.strip().lower()
     hits = [p for p in table if wanted in (p.model.lower(), f"{p.provider}/{p.model}".lower())]
     if not hits:
         near = sorted({f"{p.provider}/{p.model}" for p in table if wanted.split("/")[-1][:4] in p.model.lower()})
         hint = f"; similar: {', '.join(near[:6])}" if near else "; see `agimeter prices`"
         raise ConfigError(f"--api-price {query!r}: no such model in the price table{hint}")
-    price = max(hits, key=lambda p: p.date)
+    price = max(hits, key=lambda p: (p.input_per_mtok is not None and p.output_per_mtok is not None, p.date))
     row = to_usd(price, usd_per_cny)
     if row.usd_input is None and price.input_per_mtok is not None:
         raise ConfigError(f"--api-price {query!r} is priced in {price.currency}: give --usd-per-cny (or usd_per_cny:)")

@@ -66,6 +66,20 @@ def use_chat(spec: TaskSpec, backend: Backend, mode: ChatMode) -> bool:
     return mode == "on" or spec.prompt.chat
 
 
+def _scoring_identity(spec: TaskSpec) -> dict[str, object]:
+    """How answers are judged, for the cache key: a change of judge is never a cache hit."""
+    identity: dict[str, object] = {
+        "scorer": spec.scorer,
+        **spec.scoring.model_dump(mode="json"),
+        "metrics": spec.metrics,
+    }
+    if spec.scoring.kind == "code_exec":
+        from agimeter.scoring.sandbox import JUDGE_VERSION
+
+        identity["sandbox_judge"] = JUDGE_VERSION
+    return identity
+
+
 class Executor:
     def __init__(
         self,
@@ -105,13 +119,17 @@ class Executor:
                 task_version=spec.version,
                 item=item,
                 context=context,
-                scoring={"scorer": spec.scorer, **spec.scoring.model_dump(mode="json"), "metrics": spec.metrics},
+                scoring=_scoring_identity(spec),
             )
             pending.append(_Pending(item, context, key))
         cached = self.store.cached_items(p.cache_key for p in pending)
-        self.store.link_cached(run_id, [cached[p.cache_key] for p in pending if p.cache_key in cached])
+        # Results this run stored in an earlier session are linked already (and count as computed:
+        # see ``Store.run_totals``); only other runs' results are linked here, as cached.
+        held = self.store.run_item_keys(run_id)
+        self.store.link_cached(
+            run_id, [cached[p.cache_key] for p in pending if p.cache_key in cached and p.cache_key not in held]
+        )
         todo = [p for p in pending if p.cache_key not in cached]
-        self.meter.items_cached += len(pending) - len(todo)
         self.progress.start_task(spec.name, total=len(pending), done=len(pending) - len(todo))
         try:
             if spec.output_type == "multiple_choice":
@@ -282,12 +300,5 @@ class Executor:
             prompt_sha256=prompt_sha256(p.context, p.item.continuations),
             cache_key=p.cache_key,
         )
-        self.store.add_item(run_id, record)
-        self.meter.add_item(
-            prompt_tokens=prompt_tokens,
-            computed_prompt_tokens=computed,
-            completion_tokens=completion,
-            prefill_s=prefill,
-            decode_s=decode,
-        )
+        self.store.add_item(run_id, record, tick=self.meter.tick())
         self.progress.advance()

@@ -1,16 +1,26 @@
-"""The meter: accumulates usage and timing of every call into a ``Measurement`` stored with the run.
+"""The meter: what a run consumed, as a ``Measurement`` stored with the run.
+
+Counts, tokens and per-item seconds are sums over the items the run holds in the store
+(``Store.run_totals``), so they are exact however often the run was killed and resumed. Wall
+time cannot be split per item: each session keeps its own clock (``Meter``) and commits it with
+every item, so a killed session loses only the time since its last commit: the work in flight,
+which the next session does again, and counts, once.
 
 Pricing (``$``) happens downstream in ``agimeter.cost`` from the stored measurement."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agimeter.runner.hardware import HardwareInfo, cuda_max_allocated_bytes, detect_hardware, peak_rss_bytes
+from agimeter.store.records import RunTotals, SessionRecord, SessionTick
 
-MEASUREMENT_SCHEMA_VERSION = 2
+# 3: counts and tokens from the stored items, wall time summed over sessions, one model load,
+# errors of the latest session; ``sessions``. (v2 rows load: ``sessions`` is then None.)
+MEASUREMENT_SCHEMA_VERSION = 3
 
 
 class Measurement(BaseModel):
@@ -20,11 +30,14 @@ class Measurement(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     schema_version: int = MEASUREMENT_SCHEMA_VERSION
-    wall_s: float = Field(ge=0)
-    load_s: float = Field(ge=0)
+    wall_s: float = Field(ge=0)  # evaluation wall time, summed over sessions up to each one's last commit
+    load_s: float = Field(ge=0)  # one model load: the first session's (later ones redo the same work)
+    # items_computed: stored by this run, in any of its sessions; items_cached: results of other
+    # runs that it linked. Their sum is the run's items, always.
     items_computed: int = Field(ge=0)
     items_cached: int = Field(ge=0)
     items_per_s: float | None = Field(ge=0)
+    # Tokens and seconds of the computed items (cached items cost this run nothing).
     prompt_tokens: int = Field(ge=0)
     computed_prompt_tokens: int = Field(ge=0)
     completion_tokens: int = Field(ge=0)
@@ -32,44 +45,43 @@ class Measurement(BaseModel):
     decode_s: float = Field(ge=0)
     prefill_tokens_per_s: float | None = Field(ge=0)
     decode_tokens_per_s: float | None = Field(ge=0)
-    peak_rss_bytes: int = Field(ge=0)
+    peak_rss_bytes: int = Field(ge=0)  # of the latest session's process
     cuda_max_allocated_bytes: int | None = Field(ge=0)
     hardware: HardwareInfo
-    # v2: failed requests by kind (all sessions of the run) and items still without a result.
+    # The run's current state, not a sum over re-runs: requests that failed for good (after
+    # retries) in the latest session, by kind, and the items that session left without a result
+    # (a re-run retries exactly those, and starts counting again from zero).
     errors: dict[str, int] = Field(default_factory=dict)
     failed_items: int = Field(default=0, ge=0)
+    sessions: int | None = Field(default=None, ge=1)  # processes that worked on the run: 1 + resumes (None: v2 row)
 
 
 class Meter:
-    """Counts what the backend reports on every call. ``wall`` covers evaluation only
-    (model loading is timed separately as ``load_s``)."""
+    """One session's clock and failures. ``wall`` covers evaluation only (model loading is timed
+    separately as ``load_s``)."""
 
-    def __init__(self) -> None:
-        self.load_s = 0.0
+    def __init__(self, load_s: float = 0.0) -> None:
+        self.load_s = load_s
         self.wall_s = 0.0
-        self.items_computed = 0
-        self.items_cached = 0
-        self.prompt_tokens = 0
-        self.computed_prompt_tokens = 0
-        self.completion_tokens = 0
-        self.prefill_s = 0.0
-        self.decode_s = 0.0
         self.errors: dict[str, int] = {}
         self.failed_items = 0
+        self.session_id: int | None = None
+        # Carried from the run's earlier sessions.
+        self.earlier_wall_s = 0.0
+        self.first_load_s: float | None = None
+        self.earlier_sessions = 0
         self._started: float | None = None
 
-    def resume_from(self, previous: Measurement) -> None:
-        """Continue counting on top of an interrupted session of the same run."""
-        self.load_s += previous.load_s
-        self.wall_s += previous.wall_s
-        self.items_computed += previous.items_computed
-        self.prompt_tokens += previous.prompt_tokens
-        self.computed_prompt_tokens += previous.computed_prompt_tokens
-        self.completion_tokens += previous.completion_tokens
-        self.prefill_s += previous.prefill_s
-        self.decode_s += previous.decode_s
-        for kind, count in previous.errors.items():
-            self.errors[kind] = self.errors.get(kind, 0) + count
+    def carry(self, earlier: Sequence[SessionRecord], legacy: Measurement | None = None) -> None:
+        """Continue a run: its earlier sessions (or, for a run stored before sessions existed, its
+        last stored measurement) contribute their wall time and the first model load."""
+        if earlier:
+            self.earlier_wall_s = sum(s.wall_s for s in earlier)
+            self.first_load_s = earlier[0].load_s
+            self.earlier_sessions = len(earlier)
+        elif legacy is not None:
+            self.earlier_wall_s, self.first_load_s = legacy.wall_s, legacy.load_s
+            self.earlier_sessions = legacy.sessions or 1
 
     def start(self) -> None:
         self._started = time.perf_counter()
@@ -79,44 +91,41 @@ class Meter:
             self.wall_s += time.perf_counter() - self._started
             self._started = None
 
-    def add_item(
-        self,
-        *,
-        prompt_tokens: int,
-        computed_prompt_tokens: int,
-        completion_tokens: int,
-        prefill_s: float,
-        decode_s: float,
-    ) -> None:
-        self.items_computed += 1
-        self.prompt_tokens += prompt_tokens
-        self.computed_prompt_tokens += computed_prompt_tokens
-        self.completion_tokens += completion_tokens
-        self.prefill_s += prefill_s
-        self.decode_s += decode_s
+    def elapsed(self) -> float:
+        """This session's evaluation wall time so far."""
+        running = time.perf_counter() - self._started if self._started is not None else 0.0
+        return self.wall_s + running
+
+    def tick(self, *, final: bool = False) -> SessionTick | None:
+        """What to commit with an item (or the session's last checkpoint); None outside a session."""
+        if self.session_id is None:
+            return None
+        return SessionTick(session_id=self.session_id, wall_s=self.elapsed(), final=final)
 
     def add_error(self, kind: str) -> None:
         """One request failed for good (after retries); it consumed nothing that is counted."""
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
-    def measurement(self) -> Measurement:
-        wall = self.wall_s
+    def measurement(self, totals: RunTotals) -> Measurement:
+        wall = self.earlier_wall_s + self.elapsed()
+        computed = totals.items_computed
         return Measurement(
             wall_s=wall,
-            load_s=self.load_s,
-            items_computed=self.items_computed,
-            items_cached=self.items_cached,
-            items_per_s=self.items_computed / wall if wall > 0 and self.items_computed else None,
-            prompt_tokens=self.prompt_tokens,
-            computed_prompt_tokens=self.computed_prompt_tokens,
-            completion_tokens=self.completion_tokens,
-            prefill_s=self.prefill_s,
-            decode_s=self.decode_s,
-            prefill_tokens_per_s=self.computed_prompt_tokens / self.prefill_s if self.prefill_s > 0 else None,
-            decode_tokens_per_s=self.completion_tokens / self.decode_s if self.decode_s > 0 else None,
+            load_s=self.first_load_s if self.first_load_s is not None else self.load_s,
+            items_computed=computed,
+            items_cached=totals.items_cached,
+            items_per_s=computed / wall if wall > 0 and computed else None,
+            prompt_tokens=totals.prompt_tokens,
+            computed_prompt_tokens=totals.computed_prompt_tokens,
+            completion_tokens=totals.completion_tokens,
+            prefill_s=totals.prefill_s,
+            decode_s=totals.decode_s,
+            prefill_tokens_per_s=totals.computed_prompt_tokens / totals.prefill_s if totals.prefill_s > 0 else None,
+            decode_tokens_per_s=totals.completion_tokens / totals.decode_s if totals.decode_s > 0 else None,
             peak_rss_bytes=peak_rss_bytes(),
             cuda_max_allocated_bytes=cuda_max_allocated_bytes(),
             hardware=detect_hardware(),
             errors=dict(self.errors),
             failed_items=self.failed_items,
+            sessions=self.earlier_sessions + 1,
         )

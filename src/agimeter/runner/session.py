@@ -13,12 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agimeter.backends.base import Backend
 from agimeter.backends.registry import create_backend, split_model_spec
-from agimeter.errors import ConfigError, ModelError
+from agimeter.errors import ConfigError, ModelError, RunInProgressError
 from agimeter.runner.execute import ChatMode, Executor, PreparedTask, ProgressSink
 from agimeter.runner.keys import run_key
 from agimeter.runner.meter import Measurement, Meter
 from agimeter.runner.sequential import run_until_ci
-from agimeter.store.records import RunRecord
+from agimeter.store.lease import Heartbeat, this_process
+from agimeter.store.records import Owner, RunRecord
 from agimeter.store.repository import Store
 from agimeter.tasks.registry import resolve_task
 from agimeter.tasks.sampling import population as sample_population
@@ -123,36 +124,40 @@ def execute_run(
     backend: Backend,
     load_s: float,
     progress: ProgressSink | None = None,
+    *,
+    owner: Owner | None = None,
 ) -> RunRecord:
-    """Run (or resume) and return the finished run record."""
+    """Run (or resume) and return the finished run record. ``owner`` (this process by default)
+    holds the run's lease while it runs; a run that a live process holds is refused."""
     check_capabilities(backend, prepared)
     key = _run_key(options, backend, prepared)
-    meter = Meter()
+    owner = owner or this_process()
+    meter = Meter(load_s)
     previous = store.find_resumable_run(key)
     if previous is not None:
         run_id = previous.id
-        if "measurement" in previous.summary:
-            meter.resume_from(Measurement.model_validate(previous.summary["measurement"]))
-        store.update_run(run_id, status="running")
+        session = store.claim_run(run_id, owner, load_s)
+        earlier = [s for s in store.run_sessions(run_id) if s.number < session.number]
+        legacy = previous.summary.get("measurement") if not earlier else None
+        meter.carry(earlier, Measurement.model_validate(legacy) if legacy else None)
     else:
         run_id = uuid.uuid4().hex[:12]
         now = _now()
-        store.create_run(
-            RunRecord(
-                id=run_id,
-                run_key=key,
-                status="running",
-                created_at=now,
-                updated_at=now,
-                model=options.model,
-                model_identity=backend.info.identity,
-                tasks=[p.spec.name for p in prepared],
-                config=options.model_dump(mode="json"),
-                model_info=backend.info.model_dump(mode="json"),
-                summary={},
-            )
+        run = RunRecord(
+            id=run_id,
+            run_key=key,
+            status="running",
+            created_at=now,
+            updated_at=now,
+            model=options.model,
+            model_identity=backend.info.identity,
+            tasks=[p.spec.name for p in prepared],
+            config=options.model_dump(mode="json"),
+            model_info=backend.info.model_dump(mode="json"),
+            summary={},
         )
-    meter.load_s += load_s
+        session = store.start_run(run, owner, load_s)
+    meter.session_id = session.id
     numerics = {"dtype": str(backend.info.dtype), "device": str(backend.info.device).split(":")[0]}
     if "kv_cache" in backend.info.extra:  # llama.cpp: an f16 KV cache moves log-probs by ~2e-3
         numerics["kv_cache"] = backend.info.extra["kv_cache"]
@@ -160,9 +165,9 @@ def execute_run(
 
     sequential: dict[str, Any] = {}
 
-    def checkpoint(status: Any, error: str | None = None) -> None:
+    def checkpoint(status: Any, error: str | None = None, *, final: bool = True) -> None:
         summary: dict[str, Any] = {
-            "measurement": meter.measurement().model_dump(mode="json"),
+            "measurement": meter.measurement(store.run_totals(run_id)).model_dump(mode="json"),
             "protocols": {p.spec.name: p.protocol for p in prepared},
             "chat_template": {
                 p.spec.name: executor.render(p.spec, p.items[0]) != p.items[0].context for p in prepared if p.items
@@ -173,31 +178,35 @@ def execute_run(
             summary["populations"] = populations
         if sequential:
             summary["sequential"] = sequential
-        store.update_run(run_id, status=status, summary=summary, error=error)
+        store.update_run(run_id, status=status, summary=summary, error=error, tick=meter.tick(final=final))
 
-    try:
-        for task in prepared:
-            meter.start()
-            try:
-                if options.target_ci is None:
-                    executor.run_task(run_id, task)
-                else:
-                    result = run_until_ci(executor, store, run_id, task, options.target_ci)
-                    sequential[task.spec.name] = result.model_dump(mode="json")
-            finally:
-                meter.stop()
-            checkpoint("running")
-    except KeyboardInterrupt:
-        checkpoint("interrupted", "interrupted by the user")
-        raise
-    except Exception as err:
-        checkpoint("failed", f"{type(err).__name__}: {err}")
-        raise
-    if meter.failed_items:
-        errors = ", ".join(f"{kind} {count}" for kind, count in sorted(meter.errors.items()))
-        checkpoint(
-            "incomplete", f"{meter.failed_items} item(s) failed ({errors}); re-run the same command to retry them"
-        )
-    else:
-        checkpoint("finished")
+    with Heartbeat(lambda: store.heartbeat(session.id)):
+        try:
+            for task in prepared:
+                meter.start()
+                try:
+                    if options.target_ci is None:
+                        executor.run_task(run_id, task)
+                    else:
+                        result = run_until_ci(executor, store, run_id, task, options.target_ci)
+                        sequential[task.spec.name] = result.model_dump(mode="json")
+                finally:
+                    meter.stop()
+                checkpoint("running", final=False)
+        except RunInProgressError:  # another process holds the run now: leave everything to it
+            raise
+        except KeyboardInterrupt:
+            checkpoint("interrupted", "interrupted by the user")
+            raise
+        except Exception as err:
+            checkpoint("failed", f"{type(err).__name__}: {err}")
+            raise
+        if meter.failed_items:
+            errors = ", ".join(f"{kind} {count}" for kind, count in sorted(meter.errors.items()))
+            checkpoint(
+                "incomplete",
+                f"{meter.failed_items} item(s) failed ({errors}); re-run the same command to retry them",
+            )
+        else:
+            checkpoint("finished")
     return store.get_run(run_id)

@@ -4,19 +4,38 @@ Only the standard library is imported (``-I`` keeps the package off ``sys.path``
 
 * **boot** (started by the parent in a new session, as root or as the parent's user): joins the
   run's cgroups, unshares the namespaces, forks *init* and waits for it.
-* **init** (pid 1 of the new pid namespace): builds the mount namespace, forks the program and
-  waits for it, then reports its exit status on the status pipe. When init exits, the kernel
+* **init** (pid 1 of the new pid namespace): builds the mount namespace and the seccomp filter,
+  makes the run's pass token, forks the program and waits for it, then reports its exit status,
+  and whether the program wrote the token back, on the status pipe. When init exits, the kernel
   kills everything left in the pid namespace; ``PR_SET_PDEATHSIG`` kills init when boot dies.
 * **program**: sets the rlimits, drops to the sandbox uid, sets ``no_new_privs``, closes every
-  other descriptor and execs the interpreter on ``main.py`` in the work dir.
+  other descriptor, loads the seccomp filter and execs the interpreter on ``RUNNER``, which runs
+  ``main.py`` in the work dir.
+
+**The pass marker.** Exit status alone cannot tell a program whose tests all ran from one that
+called ``sys.exit(0)``, ``os._exit(0)`` or an atexit hook before them. Init makes a random token
+per run and hands it to the program on a pipe (fd 3) that ``RUNNER`` reads empty and closes
+before any of ``main.py`` runs; once the last statement of ``main.py`` has run without an
+exception, in the program's own process, ``RUNNER`` writes the token to a second pipe (fd 4,
+write-only for the program). Init reads that pipe after the program's exit and reports
+``finished`` only for exactly the token. The token is never in the source, argv, the
+environment, a file, or a descriptor the program can read, and init is not dumpable (no
+``/proc/1/mem``; ptrace is refused by seccomp). What remains: the token is a local of
+``RUNNER``'s frame while ``main.py`` runs, so code that deliberately inspects its own
+interpreter (``sys._getframe``, ``gc``, ctypes on its own memory) can find it, as it can rewrite
+the tests' frames; only running the tests in a process the candidate's code does not run in
+would close that, which is not how HumanEval and MBPP tests work (they call the candidate's
+functions in its namespace).
 
 Events go to the status pipe as JSON lines: ``setup`` (which layers are in force), ``init``,
-``exit`` (returncode or signal, CPU seconds) and ``error`` (a setup step failed: fail closed).
+``exit`` (returncode or signal, CPU seconds, ``finished``) and ``error`` (a setup step failed:
+fail closed).
 """
 
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
 import os
 import re
@@ -24,7 +43,15 @@ import resource
 import signal
 import stat
 import sys
-from typing import Any, TypedDict
+import types
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING or __package__:
+    from agimeter.scoring import _sandbox_seccomp as seccomp
+else:  # run as a script with -I -S: the package is not importable, but its sibling file is
+    seccomp = sys.modules["_sandbox_seccomp"] = types.ModuleType("_sandbox_seccomp")
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sandbox_seccomp.py"), "rb") as _f:
+        exec(compile(_f.read(), _f.name, "exec"), seccomp.__dict__)  # importlib.util: 4 ms more per run
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -34,16 +61,43 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
 
 # Directories any uid may write to on a stock Linux; those that are (mode o+w) get a private,
 # size-capped tmpfs, everything else is read-only.
 WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue", "/run/lock", "/var/lock")
+# Runtime state of the host (its Unix sockets: D-Bus, systemd, databases; our lock dir): hidden
+# behind an empty read-only tmpfs. seccomp already refuses socket(); this hides the rest.
+HIDDEN = ("/run", "/var/run")
 PROGRAM = "main.py"
+TOKEN_FD, MARKER_FD = 3, 4  # in the program: the token pipe's read end, the marker pipe's write end
 
+# What the interpreter runs (``python -s -B -c RUNNER``): read the token, run main.py as
+# ``__main__``, and write the token back only when its last statement has run, in this process.
+RUNNER = f"""\
+def _agimeter_run():
+    import os, sys, types
+    getpid, write = os.getpid, os.write  # bound before main.py could replace them
+    runner = sys.modules["__main__"]  # keeps our own module alive once main.py's takes its place
+    token = os.read({TOKEN_FD}, 64)
+    os.close({TOKEN_FD})
+    os.set_inheritable({MARKER_FD}, False)
+    pid = getpid()
+    with open("{PROGRAM}", "rb") as f:
+        code = compile(f.read(), "{PROGRAM}", "exec")
+    module = types.ModuleType("__main__")
+    module.__file__ = "{PROGRAM}"
+    sys.modules["__main__"] = module
+    sys.argv[:] = ["{PROGRAM}"]
+    sys.path[0] = os.getcwd()
+    exec(code, module.__dict__)
+    if getpid() == pid:
+        write({MARKER_FD}, token)
+_agimeter_run()
+"""
 # The fallback when there is no network namespace: an audit hook in the program's interpreter
-# refuses internet sockets, name lookups, ctypes and spawning other executables. Native code can
-# bypass it, so isolation() reports it as weak.
+# refuses internet sockets, name lookups, ctypes and spawning other executables, before RUNNER.
+# Native code can bypass it, so isolation() reports it as weak (seccomp refuses sockets anyway).
 NETWORK_GUARD = """\
 import sys
 def _agimeter_guard(event, args, _block=frozenset({
@@ -53,12 +107,6 @@ def _agimeter_guard(event, args, _block=frozenset({
         raise PermissionError(f"{event} is blocked in the agimeter sandbox (no network namespace)")
 sys.addaudithook(_agimeter_guard)
 del _agimeter_guard
-sys.argv = ["main.py"]
-__file__ = "main.py"
-with open(__file__, "rb") as _f:
-    _code = compile(_f.read(), __file__, "exec")
-del _f
-exec(_code)
 """
 
 
@@ -76,6 +124,7 @@ class BootSpec(TypedDict):
     expose: list[str]  # interpreter dirs the sandbox uid must be able to read
     namespaces: bool
     net_namespace: bool
+    libseccomp: str  # the library to load (a name that does not exist: tests of the fail-closed path)
     cpu_s: float
     memory_mb: int
     max_processes: int
@@ -145,10 +194,23 @@ def _bind_back(real: str, fd: int, hardening: int) -> None:
     os.close(fd)
 
 
+def _cover(path: str, expose: list[str], hardening: int, options: str, read_only: bool = False) -> None:
+    """Cover ``path`` with a private tmpfs; interpreter dirs under it (e.g. a Python installed in
+    /tmp) are bound back read-only."""
+    inside = [os.path.realpath(p) for p in expose]
+    inside = [p for p in inside if p.startswith(path.rstrip("/") + "/") and os.path.isdir(p)]
+    kept = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in inside]
+    _mount("tmpfs", path, "tmpfs", hardening, options)
+    for real, fd in kept:
+        _bind_back(real, fd, hardening)
+    if read_only:
+        _mount(None, path, None, MS_REMOUNT | MS_RDONLY | hardening)
+
+
 def _build_mounts(spec: BootSpec, code: bytes) -> list[str]:
-    """In the new mount namespace: fresh /proc, every mount read-only, tmpfs for every
-    world-writable dir and for the work dir, and the interpreter re-exposed when it lives under a
-    closed dir. Returns the mounts that could not be made read-only."""
+    """In the new mount namespace: fresh /proc, every mount read-only, an empty tmpfs over /run,
+    tmpfs for every world-writable dir and for the work dir, and the interpreter re-exposed when
+    it lives under a closed dir. Returns the mounts that could not be made read-only."""
     tmpfs_mb = 4 * spec["max_file_mb"]
     hardening = MS_NOSUID | MS_NODEV
     _mount("proc", "/proc", "proc", hardening | MS_NOEXEC)
@@ -169,15 +231,12 @@ def _build_mounts(spec: BootSpec, code: bytes) -> list[str]:
         for real, fd in keep:
             _bind_back(real, fd, hardening)
         _mount(None, top, None, MS_REMOUNT | MS_RDONLY | hardening)
+    for path in HIDDEN:  # first: /run/lock, a world-writable dir under it, goes with it
+        if os.path.isdir(path) and not os.path.islink(path):
+            _cover(path, spec["expose"], hardening | MS_NOEXEC, "size=64k,nr_inodes=64,mode=0755", read_only=True)
     for path in WORLD_WRITABLE:
         if os.path.isdir(path) and not os.path.islink(path) and os.stat(path).st_mode & stat.S_IWOTH:
-            # Interpreter dirs under it (e.g. a Python installed in /tmp) are bound back read-only.
-            inside = [os.path.realpath(p) for p in spec["expose"]]
-            inside = [p for p in inside if p.startswith(path.rstrip("/") + "/") and os.path.isdir(p)]
-            kept = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in inside]
-            _mount("tmpfs", path, "tmpfs", hardening, f"size={tmpfs_mb}m,nr_inodes=4096,mode=1777")
-            for real, fd in kept:
-                _bind_back(real, fd, hardening)
+            _cover(path, spec["expose"], hardening, f"size={tmpfs_mb}m,nr_inodes=4096,mode=1777")
     workdir, uid = spec["workdir"], spec["uid"] if spec["uid"] is not None else os.getuid()
     os.makedirs(workdir, mode=0o700, exist_ok=True)
     _mount("tmpfs", workdir, "tmpfs", hardening, f"size={tmpfs_mb}m,nr_inodes=4096,mode=0700,uid={uid},gid={uid}")
@@ -228,9 +287,21 @@ def _set_limits(spec: BootSpec, drop_uid: bool) -> None:
         resource.setrlimit(which, value)
 
 
-def _program(spec: BootSpec, status_fd: int, guard: bool) -> None:
+def _arrange_fds(status_fd: int, token_r: int, marker_w: int) -> int:
+    """Leave 0-2, the token pipe at TOKEN_FD and the marker pipe at MARKER_FD (both inherited by
+    the exec), and the status pipe (closed by the exec) at the fd returned; close the rest."""
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, MARKER_FD + 1) for fd in (status_fd, token_r, marker_w)]
+    os.dup2(high[1], TOKEN_FD)
+    os.dup2(high[2], MARKER_FD)
+    os.closerange(MARKER_FD + 1, high[0])
+    os.closerange(high[0] + 1, 65536)
+    return high[0]
+
+
+def _program(spec: BootSpec, status_fd: int, pipes: tuple[int, int], guard: bool, flt: seccomp.Filter) -> None:
     """Runs in the forked program process; never returns."""
     try:
+        _c("prctl", PR_SET_DUMPABLE, 1, 0, 0, 0)  # init is not; our own /proc/self must be ours
         os.chdir(spec["workdir"])
         uid = spec["uid"]
         _set_limits(spec, uid is not None)
@@ -242,39 +313,62 @@ def _program(spec: BootSpec, status_fd: int, guard: bool) -> None:
             os.setresuid(uid, uid, uid)
         _c("prctl", PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # a uid change cleared it
         _c("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-        os.closerange(3, status_fd)
-        os.closerange(status_fd + 1, 65536)
-        os.set_inheritable(status_fd, False)
-        argv = [spec["python"], "-s", "-B"]
-        argv += ["-c", NETWORK_GUARD] if guard else [PROGRAM]
+        status_fd = _arrange_fds(status_fd, *pipes)
+        argv = [spec["python"], "-s", "-B", "-c", (NETWORK_GUARD if guard else "") + RUNNER]
+        flt.load()  # last: from here on only the allow-list, execve included
         os.execve(spec["python"], argv, spec["env"])
     except BaseException as exc:
         _emit(status_fd, event="error", stage="program", error=f"{type(exc).__name__}: {exc}")
     os._exit(127)
 
 
+def _read_marker(fd: int) -> bytes:
+    """What the program wrote to the marker pipe (without waiting: a child may hold it open)."""
+    os.set_blocking(fd, False)
+    try:
+        return os.read(fd, 4096)
+    except BlockingIOError:
+        return b""
+
+
 def _init(spec: BootSpec, status_fd: int, code: bytes, setup: dict[str, Any], boot_pid: int) -> None:
     """Runs in the forked init process; never returns."""
     try:
         _c("prctl", PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        # Not dumpable: a program running as our uid cannot read our memory (the token) via /proc.
+        _c("prctl", PR_SET_DUMPABLE, 0, 0, 0, 0)
         if not setup["pid_namespace"] and os.getppid() != boot_pid:
             os._exit(0)  # boot died before the death signal was armed
         os.umask(0o022)
         if setup["mount_namespace"]:
             setup["writable_mounts"] = _build_mounts(spec, code)
-        _emit(status_fd, event="setup", **setup)
+        try:
+            flt = seccomp.build(spec["libseccomp"])
+        except seccomp.SeccompUnavailable as exc:
+            # Without the filter host sockets and nested namespaces would be open: fail closed.
+            _emit(status_fd, event="setup", **setup, seccomp=None, seccomp_error=str(exc))
+            raise PermissionError(f"seccomp unavailable: {exc}") from None
+        _emit(status_fd, event="setup", **setup, seccomp=flt.summary())
+        token = os.urandom(32).hex().encode()
+        token_r, token_w = os.pipe()
+        marker_r, marker_w = os.pipe()
+        os.write(token_w, token)
+        os.close(token_w)
         child = os.fork()
         if child == 0:
-            _program(spec, status_fd, guard=not setup["net_namespace"])
+            os.close(marker_r)
+            _program(spec, status_fd, (token_r, marker_w), not setup["net_namespace"], flt)
+        os.close(token_r)
+        os.close(marker_w)
         while True:  # as pid 1 we also reap orphans
             pid, status, usage = os.wait4(-1, 0)
             if pid == child:
                 break
+        finished = _read_marker(marker_r) == token  # (no timing attack: compared once, after the exit)
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        returncode = os.WEXITSTATUS(status) if sig is None else None
         cpu_s = usage.ru_utime + usage.ru_stime
-        if os.WIFSIGNALED(status):
-            _emit(status_fd, event="exit", returncode=None, signal=os.WTERMSIG(status), cpu_s=cpu_s)
-        else:
-            _emit(status_fd, event="exit", returncode=os.WEXITSTATUS(status), signal=None, cpu_s=cpu_s)
+        _emit(status_fd, event="exit", returncode=returncode, signal=sig, cpu_s=cpu_s, finished=finished)
     except BaseException as exc:
         _emit(status_fd, event="error", stage="init", error=f"{type(exc).__name__}: {exc}")
     os._exit(0)

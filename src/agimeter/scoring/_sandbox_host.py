@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from agimeter.scoring._sandbox_boot import PROGRAM, BootSpec
 from agimeter.scoring._sandbox_cgroup import KILL_GRACE_S, RunCgroup, cgroup_roots, kill_until_gone
+from agimeter.scoring._sandbox_seccomp import LIBSECCOMP
 
 if TYPE_CHECKING:
     from agimeter.scoring.sandbox import SandboxLimits
@@ -219,7 +220,8 @@ def _pump(
 
 def execute(code: str, limits: SandboxLimits, disable: frozenset[str] = frozenset()) -> RawRun:
     """Run ``code`` as ``main.py`` in a fresh sandbox; ``disable`` turns layers off (tests of the
-    fallbacks): ``namespaces``, ``net_namespace``, ``cgroup``, ``uid``."""
+    fallbacks): ``namespaces``, ``net_namespace``, ``cgroup``, ``uid``, and ``seccomp`` (a library
+    that cannot be loaded: the run must fail closed)."""
     sweep_stale()
     roots = None if "cgroup" in disable else cgroup_roots()
     with uid_slot("uid" not in disable) as uid:
@@ -252,6 +254,7 @@ def execute(code: str, limits: SandboxLimits, disable: frozenset[str] = frozense
                 "expose": interpreter_dirs(),
                 "namespaces": "namespaces" not in disable,
                 "net_namespace": "net_namespace" not in disable,
+                "libseccomp": "libseccomp-disabled-by-test.so" if "seccomp" in disable else LIBSECCOMP,
                 "cpu_s": limits.cpu_s,
                 "memory_mb": limits.memory_mb,
                 "max_processes": limits.max_processes,

@@ -6,6 +6,10 @@ prompt, tests = ``test`` + ``check(entry_point)``; MBPP: no prefix, tests = the 
 A completion written as a Markdown code block (chat models) is taken from the block; after a
 HumanEval prefix, whose docstring leaves a function body open, a ``pass`` line closes it first so
 the block's own definition replaces it.
+
+A sample passes only when the sandbox says ``passed``: exit 0 *after* the program's last statement
+(the tests) ran, which the sandbox's per-run pass marker proves; a completion that exits early
+(``sys.exit(0)``, ``os._exit(0)``, an atexit hook) fails whatever its exit status.
 """
 
 from __future__ import annotations

@@ -2,15 +2,27 @@
 
 Each program runs as ``main.py`` in its own process tree, under layered isolation. The parent
 (``_sandbox_host``) starts a bootstrap (``_sandbox_boot``) in a new session; the bootstrap builds
-the sandbox and execs the same interpreter (``sys.executable -s -B main.py``). Mechanisms,
-strongest first, and what takes over when one is unavailable:
+the sandbox and execs the same interpreter (``sys.executable -s -B -c RUNNER``, which runs
+``main.py`` as ``__main__``). A run is ``passed`` only when it exits 0 *and* ``main.py`` ran to its
+last statement: the runner then writes back a per-run token that init gave it on a pipe it
+cannot read again (see ``_sandbox_boot``), so ``sys.exit(0)``, ``os._exit(0)``, atexit hooks and
+signal handlers before the tests are failures. Mechanisms, strongest first, and what takes over
+when one is unavailable:
 
-1. **Namespaces** (``unshare(2)`` through ctypes: ``os.unshare`` is 3.12+). As root directly; as
+1. **seccomp** (``_sandbox_seccomp``; libseccomp through ctypes): an allow-list of the syscalls
+   CPython needs, default EPERM. No ``socket()`` at all (so no host Unix socket is reachable by
+   path), ``socketpair`` only ``AF_UNIX``/``SOCK_STREAM``, ``clone`` only without namespace
+   flags, ``clone3`` ENOSYS, no ``unshare``/``setns``/``mount``/``ptrace``/``bpf``/``io_uring``/
+   ``userfaultfd``/``keyctl``/``perf_event_open``.
+   *No fallback*: without libseccomp (or a kernel that refuses the filter) the run fails closed
+   (status ``error``), and ``isolation()`` says why.
+2. **Namespaces** (``unshare(2)`` through ctypes: ``os.unshare`` is 3.12+). As root directly; as
    another user inside a user namespace of its own (our uid mapped to itself). A new *network*
    namespace: no interfaces at all, not even loopback. A new *pid* namespace: the program's init
    is pid 1; when it exits, or its parent is killed (``PR_SET_PDEATHSIG``), the kernel kills
    every process left, ``setsid`` or not. A new *mount* namespace: a fresh ``/proc`` (no host
-   process is visible), every mount read-only except /proc, /sys and /dev, private size-capped
+   process is visible), every mount read-only except /proc, /sys and /dev, an empty read-only
+   tmpfs over ``/run`` (and ``/var/run``: the host's sockets and lock files), private size-capped
    tmpfs for the work dir and for the world-writable dirs (``/tmp``, ``/var/tmp``, ``/dev/shm``,
    ...) so nothing reaches the host disk, and a closed dir holding the interpreter (``/root``
    for pyenv) covered by an empty tmpfs with only the interpreter bound back, read-only. New
@@ -19,21 +31,21 @@ strongest first, and what takes over when one is unavailable:
    audit hook in the program's interpreter refuses internet sockets, DNS, ctypes and exec (weak:
    native code can bypass it); the work dir is a host temp dir owned by the sandbox uid; the
    world-writable dirs stay writable.
-2. **A sandbox uid** (root only): one uid per concurrent run out of ``2000000000 + [0, 1024)``,
+3. **A sandbox uid** (root only): one uid per concurrent run out of ``2000000000 + [0, 1024)``,
    held with ``flock`` across processes; supplementary groups dropped, ``no_new_privs`` set.
    Linux ignores RLIMIT_NPROC for root, so this is what makes the process limit bite for root;
    it also keeps the parent's files, the repo and ``/proc/<pid>/environ`` out of reach.
    *Fallback* (not root; or no mount namespace and an interpreter other uids cannot reach): the
    program keeps the current uid. As root with neither a sandbox uid nor a pids cgroup nothing
    would stop a fork bomb, so the run fails closed (status ``error``).
-3. **A cgroup per run** (v2 when the pids controller is delegated to our cgroup, else v1):
+4. **A cgroup per run** (v2 when the pids controller is delegated to our cgroup, else v1):
    ``pids.max`` and a memory limit over all of the run's processes; the cleanup kills by cgroup.
    *Fallback*: per-process rlimits only (a forked memory bomb can reach ``max_processes`` times
    ``memory_mb``).
-4. **rlimits**, always: CPU seconds (rounded up; SIGXCPU), address space (``memory_mb``: an
+5. **rlimits**, always: CPU seconds (rounded up; SIGXCPU), address space (``memory_mb``: an
    allocation past it raises MemoryError), file size, open files, no core dumps; RLIMIT_NPROC
    (processes and threads) of the sandbox uid, or of our own uid (its other processes count).
-5. **The parent** enforces the wall time with a monotonic clock, reads stdout and stderr with a
+6. **The parent** enforces the wall time with a monotonic clock, reads stdout and stderr with a
    size cap (the tail is kept), builds the environment from scratch (no inherited secrets;
    ``PYTHONHASHSEED=0``), and at the end SIGKILLs the session, whatever is left in the cgroup
    and every process of the run's uid, then removes the cgroup and the work dir.
@@ -49,16 +61,21 @@ import re
 import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agimeter.scoring import _sandbox_host as host
 from agimeter.scoring._sandbox_cgroup import cgroup_roots
 
-__all__ = ["ExecResult", "SandboxLimits", "isolation", "run_many", "run_program"]
+__all__ = ["JUDGE_VERSION", "ExecResult", "SandboxLimits", "isolation", "run_many", "run_program"]
 
 Status = Literal["passed", "failed", "timeout", "error"]
+
+# How a program's outcome is judged; part of the item cache key of code tasks, so results judged by
+# an earlier sandbox are not reused. 2: a pass needs the per-run marker written after the last
+# statement (before: exit status 0 alone, which sys.exit(0) could forge).
+JUDGE_VERSION = "2"
 
 
 class SandboxLimits(BaseModel):
@@ -77,8 +94,9 @@ class SandboxLimits(BaseModel):
 class ExecResult(BaseModel):
     """How one program ended.
 
-    ``passed``: exit 0 within the limits. ``failed``: a non-zero exit (an exception, a failed
-    assert). ``timeout``: the wall-time or CPU-time limit. ``error``: a memory, process or file
+    ``passed``: exit 0 within the limits after the last statement ran (the pass marker).
+    ``failed``: a non-zero exit (an exception, a failed assert), or exit 0 before the end.
+    ``timeout``: the wall-time or CPU-time limit. ``error``: a memory, process or file
     limit, a fatal signal, or a sandbox that could not be set up.
     """
 
@@ -118,11 +136,13 @@ def run_many(
 
 
 @functools.cache
-def isolation() -> dict[str, bool | str]:
+def isolation() -> dict[str, bool | int | str]:
     """Which mechanisms are in force on this machine, from one real probe run (cached)."""
-    raw = host.execute("pass\n", SandboxLimits())
+    limits = SandboxLimits()
+    raw = host.execute("pass\n", limits)
     setup = next((e for e in raw.events if e.get("event") == "setup"), {})
-    errors = [e for e in raw.events if e.get("event") == "error"]
+    status, _, reason = _classify(raw, limits)
+    filtered: dict[str, Any] = setup.get("seccomp") or {}
     roots = cgroup_roots() if raw.cgroup else None
     netns, mountns, pidns = (bool(setup.get(k)) for k in ("net_namespace", "mount_namespace", "pid_namespace"))
     uid_drop = setup.get("uid") is not None
@@ -130,14 +150,19 @@ def isolation() -> dict[str, bool | str]:
     nproc_name = "RLIMIT_NPROC" if uid_drop else "RLIMIT_NPROC (of our own uid)"
     limiters = [name for name, on in (("cgroup pids.max", roots and roots.pids), (nproc_name, nproc)) if on]
     if mountns:
-        filesystem = "read-only mounts; private tmpfs work dir, /tmp, /var/tmp and /dev/shm"
+        filesystem = "read-only mounts; /run hidden; private tmpfs work dir, /tmp, /var/tmp and /dev/shm"
     elif uid_drop:
         filesystem = "host temp dir owned by the sandbox uid (weaker: /tmp and other world-writable dirs stay writable)"
     else:
         filesystem = "host temp dir as the current user (weak: it can write wherever this user can)"
     first = host.SANDBOX_UID_BASE
     return {
-        "probe": f"error: {errors[0]['error']}" if errors else "ok",
+        "probe": "ok" if status == "passed" else f"error: {reason}",
+        "seccomp": bool(filtered),
+        "seccomp_default": str(filtered.get("default", "")),
+        "seccomp_syscalls": int(filtered.get("syscalls", 0)),
+        "seccomp_note": f"libseccomp {filtered['libseccomp']}" if filtered else str(setup.get("seccomp_error", "")),
+        "pass_marker": "per-run token from init, written after the program's last statement",
         "network": "network namespace (no interfaces)" if netns else "audit hook (weak: native code can bypass it)",
         "net_namespace": netns,
         "pid_namespace": pidns,
@@ -213,7 +238,9 @@ def _classify(raw: host.RawRun, limits: SandboxLimits) -> tuple[Status, int | No
             name = f"signal {sig}"
         return "error", -sig, f"killed by {name}"
     if returncode == 0:
-        return "passed", 0, "exit 0"
+        if end.get("finished"):
+            return "passed", 0, "exit 0"
+        return "failed", 0, "exit 0, but it exited before the tests finished (no pass marker)"
     line = _exception_line(raw.stderr.decode("utf-8", errors="replace"))
     match = _EXC_NAME.match(line)
     exc = match.group(0) if match else ""

@@ -9,10 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 ITEM_SCHEMA_VERSION = 2  # 2: chance, weights, details, generations (v1 rows load with defaults)
 RUN_SCHEMA_VERSION = 1
+SESSION_SCHEMA_VERSION = 1
 
 # "incomplete": the run went to the end but some requests failed; re-running resumes it and
-# retries only those items.
+# retries only those items. "interrupted": stopped by Ctrl-C/SIGTERM, or stored as "running" while
+# the process that ran it is gone (killed, crashed: see ``SessionRecord``); re-running resumes it.
 RunStatus = Literal["running", "finished", "incomplete", "failed", "interrupted"]
+# A session of a run: "running" while its process holds the run, "ended" when it stopped by itself
+# (whatever the run's status), "dead" when a later session found its process gone and took over.
+SessionState = Literal["running", "ended", "dead"]
 
 
 class ItemRecord(BaseModel):
@@ -64,3 +69,57 @@ class RunRecord(BaseModel):
     model_info: dict[str, Any] = Field(default_factory=dict)
     summary: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+
+
+class Owner(BaseModel):
+    """The process that runs a session: a pid is only unique with its host and start time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str
+    pid: int
+    started: float  # the process's start time, seconds since the epoch
+
+
+class SessionRecord(BaseModel):
+    """One process's go at a run (the first, or a resume). Its clock and item count are committed
+    with every item it stores, so a killed session still says what it did up to its last item."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = SESSION_SCHEMA_VERSION
+    id: int
+    run_id: str
+    number: int  # 1 for the session that created the run, then 2, 3, ... for each resume
+    owner: Owner
+    state: SessionState
+    started_at: datetime
+    heartbeat_at: datetime  # the owner's lease: refreshed with each item and by a heartbeat thread
+    load_s: float  # model load time of this session
+    wall_s: float  # evaluation wall time of this session, as of its last commit
+    items_computed: int  # items this session computed and stored
+
+
+class SessionTick(BaseModel):
+    """What a session commits about itself with an item or a checkpoint, as its lease holder."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    session_id: int
+    wall_s: float
+    final: bool = False  # the session ends with this commit
+
+
+class RunTotals(BaseModel):
+    """Sums over the items a run holds: computed = stored by the run itself (in any session),
+    cached = results of other runs that it linked. Tokens and seconds are those of computed items."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    items_computed: int = 0
+    items_cached: int = 0
+    prompt_tokens: int = 0
+    computed_prompt_tokens: int = 0
+    completion_tokens: int = 0
+    prefill_s: float = 0.0
+    decode_s: float = 0.0

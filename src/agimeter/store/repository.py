@@ -1,7 +1,9 @@
 """The store: SQLite by default, any SQLAlchemy URL (e.g. PostgreSQL) by ``--store``.
 
 Every item is committed in its own short transaction as soon as it is scored, so a killed run
-loses at most the item in flight, and never leaves half an item behind.
+loses at most the item in flight, and never leaves half an item behind. The same transaction
+carries the session's clock and checks its lease (``SessionTick``): a run's measurement is derived
+from what is committed, never from a checkpoint that a kill can outdate.
 """
 
 from __future__ import annotations
@@ -9,16 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from agimeter.errors import StoreError
 from agimeter.store.migrations import widen_columns
 from agimeter.store.published_repo import PublishedMixin
-from agimeter.store.records import ItemRecord, RunRecord, RunStatus
+from agimeter.store.records import ItemRecord, RunRecord, RunStatus, RunTotals, SessionTick
+from agimeter.store.sessions_repo import SessionsMixin, commit_tick, effective_status
 from agimeter.store.tables import Base, ItemRow, RunItemRow, RunRow
 
 
@@ -35,15 +38,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class Store(PublishedMixin):
+def _prepare_sqlite_path(url: str, path: Path) -> None:
+    """Create the database file's folder; refuse paths SQLite could only fail on obscurely."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise StoreError(f"cannot open store {url!r}: {path.parent} exists and is not a folder") from None
+    except OSError as err:
+        raise StoreError(f"cannot open store {url!r}: cannot create {path.parent}: {err.strerror or err}") from None
+    if path.is_dir():
+        raise StoreError(f"cannot open store {url!r}: {path} is a folder, not a database file")
+
+
+class Store(PublishedMixin, SessionsMixin):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
     def open(cls, url: str) -> Store:
+        """Open (and create) the store at ``url``; any problem is a one-line ``StoreError``."""
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-            Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            _prepare_sqlite_path(url, Path(url.removeprefix("sqlite:///").partition("?")[0]).expanduser())
         try:
             engine = create_engine(url)
             if engine.dialect.name == "sqlite":
@@ -81,8 +97,12 @@ class Store(PublishedMixin):
         summary: dict[str, Any] | None = None,
         error: str | None = None,
         config: dict[str, Any] | None = None,
+        tick: SessionTick | None = None,
     ) -> None:
+        """Change a run; with ``tick``, only while that session holds the run, in one transaction."""
         with self._session.begin() as s:
+            if tick is not None:
+                commit_tick(s, run_id, tick)
             row = s.get(RunRow, run_id)
             if row is None:
                 raise StoreError(f"unknown run {run_id!r}")
@@ -104,10 +124,14 @@ class Store(PublishedMixin):
 
     def get_run(self, run_id: str) -> RunRecord:
         """Look a run up by id or by a unique id prefix."""
+        if not run_id:
+            raise StoreError("empty run id; see `agimeter runs`")
         with self._session() as s:
             row = s.get(RunRow, run_id)
             if row is None:
-                rows = list(s.scalars(select(RunRow).where(RunRow.id.startswith(run_id)).limit(2)))
+                # autoescape: a prefix is literal text, so ``show %`` or ``show _`` matches nothing
+                prefix = RunRow.id.startswith(run_id, autoescape=True)
+                rows = list(s.scalars(select(RunRow).where(prefix).limit(2)))
                 if len(rows) != 1:
                     why = "is ambiguous" if rows else "not found"
                     raise StoreError(f"run {run_id!r} {why}; see `agimeter runs`")
@@ -125,11 +149,47 @@ class Store(PublishedMixin):
                     found[row.cache_key] = ItemRecord.model_validate(row.record)
         return found
 
-    def add_item(self, run_id: str, record: ItemRecord) -> None:
-        """Commit one freshly computed item and link it to the run, atomically."""
+    def add_item(self, run_id: str, record: ItemRecord, tick: SessionTick | None = None) -> None:
+        """Commit one freshly computed item and link it to the run, atomically; with ``tick``, the
+        session's clock and item count go in the same transaction, and only while it holds the run."""
         with self._session.begin() as s:
             self._insert_item(s, record)
-            self._link(s, run_id, record, cached=False)
+            linked = self._link(s, run_id, record, cached=False)
+            if tick is not None:
+                commit_tick(s, run_id, tick, computed=int(linked))
+
+    def run_totals(self, run_id: str) -> RunTotals:
+        """Counts, tokens and seconds summed over the items the run holds, in the database."""
+        record = ItemRow.record
+        query = (
+            select(
+                RunItemRow.cached,
+                func.count(),
+                func.sum(record["prompt_tokens"].as_integer()),
+                func.sum(record["computed_prompt_tokens"].as_integer()),
+                func.sum(record["completion_tokens"].as_integer()),
+                func.sum(record["prefill_s"].as_float()),
+                func.sum(record["decode_s"].as_float()),
+            )
+            .join(ItemRow, ItemRow.cache_key == RunItemRow.cache_key)
+            .where(RunItemRow.run_id == run_id)
+            .group_by(RunItemRow.cached)
+        )
+        totals: dict[str, Any] = {}
+        with self._session() as s:
+            for cached, count, prompt, computed, completion, prefill, decode in s.execute(query):
+                if cached:
+                    totals["items_cached"] = count
+                    continue
+                totals.update(
+                    items_computed=count,
+                    prompt_tokens=prompt or 0,
+                    computed_prompt_tokens=computed or 0,
+                    completion_tokens=completion or 0,
+                    prefill_s=prefill or 0.0,
+                    decode_s=decode or 0.0,
+                )
+        return RunTotals(**totals)
 
     def link_cached(self, run_id: str, records: Sequence[ItemRecord]) -> None:
         """Attach already-computed items (from the cache) to a run."""
@@ -153,7 +213,8 @@ class Store(PublishedMixin):
             s.flush()
 
     @staticmethod
-    def _link(s: Session, run_id: str, record: ItemRecord, *, cached: bool) -> None:
+    def _link(s: Session, run_id: str, record: ItemRecord, *, cached: bool) -> bool:
+        """Point the run at the item; True when the run did not hold this result before."""
         existing = s.scalar(
             select(RunItemRow).where(
                 RunItemRow.run_id == run_id,
@@ -171,8 +232,12 @@ class Store(PublishedMixin):
                     cached=cached,
                 )
             )
-        elif existing.cache_key != record.cache_key:
+            return True
+        if existing.cache_key != record.cache_key:
             existing.cache_key = record.cache_key
+            existing.cached = cached
+            return True
+        return False
 
     def run_items(self, run_id: str) -> list[ItemRecord]:
         with self._session() as s:
@@ -203,11 +268,12 @@ class Store(PublishedMixin):
 
 
 def _run(row: RunRow) -> RunRecord:
+    status, error = effective_status(row)
     return RunRecord(
         schema_version=row.schema_version,
         id=row.id,
         run_key=row.run_key,
-        status=cast(RunStatus, row.status),
+        status=status,
         created_at=row.created_at,
         updated_at=row.updated_at,
         model=row.model,
@@ -216,5 +282,5 @@ def _run(row: RunRow) -> RunRecord:
         config=dict(row.config),
         model_info=dict(row.model_info),
         summary=dict(row.summary),
-        error=row.error,
+        error=error,
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # A local hf:<dir> or gguf: identity is "sha256:" + 64 hex digits (71); hf:<hub id>@<commit> is up to 140.
 IDENTITY_LENGTH = 200
@@ -32,6 +32,32 @@ class RunRow(Base):
     model_info: Mapped[dict[str, object]] = mapped_column(JSON)
     summary: Mapped[dict[str, object]] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Loaded with the run (one query per batch of runs): the latest says whether its owner lives.
+    sessions: Mapped[list[RunSessionRow]] = relationship(
+        order_by="RunSessionRow.number", lazy="selectin", viewonly=True
+    )
+
+
+class RunSessionRow(Base):
+    """One process's go at a run, and its lease on it. A table of its own (``create_all`` adds it
+    to stores made before it existed) rather than new columns on ``runs``."""
+
+    __tablename__ = "run_sessions"
+    __table_args__ = (UniqueConstraint("run_id", "number", name="uq_run_session_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    schema_version: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    process_started: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime)
+    load_s: Mapped[float] = mapped_column(Float)
+    wall_s: Mapped[float] = mapped_column(Float)
+    items_computed: Mapped[int] = mapped_column(Integer)
 
 
 class ItemRow(Base):

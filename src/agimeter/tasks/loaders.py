@@ -53,7 +53,7 @@ def resolve_data_dir(data_dir: str | Path | None) -> Path | None:
 def load_docs(source: Source, data_dir: str | Path | None, *, spec_name: str = "<spec>") -> list[Doc]:
     """All records of ``source`` in document order."""
     if isinstance(source, FileSource):
-        return load_file_source(source, resolve_data_dir(data_dir))
+        return load_file_source(source, resolve_data_dir(data_dir), spec_name=spec_name)
     if isinstance(source, HFSource):
         return load_hf(source)
     if isinstance(source, ProceduralSource):
@@ -92,7 +92,7 @@ def expand_paths(pattern: str, data_dir: Path | None) -> list[Path]:
     return [raw]
 
 
-def load_file_source(source: FileSource, data_dir: Path | None) -> list[Doc]:
+def load_file_source(source: FileSource, data_dir: Path | None, *, spec_name: str = "") -> list[Doc]:
     keep_ids = _ids_from(source.ids_from, data_dir) if source.ids_from else None
     docs: list[Doc] = []
     for path in expand_paths(source.path, data_dir):
@@ -101,6 +101,8 @@ def load_file_source(source: FileSource, data_dir: Path | None) -> list[Doc]:
         if fmt is None:
             raise DataError(f"{name}: cannot tell the format from the suffix; set source.format")
         file_docs = read_file(path, fmt, name=name, columns=source.columns, records_key=source.records_key)
+        if not file_docs:
+            raise DataError(f"{name}: no rows")
         added: dict[str, Any] = {}
         if source.file_stem_field:
             stem = path.stem
@@ -120,7 +122,9 @@ def load_file_source(source: FileSource, data_dir: Path | None) -> list[Doc]:
         if keep_ids is not None:
             file_docs = [d for d in file_docs if str(d.fields.get("id")) in keep_ids]
         if source.where:
-            file_docs = [d for d in file_docs if templates.test(source.where, d.fields, origin=d.origin)]
+            file_docs = [
+                d for d in file_docs if templates.test(source.where, d.fields, origin=d.origin, spec=spec_name)
+            ]
         docs.extend(file_docs)
     return docs
 

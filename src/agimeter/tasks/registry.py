@@ -11,6 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from agimeter.errors import TaskSpecError, UnknownTaskError
+from agimeter.tasks import templates
 from agimeter.tasks.spec import TaskSpec
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
@@ -49,9 +50,15 @@ def parse_spec(data: Any, name: str) -> TaskSpec:
     if not isinstance(data, dict):
         raise TaskSpecError(f"{name}: expected a mapping of task fields, got {type(data).__name__}")
     try:
-        return TaskSpec.model_validate(data)
+        spec = TaskSpec.model_validate(data)
     except ValidationError as err:
         raise TaskSpecError(_validation_message(name, err)) from None
+    for field, text, expression in spec.templates():
+        problem = templates.syntax_problem(text, expression=expression)
+        if problem is not None:
+            raise TaskSpecError(f"{name}: {field}: {problem}")
+    spec._origin = name
+    return spec
 
 
 def load_spec(path: str | Path) -> TaskSpec:

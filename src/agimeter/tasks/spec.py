@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 SPEC_SCHEMA_VERSION = 1
 
@@ -190,6 +190,30 @@ class TaskSpec(SpecModel):
     references: list[str] = Field(default_factory=list)
     # Known differences from the reference implementation's protocol (reported in protocol()).
     deviations: list[str] = Field(default_factory=list)
+    # The YAML file the spec was read from, as the user named it (not part of the protocol).
+    _origin: str = PrivateAttr(default="")
+
+    @property
+    def origin(self) -> str:
+        """How messages name this spec: its YAML file, else its name."""
+        return self._origin or self.name
+
+    def templates(self) -> list[tuple[str, str, bool]]:
+        """Every Jinja2 field as (field path, text, is a ``where`` expression)."""
+        p = self.prompt
+        found: list[tuple[str, str, bool]] = [("prompt.doc_to_text", p.doc_to_text, False)]
+        if p.description:
+            found.append(("prompt.description", p.description, False))
+        for name, value in (("doc_to_target", p.doc_to_target), ("doc_to_choice", p.doc_to_choice)):
+            if isinstance(value, str):
+                found.append((f"prompt.{name}", value, False))
+        if p.fewshot_target is not None:
+            found.append(("prompt.fewshot_target", p.fewshot_target, False))
+        found += [(f"scoring.fields.{key}", value, False) for key, value in self.scoring.fields.items()]
+        for where, source in (("source", self.source), ("fewshot.source", self.fewshot.source)):
+            if isinstance(source, FileSource) and source.where:
+                found.append((f"{where}.where", source.where, True))
+        return found
 
     @property
     def scorer(self) -> str:

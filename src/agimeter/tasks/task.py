@@ -65,9 +65,9 @@ class Task:
     @cached_property
     def docs(self) -> list[Doc]:
         """All evaluated documents in task order (doc_id = index)."""
-        docs = self._preprocessed(load_docs(self.spec.source, self.data_dir, spec_name=self.name))
+        docs = self._preprocessed(load_docs(self.spec.source, self.data_dir, spec_name=self.spec.origin))
         if not docs:
-            raise DataError(f"task {self.name}: the source holds no documents")
+            raise DataError(f"{self.spec.origin}: source: no documents (after source.where / source.ids_from)")
         return docs
 
     @cached_property
@@ -76,7 +76,7 @@ class Task:
         fs = self.spec.fewshot
         if fs.source is None or fs.source == self.spec.source:
             return self.docs
-        return self._preprocessed(load_docs(fs.source, self.data_dir, spec_name=self.name))
+        return self._preprocessed(load_docs(fs.source, self.data_dir, spec_name=self.spec.origin))
 
     def __len__(self) -> int:
         return len(self.docs)
@@ -143,7 +143,7 @@ class Task:
     def _choices(self, doc: Record, origin: str) -> list[str] | None:
         if self.spec.prompt.doc_to_choice is None:
             return None
-        return templates.doc_to_choice(self.spec.prompt.doc_to_choice, doc, origin=origin)
+        return templates.doc_to_choice(self.spec.prompt.doc_to_choice, doc, origin=origin, spec=self.spec.origin)
 
     def _answer_text(self, doc: Record, origin: str) -> str:
         """An exemplar's answer as lm-eval's ``build_qa_turn`` writes it."""
@@ -151,7 +151,7 @@ class Task:
         spec_target = p.fewshot_target if p.fewshot_target is not None else p.doc_to_target
         what = "prompt.fewshot_target" if p.fewshot_target is not None else "prompt.doc_to_target"
         target = templates.doc_to_target(
-            spec_target, doc, origin=origin, multiple_choice=self._multiple_choice, what=what
+            spec_target, doc, origin=origin, multiple_choice=self._multiple_choice, what=what, spec=self.spec.origin
         )
         choices = self._choices(doc, origin)
         if choices and isinstance(target, int):
@@ -165,7 +165,7 @@ class Task:
         parts: list[str] = []
         for ex in exemplars:
             origin = origin_of.get(id(ex), "<few-shot exemplar>")
-            question = templates.doc_to_text(p.doc_to_text, ex, origin=origin)
+            question = templates.doc_to_text(p.doc_to_text, ex, origin=origin, spec=self.spec.origin)
             answer = self._answer_text(ex, origin)
             # lm-eval drops the delimiters of an exemplar whose answer is empty.
             parts.append(question + p.target_delimiter + answer + p.fewshot_delimiter if answer else question)
@@ -177,17 +177,17 @@ class Task:
             return ""
         if desc in doc.fields:
             return str(doc.fields[desc])
-        return templates.render(desc, doc.fields, origin=doc.origin, what="prompt.description")
+        return templates.render(desc, doc.fields, origin=doc.origin, what="prompt.description", spec=self.spec.origin)
 
     def _build_item(self, doc_id: int, doc: Doc, exemplars: list[Record], origin_of: dict[int, str]) -> Item:
         spec, p = self.spec, self.spec.prompt
         description = self._description(doc)
-        question = templates.doc_to_text(p.doc_to_text, doc.fields, origin=doc.origin)
+        question = templates.doc_to_text(p.doc_to_text, doc.fields, origin=doc.origin, spec=self.spec.origin)
         user_text = self._fewshot_text(exemplars, origin_of) + question
         chat: tuple[tuple[str, str], ...] = (("system", description),) if description else ()
         chat += (("user", user_text),)
         target = templates.doc_to_target(
-            p.doc_to_target, doc.fields, origin=doc.origin, multiple_choice=self._multiple_choice
+            p.doc_to_target, doc.fields, origin=doc.origin, multiple_choice=self._multiple_choice, spec=self.spec.origin
         )
         subtask = None
         if spec.subtask_field is not None:
@@ -238,7 +238,8 @@ class Task:
             if source in doc.fields:
                 out[key] = doc.fields[source]
             else:
-                out[key] = templates.render(source, doc.fields, origin=doc.origin, what=f"scoring.fields.{key}")
+                what = f"scoring.fields.{key}"
+                out[key] = templates.render(source, doc.fields, origin=doc.origin, what=what, spec=self.spec.origin)
         return out
 
     def items(self, limit: int | None = None, sample: int | None = None, seed: int = DEFAULT_SAMPLE_SEED) -> list[Item]:

@@ -1,4 +1,9 @@
-"""Jinja2 rendering of task fields, mirroring lm-eval 0.4.13's ``doc_to_*`` resolution."""
+"""Jinja2 rendering of task fields, mirroring lm-eval 0.4.13's ``doc_to_*`` resolution.
+
+A template problem names the task YAML and the field (``my_task.yaml: prompt.doc_to_text: ...``)
+and, when it shows on a record, that record (``file:line``). Syntax is checked when the YAML is
+loaded (``syntax_problem``), so a typo fails before any data is read.
+"""
 
 from __future__ import annotations
 
@@ -30,46 +35,66 @@ def _compile(template: str) -> jinja2.Template:
 
 @lru_cache(maxsize=64)
 def _compile_expression(expression: str) -> Any:
+    return _ENV.compile_expression(expression)
+
+
+def _syntax(err: jinja2.TemplateSyntaxError) -> str:
+    return f"template syntax error: {err.message} (template line {err.lineno})"
+
+
+def syntax_problem(template: str, *, expression: bool = False) -> str | None:
+    """Why ``template`` (or a ``source.where`` expression) does not compile; None when it does."""
     try:
-        return _ENV.compile_expression(expression)
+        _compile_expression(template) if expression else _compile(template)
     except jinja2.TemplateSyntaxError as err:
-        raise DataError(f"source.where: expression syntax error in {expression!r}: {err.message}") from err
+        return _syntax(err)
+    return None
 
 
-def test(expression: str, doc: Record, *, origin: str) -> bool:
+def _field(spec: str, what: str) -> str:
+    """``my_task.yaml: prompt.doc_to_text`` (the field alone when the spec has no file)."""
+    return f"{spec}: {what}" if spec else what
+
+
+def test(expression: str, doc: Record, *, origin: str, spec: str = "") -> bool:
     """Evaluate a Jinja2 expression (``source.where``) on ``doc``, e.g. ``11 <= task_id <= 510``."""
-    compiled = _compile_expression(expression)
+    what = _field(spec, "source.where")
+    try:
+        compiled = _compile_expression(expression)
+    except jinja2.TemplateSyntaxError as err:
+        raise DataError(f"{what}: {_syntax(err)}") from err
     try:
         return bool(compiled(**doc))
     except jinja2.UndefinedError as err:
-        raise DataError(f"{origin}: {err.message} (needed by source.where)") from err
+        raise DataError(f"{what}: {err.message} (record {origin})") from err
     except Exception as err:
-        raise DataError(f"{origin}: cannot evaluate source.where: {type(err).__name__}: {err}") from err
+        raise DataError(f"{what}: cannot evaluate on record {origin}: {type(err).__name__}: {err}") from err
 
 
-def render(template: str, doc: Record, *, origin: str, what: str) -> str:
-    """Render ``template`` on ``doc``; a missing field becomes a DataError naming file:line."""
+def render(template: str, doc: Record, *, origin: str, what: str, spec: str = "") -> str:
+    """Render ``template`` on ``doc``; a problem names the spec file, the field and the record."""
+    where = _field(spec, what)
     try:
         return _compile(template).render(**doc)
     except jinja2.UndefinedError as err:
-        raise DataError(f"{origin}: {err.message} (needed by {what})") from err
+        raise DataError(f"{where}: {err.message} (record {origin})") from err
     except jinja2.TemplateSyntaxError as err:
-        raise DataError(f"{what}: template syntax error: {err.message}") from err
+        raise DataError(f"{where}: {_syntax(err)}") from err
     except Exception as err:  # a template calling a method on a value of the wrong type
-        raise DataError(f"{origin}: cannot render {what}: {type(err).__name__}: {err}") from err
+        raise DataError(f"{where}: cannot render record {origin}: {type(err).__name__}: {err}") from err
 
 
-def doc_to_text(template: str, doc: Record, *, origin: str, what: str = "prompt.doc_to_text") -> str:
+def doc_to_text(template: str, doc: Record, *, origin: str, what: str = "prompt.doc_to_text", spec: str = "") -> str:
     """A field name returns the field; anything else is rendered as a template."""
     if template in doc:
         value = doc[template]
         if not isinstance(value, str):
             raise DataError(f"{origin}: field {template!r} is not a string (needed by {what})")
         return value
-    return render(template, doc, origin=origin, what=what)
+    return render(template, doc, origin=origin, what=what, spec=spec)
 
 
-def doc_to_choice(spec_value: str | list[str], doc: Record, *, origin: str) -> list[str]:
+def doc_to_choice(spec_value: str | list[str], doc: Record, *, origin: str, spec: str = "") -> list[str]:
     """A literal list, a field holding a list, or a template rendering a Python list literal."""
     what = "prompt.doc_to_choice"
     if isinstance(spec_value, list):
@@ -77,7 +102,7 @@ def doc_to_choice(spec_value: str | list[str], doc: Record, *, origin: str) -> l
     if spec_value in doc:
         value: Any = doc[spec_value]
     else:
-        rendered = render(spec_value, doc, origin=origin, what=what)
+        rendered = render(spec_value, doc, origin=origin, what=what, spec=spec)
         try:
             value = ast.literal_eval(rendered)
         except (SyntaxError, ValueError) as err:
@@ -94,12 +119,13 @@ def doc_to_target(
     origin: str,
     multiple_choice: bool,
     what: str = "prompt.doc_to_target",
+    spec: str = "",
 ) -> int | str:
     """lm-eval's doc_to_target: int passes through; field name → raw value; else a template whose
     all-digit rendering becomes an int for multiple-choice tasks."""
     if isinstance(spec_value, int):
         return spec_value
-    value = doc[spec_value] if spec_value in doc else render(spec_value, doc, origin=origin, what=what)
+    value = doc[spec_value] if spec_value in doc else render(spec_value, doc, origin=origin, what=what, spec=spec)
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise DataError(f"{origin}: {what} gave a {type(value).__name__}, expected an int or a string")
     if multiple_choice and isinstance(value, str) and value.isdigit():

@@ -8,6 +8,8 @@ drift). Faults are injected by markers in the prompt, so one server serves every
 - ``<<429>>``        HTTP 429 with ``Retry-After`` on the first attempt of that prompt, then OK
 - ``<<503-once>>``   HTTP 503 on the first attempt of that prompt, then OK
 - ``<<stall>>``      two tokens, then silence with the connection held open
+- ``--stall-after N`` every stream: N tokens (0: just the headers), then silence, as above
+- ``--hang``         every completion request: no answer at all, not even headers
 - ``<<malformed>>``  a chunk that is not JSON
 - ``fail_rate``      a seeded fraction of all requests gets HTTP 500
 
@@ -54,6 +56,8 @@ class StubConfig:
     echo_logprobs: bool = True
     responses: dict[str, str] = field(default_factory=dict)
     default: str = "The answer is 42."
+    stall_after: int | None = None  # every stream goes silent after this many tokens
+    hang: bool = False  # generation requests get no response at all
 
 
 def _tokens(text: str) -> list[str]:
@@ -122,6 +126,8 @@ class StubServer:
         if body.get("model") not in self.config.models:
             return _error(404, f"The model `{body.get('model')}` does not exist", "not_found_error")
         prompt = _prompt_text(body, chat=chat)
+        if self.config.hang:
+            await asyncio.sleep(3600)
         if (fault := self._fault(prompt)) is not None:
             return fault
         max_tokens = int(body.get("max_tokens") or 16)
@@ -137,9 +143,8 @@ class StubServer:
         if not body.get("stream"):
             await asyncio.sleep((self.config.first_ms + self.config.itl_ms * max(len(words) - 1, 0)) / 1000)
             return web.json_response(_full_response(body, "".join(words), finish, n_prompt, len(words), chat=chat))
-        return await self._stream(
-            request, body, words, finish, n_prompt, arrived, chat=chat, stall="<<stall>>" in prompt
-        )
+        stall = 2 if "<<stall>>" in prompt else self.config.stall_after
+        return await self._stream(request, body, words, finish, n_prompt, arrived, chat=chat, stall=stall)
 
     def _fault(self, prompt: str) -> web.Response | None:
         if "<<500>>" in prompt:
@@ -165,18 +170,20 @@ class StubServer:
         arrived: float,
         *,
         chat: bool,
-        stall: bool,
+        stall: int | None,
     ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         loop = asyncio.get_running_loop()
         start = loop.time() - (time.perf_counter() - arrived)
         first_sent = arrived
+        if stall == 0:
+            await asyncio.sleep(3600)
         for k, word in enumerate(words):
             delay = start + (self.config.first_ms + k * self.config.itl_ms) / 1000 - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            if stall and k == 2:
+            if stall is not None and k == stall:
                 await asyncio.sleep(3600)
             if k == 0:
                 first_sent = time.perf_counter()
@@ -323,6 +330,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-usage", action="store_true", help="never send a usage chunk (as llama-cpp-python)")
     parser.add_argument("--no-echo", action="store_true", help="refuse echo+logprobs (as chat-only APIs)")
     parser.add_argument("--responses", default="{}", help='JSON {"prompt substring": "answer"}')
+    parser.add_argument("--stall-after", type=int, default=None, help="every stream: N tokens, then silence")
+    parser.add_argument("--hang", action="store_true", help="never answer generation requests")
     args = parser.parse_args(argv)
     config = StubConfig(
         models=tuple(args.model or ["stub-model"]),
@@ -334,6 +343,8 @@ def main(argv: list[str] | None = None) -> None:
         send_usage=not args.no_usage,
         echo_logprobs=not args.no_echo,
         responses=json.loads(args.responses),
+        stall_after=args.stall_after,
+        hang=args.hang,
     )
     try:
         import uvloop  # type: ignore[import-not-found,unused-ignore]

@@ -1,0 +1,23 @@
+"""Backend creation: the prefix picks the factory; options every backend shares are checked here."""
+
+from __future__ import annotations
+
+import pytest
+
+from agimeter.backends.base import DTYPES
+from agimeter.backends.registry import backend_prefixes, create_backend
+from agimeter.errors import ConfigError
+
+
+@pytest.mark.parametrize("prefix", backend_prefixes())
+def test_unknown_dtype_is_refused_for_every_backend_before_loading(prefix: str) -> None:
+    # Nothing is loaded or contacted: the model names below do not exist.
+    with pytest.raises(ConfigError) as err:
+        create_backend(f"{prefix}:no-such-model@http://127.0.0.1:9/v1", dtype="float7")
+    assert str(err.value) == "--dtype must be one of auto, float32, bfloat16, float16, not 'float7'"
+
+
+def test_fake_accepts_every_listed_dtype() -> None:
+    assert DTYPES == ("auto", "float32", "bfloat16", "float16")
+    for dtype in DTYPES:
+        assert create_backend("fake:m", dtype=dtype).info.backend == "fake"
