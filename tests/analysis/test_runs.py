@@ -22,8 +22,9 @@ from agimeter.analysis.runs import (
 from agimeter.errors import AgimeterError
 from agimeter.runner.hardware import detect_hardware
 from agimeter.runner.meter import Measurement
-from agimeter.store.records import ItemRecord, RunRecord
+from agimeter.store.records import RunRecord
 from agimeter.store.repository import Store
+from agimeter.testing.records import item_record
 
 
 def _measurement(**changes: Any) -> dict[str, Any]:
@@ -124,11 +125,7 @@ def test_a_perf_summary_is_a_perf_result() -> None:
 def test_an_item_with_a_nan_metric_makes_the_run_unreadable(tmp_path: Any) -> None:
     store = Store.open(f"sqlite:///{tmp_path}/s.db")
     store.create_run(_run())
-    item = ItemRecord(
-        task="t", task_version="1", doc_id=3, target=0, prediction=0, correct=True, metrics={"acc": math.nan},
-        prompt_tokens=1, completion_tokens=0, computed_prompt_tokens=1, prefill_s=0.0, decode_s=0.0, total_s=0.0,
-        prompt_sha256="p", cache_key="c",
-    )  # fmt: skip
+    item = item_record(3, "c", metrics={"acc": math.nan})
     store.add_item("r1", item)
     with pytest.raises(BadRunError, match=r"^run r1: item t/3: metrics\.acc is not a finite number$"):
         run_items(store, store.get_run("r1"))

@@ -27,6 +27,7 @@ from agimeter.runner.hardware import detect_hardware
 from agimeter.runner.meter import Measurement
 from agimeter.store.records import ItemRecord, RunRecord
 from agimeter.store.repository import Store
+from agimeter.testing.records import item_record
 
 pytestmark = pytest.mark.slow
 
@@ -56,23 +57,15 @@ def _run(model: str, skill: float, seed: int) -> tuple[RunRecord, list[ItemRecor
         for doc in range(ITEMS):
             correct = bool(rng.random() < skill)
             items.append(
-                ItemRecord(
+                item_record(
+                    doc,
+                    hashlib.sha256(f"{identity}/{task}/{doc}".encode()).hexdigest(),
                     task=task,
-                    task_version="1",
-                    doc_id=doc,
-                    target=0,
                     prediction=0 if correct else 1,
                     correct=correct,
                     metrics={"acc": float(correct)},
                     chance={"acc": 0.25},
-                    prompt_tokens=20,
-                    completion_tokens=1,
-                    computed_prompt_tokens=20,
-                    prefill_s=0.01,
-                    decode_s=0.0,
-                    total_s=0.01,
                     prompt_sha256=hashlib.sha256(f"{task}/{doc}".encode()).hexdigest(),
-                    cache_key=hashlib.sha256(f"{identity}/{task}/{doc}".encode()).hexdigest(),
                 )
             )
     measurement = Measurement(
