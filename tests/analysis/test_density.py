@@ -133,3 +133,22 @@ def test_simple_density_ratios() -> None:
     none = simple_density(entry("t", None, {}), 40.0)
     assert (none.per_b, none.per_gb, none.per_usd) == (None, None, None)
     assert simple_density(e, None).per_b is None
+
+
+def test_a_non_finite_reference_score_refuses_the_fit() -> None:
+    family = reference_family()
+    family[3] = entry("ref-4", 4.0, {"mmlu": math.nan, "bbh": curve(4.0)})
+    with pytest.raises(DensityError, match=r"non-finite values \(ref-4 mmlu\); refusing to fit"):
+        fit_reference(family, "Ref", BENCH)
+    family[3] = entry("ref-4", math.inf, {b: curve(4.0) for b in BENCH})
+    with pytest.raises(DensityError, match=r"ref-4 parameters"):
+        fit_reference(family, "Ref", BENCH)
+
+
+def test_a_non_finite_score_is_named_not_averaged() -> None:
+    fit = fit_reference(reference_family(), "Ref", BENCH)
+    odd = entry("odd", 4.0, {"mmlu": math.inf, "bbh": 30.0}, family="Other")
+    assert benchmark_mean(odd, BENCH) == (None, ["mmlu (not a finite number)"])
+    placed = place(odd, fit)
+    assert placed.density is None and placed.status == "missing benchmarks: mmlu (not a finite number)"
+    assert simple_density(entry("x", math.nan, {}), 50.0).per_b is None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from agimeter.analysis.entries import all_entries, measured_entries
 from agimeter.analysis.side_by_side import alias_card_entries, hub_id, side_by_side
@@ -115,3 +117,31 @@ def test_measured_entry_takes_the_release_date_of_its_published_checkpoint(tmp_p
     # no counterpart, no date
     other = _store_with_run(tmp_path / "o", model="hf:/local/dir")
     assert next(e for e in all_entries(other) if e.provenance == "measured").released is None
+
+
+def test_a_run_whose_stored_summary_does_not_validate_is_left_out(tmp_path: Path, caplog: Any) -> None:
+    store = _store_with_run(tmp_path)
+    good = store.get_run("r1")
+    broken = good.model_copy(
+        update={
+            "id": "r2",
+            "model_identity": "sha-bad",
+            "summary": {**good.summary, "measurement": {**good.summary["measurement"], "wall_s": "soon"}},
+        }
+    )
+    store.create_run(broken)
+    with caplog.at_level("WARNING"):
+        entries = measured_entries(store)
+    assert [e.runs for e in entries] == [["r1"]]
+    assert "run r2: summary.measurement.wall_s" in caplog.text and "left out" in caplog.text
+
+
+def test_entries_carry_no_non_finite_number(tmp_path: Path) -> None:
+    """A task whose items have no value for any metric has no score (it was a NaN score before)."""
+    store = _store_with_run(tmp_path)
+    empty = _item("arc_easy", 0, correct=False).model_copy(update={"metrics": {}, "cache_key": "no-metric"})
+    store.add_item("r1", empty)
+    [entry] = measured_entries(store)
+    assert [s.name for s in entry.scores] == ["hellaswag"]
+    numbers = [s.value for s in entry.scores] + list(entry.dimensions.values()) + [entry.overall or 0.0]
+    assert all(math.isfinite(v) for v in numbers)

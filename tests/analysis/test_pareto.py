@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from agimeter.analysis.entries import BenchScore, CostInfo, LatencyPoint, ModelEntry
@@ -110,3 +112,12 @@ def test_pareto_report_places_and_explains() -> None:
     assert both.model_dump(mode="json")["cost_label"].startswith("$ per 1M")
     with pytest.raises(ValueError, match="unknown cost axis"):
         pareto_report(entries, cost="watts")
+
+
+def test_non_finite_points_are_not_placed() -> None:
+    entries = [_entry("ok", overall=30.0, cost=_usd(0.1)), _entry("inf", overall=60.0, cost=_usd(math.inf))]
+    report = pareto_report(entries)
+    assert report.frontier == ["ok"]
+    assert [(n.key, n.reason) for n in report.not_placed] == [("inf", "usd_per_1m is not a finite number")]
+    with pytest.raises(ValueError, match="finite"):
+        FrontierPoint(key="nan", x=math.nan, y=1.0)

@@ -148,3 +148,23 @@ def test_real_catalog_reference_fit_and_trends() -> None:
     prices = price_trend(entries, price_points(store.published()), threshold=42.0)
     print(f"price halving (mmlu >= 42) {prices.months_per_factor_2} months, CI {prices.months_ci}")
     assert prices.months_per_factor_2 is not None
+
+
+@pytest.mark.skipif(not CATALOG.exists(), reason=f"published catalog not found at {CATALOG}")
+@pytest.mark.parametrize("model", ["Qwen/Qwen2.5-0.5B", "Qwen/Qwen2-7B"])
+def test_one_nan_mmlu_refuses_the_density_trend(model: str) -> None:
+    """The issue's case: a NaN MMLU on Qwen2.5-0.5B (a reference model) moved the doubling time from
+    3.48 to 4.17 months, one on Qwen2-7B (not a reference model) to 3.69. Both now refuse the fit."""
+    from agimeter.store.published import load_catalog
+    from agimeter.store.published_repo import PublishedSet
+
+    catalog, digest = load_catalog(CATALOG)
+    entries = published_entries(PublishedSet.from_catalog(catalog, digest, CATALOG, "published"))
+    clean = density_trend(density_report(entries), provenance=("published",), n_boot=100)
+    assert clean.status == "ok" and clean.months_per_factor_2 is not None
+    target = next(e for e in entries if e.model == model)
+    nan_scores = [s.model_copy(update={"value": math.nan}) if s.benchmark == "mmlu" else s for s in target.scores]
+    spoilt = [e.model_copy(update={"scores": nan_scores}) if e is target else e for e in entries]
+    trend = density_trend(density_report(spoilt), provenance=("published",), n_boot=100)
+    assert trend.status == f"refused: 1 point(s) with a non-finite value ({target.key})"
+    assert trend.months_per_factor_2 is None

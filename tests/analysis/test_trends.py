@@ -105,3 +105,22 @@ def test_degenerate_inputs_give_a_status_not_an_error() -> None:
     assert small.months_per_factor_2 == pytest.approx(61 / DAYS_PER_MONTH / 2)  # x4 in 61 days
     assert 0 < small.n_boot_degenerate < 200  # resamples without c have one date
     assert small.model_dump(mode="json")["months_ci"] is not None
+
+
+def test_a_non_finite_point_refuses_the_fit_and_says_which() -> None:
+    points = series(3.0, 1.0)
+    bad = points[5].model_copy(update={"value": math.nan})
+    fit = fit_trend([*points[:5], bad, *points[6:]], "up", "density", n_boot=50)
+    assert fit.status == f"refused: 1 point(s) with a non-finite value ({bad.key})"
+    assert fit.months_per_factor_2 is None and fit.slope_per_year is None
+    assert fit_trend([*points, bad.model_copy(update={"value": math.inf})], "up", "x", n_boot=50).status.startswith(
+        "refused"
+    )
+
+
+def test_non_positive_points_are_left_out_and_counted() -> None:
+    points = series(3.0, 1.0)
+    zero = points[0].model_copy(update={"key": "free", "value": 0.0})
+    fit = fit_trend([*points, zero], "up", "x", n_boot=50)
+    assert fit.status == "ok" and fit.n_dropped == 1 and "free" not in {p.key for p in fit.points}
+    assert fit_trend(points, "up", "x", n_boot=50).n_dropped == 0

@@ -4,6 +4,7 @@ upload appears in the API at once; ``agimeter push`` against a live server."""
 from __future__ import annotations
 
 import json
+import math
 import socket
 import threading
 import time
@@ -39,6 +40,12 @@ def run_count(client: TestClient) -> int:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def post_json(client: TestClient, payload: dict[str, Any]) -> Any:
+    """Upload with Python's JSON encoder, which writes NaN and Infinity as a careless client would."""
+    headers = {**bearer(TOKEN), "Content-Type": "application/json"}
+    return client.post("/api/v1/runs", content=json.dumps(payload), headers=headers)
 
 
 def test_server_without_token_refuses_every_write(make_client: ClientFactory, payload: dict[str, Any]) -> None:
@@ -102,6 +109,25 @@ def test_good_upload_is_stored_and_listed_then_duplicate_is_409(
         lambda p: p["run"].update(status="victorious"),
         lambda p: p["run"].update(id="x" * 40),
         lambda p: p["run"].update(id="../etc"),
+        # the run's stored JSON must validate as the readers will read it
+        lambda p: p["run"]["summary"]["measurement"].update(wall_s="soon"),
+        lambda p: p["run"]["summary"].update(measurement=5),
+        lambda p: p["run"]["summary"]["measurement"].pop("hardware"),
+        lambda p: p["run"]["summary"]["measurement"].update(prompt_tokens=-1),
+        lambda p: p["run"]["summary"].update(protocols=["offline_arith_mc"]),
+        lambda p: p["run"]["summary"].update(populations={"offline_arith_mc": {"": "many"}}),
+        lambda p: p["run"]["summary"].update(kind="perf"),
+        lambda p: p["run"]["summary"].update(surprise=1),
+        lambda p: p["run"]["config"].update(price_per_hour="cheap"),
+        lambda p: p["run"]["model_info"].update(num_parameters="many"),
+        # no NaN or infinity anywhere
+        lambda p: p["items"][2]["metrics"].update(acc=math.nan),
+        lambda p: p["items"][0].update(prefill_s=math.inf),
+        lambda p: p["run"]["summary"]["measurement"].update(prefill_s=math.nan),
+        lambda p: p["run"]["summary"]["measurement"].update(decode_tokens_per_s=-math.inf),
+        lambda p: p["run"]["config"].update(price_per_hour=math.nan),
+        # the store's column sizes
+        lambda p: p["run"].update(model_identity="sha256:" + "f" * 194),
     ],
 )
 def test_bad_body_is_422_and_stores_nothing(
@@ -110,9 +136,29 @@ def test_bad_body_is_422_and_stores_nothing(
     client = make_client(push_token=TOKEN)
     before = run_count(client)
     spoil(payload)
-    res = client.post("/api/v1/runs", json=payload, headers=bearer(TOKEN))
+    res = post_json(client, payload)
     assert res.status_code == 422, res.text
     assert run_count(client) == before
+
+
+@pytest.mark.parametrize(
+    ("spoil", "field"),
+    [
+        (lambda p: p["run"]["summary"]["measurement"].update(wall_s="soon"), "summary.measurement.wall_s"),
+        (lambda p: p["items"][2]["metrics"].update(acc=math.nan), "items.2.metrics.acc is not a finite number"),
+        (lambda p: p["run"]["summary"]["measurement"].update(load_s=math.inf), "measurement.load_s is not a finite"),
+    ],
+)
+def test_refusal_names_the_field_and_leaves_the_store_as_it_was(
+    make_client: ClientFactory, payload: dict[str, Any], spoil: Callable[[dict[str, Any]], None], field: str
+) -> None:
+    client = make_client(push_token=TOKEN)
+    entries = client.get("/api/v1/entries?limit=500").json()
+    spoil(payload)
+    res = post_json(client, payload)
+    assert res.status_code == 422 and field in json.dumps(res.json()), res.text
+    assert client.get("/api/v1/entries?limit=500").json() == entries
+    assert client.get("/api/v1/health").status_code == 200 and client.get("/").status_code == 200
 
 
 def test_body_size_is_capped(make_client: ClientFactory, payload: dict[str, Any]) -> None:
@@ -185,6 +231,29 @@ def test_push_uploads_then_reports_duplicates(
         serve_cmd.push(run_id, to=base, store=store_url)
 
 
+def test_push_of_a_local_hf_identity(
+    live_server: Callable[[str | None], str], local_run: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A local ``hf:<dir>`` (or ``gguf:``) run's identity is "sha256:" + 64 hex digits: 71 characters."""
+    from agimeter.store.records import RunRecord
+
+    store_url, run_id = local_run
+    store = Store.open(store_url)
+    run = store.get_run(run_id)
+    items = store.run_items(run_id)
+    identity = "sha256:" + "9" * 64
+    long = run.model_copy(update={"id": "longident1", "model": "hf:/models/local-ckpt", "model_identity": identity})
+    assert store.import_run(RunRecord.model_validate(long.model_dump()), items)
+    store.close()
+    base = live_server(TOKEN)
+    monkeypatch.setenv("AGIMETER_PUSH_TOKEN", TOKEN)
+    serve_cmd.push("longident1", to=base, store=store_url)
+    pushed = httpx.get(base + "/api/v1/runs/longident1", timeout=30).json()
+    assert pushed["run"]["model_identity"] == identity and pushed["scores"]
+    entries = httpx.get(base + "/api/v1/entries", params={"limit": 500}, timeout=30).json()["items"]
+    assert any(e["model"] == "hf:/models/local-ckpt" for e in entries)
+
+
 @pytest.mark.parametrize(
     ("server_token", "client_token", "needle"),
     [(TOKEN, "wrong", "refused the token"), (None, TOKEN, "does not accept uploads")],
@@ -203,6 +272,22 @@ def test_push_refusals_are_one_line(
     with pytest.raises(serve_cmd.PushError, match=needle) as err:
         serve_cmd.push(run_id, to=base, store=store_url)
     assert "\n" not in str(err.value)
+
+
+def test_push_checks_the_run_as_the_server_would_before_sending(
+    local_run: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_url, run_id = local_run
+    store = Store.open(store_url)
+    run = store.get_run(run_id)
+    summary = {**run.summary, "measurement": {**run.summary["measurement"], "wall_s": math.nan}}
+    store.update_run(run_id, status=run.status, summary=summary)
+    store.close()
+    monkeypatch.setenv("AGIMETER_PUSH_TOKEN", TOKEN)
+    # the unreachable server is never contacted: the run is refused here first
+    with pytest.raises(serve_cmd.PushError) as err:
+        serve_cmd.push(run_id, to="http://127.0.0.1:9", store=store_url, timeout=2)
+    assert str(err.value) == f"run {run_id} cannot be uploaded: run.summary.measurement.wall_s is not a finite number"
 
 
 def test_push_without_token_or_server(local_run: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, settings
 
 from agimeter.server import create_app
 from agimeter.server.cache import EntryCache
+from agimeter.server.compare import CompareService
 from agimeter.server.state import ServerState
 from agimeter.store.repository import Store
 
@@ -28,7 +29,8 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 @pytest.fixture(scope="module", autouse=True)
 def populated(store_url: str) -> Iterator[None]:
     store = Store.open(store_url)
-    APP.state.agimeter = ServerState(store=store, cache=EntryCache(store), push_token=TOKEN)
+    cache = EntryCache(store)
+    APP.state.agimeter = ServerState(store=store, cache=cache, compares=CompareService(store, cache), push_token=TOKEN)
     yield
     store.close()
 

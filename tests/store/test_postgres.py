@@ -155,3 +155,29 @@ def test_sessions_leases_and_totals_on_postgres(postgres_url: str) -> None:
             tick=SessionTick(session_id=first.id, wall_s=9.0),
         )
     assert [s.items_computed for s in store.run_sessions(run.id)] == [3, 0]
+
+
+def test_a_table_made_with_the_old_64_character_identity_is_widened(postgres_url: str) -> None:
+    """PostgreSQL enforces varchar lengths: a store created before the identity column was widened
+    gets it widened when opened, and then keeps a 71-character local identity."""
+    from datetime import datetime
+
+    from sqlalchemy import text
+
+    from agimeter.store.records import RunRecord
+    from agimeter.store.repository import Store
+
+    store = Store.open(postgres_url)
+    with store.engine.begin() as conn:  # as the previous tables.py made it
+        conn.execute(text("ALTER TABLE runs ALTER COLUMN model_identity TYPE VARCHAR(64)"))
+    store.close()
+    store = Store.open(postgres_url)
+    now = datetime(2026, 1, 1)
+    identity = "sha256:" + "a" * 64
+    run = RunRecord(
+        id="wide1", run_key="k", status="finished", created_at=now, updated_at=now, model="hf:/models/x",
+        model_identity=identity, tasks=[],
+    )  # fmt: skip
+    store.create_run(run)
+    assert store.get_run("wide1").model_identity == identity
+    store.close()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
 
 from agimeter.errors import ConfigError
 from agimeter.store.published import load_catalog
 from agimeter.store.repository import Store
+from agimeter.store.tables import PublishedRow
 from agimeter.testing.catalog import MINI_CATALOG as MINI
 from agimeter.testing.catalog import write_catalog as _write
 
@@ -47,6 +50,19 @@ def test_import_is_atomic_idempotent_and_replaces_by_label(tmp_path: Path) -> No
         (lambda d: d["models"][0].update(colour="red"), "models.0.colour"),
         (lambda d: d["prices"][0].update(currency="EUR"), "prices.0.currency"),
         (lambda d: d["models"][0]["scores"][0].update(source="S9"), "S9 are cited but not in sources"),
+        # no NaN and nothing out of range: one NaN score silently moved a trend fit
+        (
+            lambda d: d["models"][0]["scores"][0].update(value=math.nan),
+            "models.0.scores.0.value: Input should be a finite",
+        ),
+        (lambda d: d["models"][0]["scores"][0].update(value=-4.0), "models.0.scores.0.value: Input should be greater"),
+        (lambda d: d["models"][0]["scores"][0].update(value=100.5), "models.0.scores.0.value: Input should be less"),
+        (lambda d: d["models"][0]["scores"][0].update(shots=-1), "models.0.scores.0.shots"),
+        (lambda d: d["models"][1].update(params_total_b=math.inf), "models.1.params_total_b: Input should be a finite"),
+        (lambda d: d["prices"][0].update(output_per_mtok=-0.5), "prices.0.output_per_mtok"),
+        (lambda d: d["prices"][0].update(input_per_mtok=math.nan), "prices.0.input_per_mtok"),
+        (lambda d: d["laws"][0].update(doubling_months=0), "laws.0.doubling_months"),
+        (lambda d: d["laws"][0].update(factor_per_year=-10), "laws.0.factor_per_year"),
     ],
 )
 def test_bad_catalog_names_the_field_and_stores_nothing(tmp_path: Path, mutate, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -54,6 +70,32 @@ def test_bad_catalog_names_the_field_and_stores_nothing(tmp_path: Path, mutate, 
     mutate(data)
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
         load_catalog(_write(tmp_path, data))
+
+
+def test_catalog_import_refuses_nan_in_one_line(tmp_path: Path, agimeter) -> None:  # type: ignore[no-untyped-def]
+    data = json.loads(json.dumps(MINI))
+    data["models"][0]["scores"][0]["value"] = math.nan  # json.dumps writes NaN, as a hand-edited file may hold
+    path = _write(tmp_path, data)
+    store = f"sqlite:///{tmp_path}/s.db"
+    res = agimeter("catalog", "import", str(path), "--store", store)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert f"{path}: models.0.scores.0.value: Input should be a finite number" in res.stderr
+    assert Store.open(store).published().imports == []
+
+
+def test_a_stored_row_that_no_longer_validates_is_left_out(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = Store.open(f"sqlite:///{tmp_path}/s.db")
+    path = _write(tmp_path, MINI)
+    catalog, sha = load_catalog(path)
+    store.import_catalog(catalog, sha, path, "pub")
+    with store.engine.begin() as conn:  # as an older version could have stored it
+        row = conn.execute(select(PublishedRow).where(PublishedRow.key == "org/A-1B")).one()
+        record = {**row.record, "scores": [{**row.record["scores"][0], "value": math.nan}]}
+        conn.execute(update(PublishedRow).where(PublishedRow.id == row.id).values(record=record))
+    with caplog.at_level("WARNING"):
+        got = store.published()
+    assert [m.id for _, m in got.models] == ["org/B-7B"] and len(got.prices) == 1
+    assert "catalog 'pub', model 'org/A-1B': scores.0.value: Input should be a finite number" in caplog.text
 
 
 def test_invalid_json_names_the_line(tmp_path: Path) -> None:

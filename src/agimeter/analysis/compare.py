@@ -15,7 +15,7 @@ same statistic (each item's difference flips sign independently).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -80,14 +80,47 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
     return 1.0 if n == 0 else float(binomtest(only_b, n, 0.5).pvalue)
 
 
+# Random draws are made in blocks of at most this many numbers (16 MB of float64), so a
+# comparison's memory stays bounded however many items a task has.
+BLOCK_ELEMENTS = 2_000_000
+
+
+def _blocks(resamples: int, n: int) -> Iterator[int]:
+    """Row counts of the blocks that make up ``resamples`` rows of ``n`` draws each."""
+    rows = max(1, BLOCK_ELEMENTS // max(n, 1))
+    for start in range(0, resamples, rows):
+        yield min(rows, resamples - start)
+
+
+def _resampled_means(values: Sequence[np.ndarray], resamples: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Per resample, the mean of each array over the same items drawn with replacement (pairs stay together)."""
+    n = len(values[0])
+    out: list[list[np.ndarray]] = [[] for _ in values]
+    for rows in _blocks(resamples, n):
+        picks = rng.integers(0, n, size=(rows, n))
+        for means, v in zip(out, values, strict=True):
+            means.append(v[picks].mean(axis=1))
+    return [np.concatenate(m) for m in out]
+
+
+def _swapped_means(
+    a: np.ndarray, b: np.ndarray, resamples: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per resample, the means of the two sides after each pair is swapped with probability 1/2."""
+    side_a: list[np.ndarray] = []
+    side_b: list[np.ndarray] = []
+    for rows in _blocks(resamples, len(a)):
+        swap = rng.random((rows, len(a))) < 0.5
+        side_a.append(np.where(swap, b, a).mean(axis=1))
+        side_b.append(np.where(swap, a, b).mean(axis=1))
+    return np.concatenate(side_a), np.concatenate(side_b)
+
+
 def paired_bootstrap_ci(
     a: np.ndarray, b: np.ndarray, *, resamples: int = 2000, confidence: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:
     """Percentile CI of mean(b - a), resampling items (pairs stay together)."""
-    diffs = b - a
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(diffs), size=(resamples, len(diffs)))
-    means = diffs[picks].mean(axis=1)
+    (means,) = _resampled_means([b - a], resamples, np.random.default_rng(seed))
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
     return float(low), float(high)
@@ -98,8 +131,12 @@ def sign_flip_p(a: np.ndarray, b: np.ndarray, *, resamples: int = 5000, seed: in
     diffs = b - a
     observed = abs(diffs.mean())
     rng = np.random.default_rng(seed)
-    signs = rng.choice((-1.0, 1.0), size=(resamples, len(diffs)))
-    null = np.abs((signs * diffs).mean(axis=1))
+    null = np.concatenate(
+        [
+            np.abs((rng.choice((-1.0, 1.0), size=(rows, len(diffs))) * diffs).mean(axis=1))
+            for rows in _blocks(resamples, len(diffs))
+        ]
+    )
     return float((1 + np.sum(null >= observed - 1e-12)) / (resamples + 1))
 
 
@@ -162,22 +199,18 @@ def _compare_dimensions(
     for dimension, tasks in sorted(groups.items()):
         chances = [t[3] for t in tasks]
 
-        def score(values: list[np.ndarray], chances: list[float] = chances) -> float:
-            """Mean over tasks of (normalised mean - normalised chance), clipped at 0."""
-            return float(np.mean([max(0.0, float(v.mean()) - c) for v, c in zip(values, chances, strict=True)]))
+        def score(values: list[np.ndarray], chances: list[float] = chances) -> np.ndarray:
+            """Mean over tasks of (normalised mean - normalised chance), clipped at 0; ``values`` holds
+            each task's means (one per resample, or a single one)."""
+            return np.asarray(np.mean([np.maximum(0.0, v - c) for v, c in zip(values, chances, strict=True)], axis=0))
 
-        score_a, score_b = score([t[1] for t in tasks]), score([t[2] for t in tasks])
-        boot = np.zeros(resamples)
-        null = np.zeros(resamples)
-        for r in range(resamples):
-            picks = [rng.integers(0, len(t[1]), len(t[1])) for t in tasks]
-            boot[r] = score([t[2][p] for t, p in zip(tasks, picks, strict=True)]) - score(
-                [t[1][p] for t, p in zip(tasks, picks, strict=True)]
-            )
-            flips = [rng.random(len(t[1])) < 0.5 for t in tasks]
-            null[r] = score([np.where(f, t[1], t[2]) for t, f in zip(tasks, flips, strict=True)]) - score(
-                [np.where(f, t[2], t[1]) for t, f in zip(tasks, flips, strict=True)]
-            )
+        score_a = float(score([np.asarray(t[1].mean()) for t in tasks]))
+        score_b = float(score([np.asarray(t[2].mean()) for t in tasks]))
+        # every task's items resampled (and, for the null, swapped) independently, all resamples at once
+        boot_means = [_resampled_means([t[1], t[2]], resamples, rng) for t in tasks]
+        boot = score([m[1] for m in boot_means]) - score([m[0] for m in boot_means])
+        swapped = [_swapped_means(t[1], t[2], resamples, rng) for t in tasks]
+        null = score([s[0] for s in swapped]) - score([s[1] for s in swapped])
         diff = score_b - score_a
         p = float((1 + np.sum(np.abs(null) >= abs(diff) - 1e-9)) / (resamples + 1))
         low, high = np.percentile(boot, [2.5, 97.5])

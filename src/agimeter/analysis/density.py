@@ -33,6 +33,7 @@ DEFAULT_FAMILY = "Qwen2.5"
 DEFAULT_VARIANT = "base"
 
 STATUS_OK = "ok"
+NOT_FINITE = "not a finite number"  # how a NaN or infinite input is named in a status
 STATUS_EXTRAPOLATED = "extrapolated"
 STATUS_BELOW = "below reference range"
 STATUS_ABOVE = "above reference range"
@@ -125,13 +126,16 @@ def chance_floor(benchmarks: Sequence[str]) -> float:
 
 
 def benchmark_mean(entry: ModelEntry, benchmarks: Sequence[str]) -> tuple[float | None, list[str]]:
-    """Mean raw percent over the benchmarks, or None with the missing ones."""
+    """Mean raw percent over the benchmarks, or None with the missing ones (a NaN or infinite
+    score is named as such: it is never averaged, and never silently dropped)."""
     values: list[float] = []
     missing: list[str] = []
     for b in benchmarks:
         s = entry.score(b)
-        if s is None or not math.isfinite(s.value):
+        if s is None:
             missing.append(b)
+        elif not math.isfinite(s.value):
+            missing.append(f"{b} ({NOT_FINITE})")
         else:
             values.append(s.value)
     return (None, missing) if missing else (sum(values) / len(values), [])
@@ -147,7 +151,7 @@ def params_of(entry: ModelEntry, params: ParamsKind) -> float | None:
 
 
 def _ratio(score: float | None, denominator: float | None) -> float | None:
-    if score is None or denominator is None or denominator <= 0:
+    if score is None or denominator is None or not math.isfinite(denominator) or denominator <= 0:
         return None
     return score / denominator
 
@@ -174,6 +178,12 @@ def fit_reference(
     if not benchmarks:
         raise DensityError("no benchmarks given for the reference curve")
     members = [e for e in entries if e.family == family and (variant is None or e.variant == variant)]
+    bad = [f"{e.model} {b}" for e in members for b in benchmarks if (s := e.score(b)) and not math.isfinite(s.value)]
+    bad += [
+        f"{e.model} parameters" for e in members if (n := params_of(e, params)) is not None and not math.isfinite(n)
+    ]
+    if bad:
+        raise DensityError(f"reference family {family!r} has non-finite values ({', '.join(bad)}); refusing to fit")
     rows: list[tuple[ModelEntry, float, float]] = []
     for e in members:
         score, _ = benchmark_mean(e, benchmarks)
@@ -244,7 +254,7 @@ def place(entry: ModelEntry, fit: ReferenceFit) -> Placement:
         status = "missing benchmarks: " + ", ".join(missing)
         return Placement(params_b=n, score=None, effective_params_b=None, density=None, status=status)
     n_hat, status = fit.effective_params_b(score)
-    if n is None or n <= 0:
+    if n is None or not math.isfinite(n) or n <= 0:
         status = f"no {fit.params.replace('_', '-')} parameter count"
         return Placement(params_b=None, score=score, effective_params_b=n_hat, density=None, status=status)
     return Placement(

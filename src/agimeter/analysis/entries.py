@@ -10,10 +10,12 @@ these records.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import re
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -22,17 +24,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from agimeter.analysis.benchmarks import BENCHMARKS, benchmark_of_task, normalized
 from agimeter.analysis.dimensions import capability_map
 from agimeter.analysis.price_links import PricePoint, linked_price, price_points
-from agimeter.analysis.runs import is_perf, run_cost, run_measurement, run_scores
+from agimeter.analysis.runs import BadRunError, PerfSummary, RunFacts, check_run, run_cost, run_scores
 from agimeter.analysis.summary import TaskScore
 from agimeter.backends.aliases import load_catalog as load_aliases
 from agimeter.perf.metrics import Dist, PointSummary
-from agimeter.perf.session import PerfResult
 from agimeter.store.published import load_catalog
 from agimeter.store.published_repo import PublishedSet
 from agimeter.store.records import RunRecord
 from agimeter.store.repository import Store
 
 ENTRY_SCHEMA_VERSION = 1
+log = logging.getLogger(__name__)
 Provenance = Literal["measured", "published"]
 
 
@@ -131,27 +133,56 @@ def slug(text: str) -> str:
 
 
 # measured -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CheckedRun:
+    """A stored run that validates, with its typed JSON and its task scores."""
+
+    run: RunRecord
+    facts: RunFacts
+    scores: list[TaskScore]
+
+
+def usable_runs(store: Store, runs: Sequence[RunRecord]) -> tuple[list[CheckedRun], list[BadRunError]]:
+    """The runs whose stored summary, config and items validate, each with its task scores; and
+    why each of the others is left out (old or malformed rows never reach a reader)."""
+    good: list[CheckedRun] = []
+    bad: list[BadRunError] = []
+    for run in runs:
+        try:
+            facts = check_run(run)
+            scores = [] if isinstance(facts.summary, PerfSummary) else run_scores(store, run)
+        except BadRunError as err:
+            bad.append(err)
+            continue
+        good.append(CheckedRun(run=run, facts=facts, scores=scores))
+    return good, bad
+
+
 def measured_entries(store: Store, runs: Sequence[RunRecord] | None = None) -> list[ModelEntry]:
-    """One entry per model identity over the given runs (default: all finished or incomplete)."""
+    """One entry per model identity over the given runs (default: all finished or incomplete).
+    A run whose stored data does not validate is left out with a logged warning."""
     chosen = [r for r in (runs if runs is not None else store.list_runs()) if r.status in ("finished", "incomplete")]
-    groups: dict[str, list[RunRecord]] = defaultdict(list)
-    for run in chosen:
-        groups[run.model_identity].append(run)
-    return [_measured(store, sorted(group, key=lambda r: r.created_at)) for group in groups.values()]
+    good, bad = usable_runs(store, chosen)
+    for err in bad:
+        log.warning("%s (run left out of the entries)", err)
+    groups: dict[str, list[CheckedRun]] = defaultdict(list)
+    for checked in good:
+        groups[checked.run.model_identity].append(checked)
+    return [_measured(sorted(group, key=lambda c: c.run.created_at)) for group in groups.values()]
 
 
-def _measured(store: Store, runs: list[RunRecord]) -> ModelEntry:
-    newest = runs[-1]
-    info = newest.model_info
+def _measured(runs: list[CheckedRun]) -> ModelEntry:
+    newest = runs[-1].run
     tasks: dict[str, tuple[TaskScore, RunRecord]] = {}
     latency: list[LatencyPoint] = []
     cost: CostInfo | None = None
     memory: float | None = None
     hardware: str | None = None
     computed = 0
-    for run in runs:  # oldest first: newer results replace older ones
-        if is_perf(run):
-            result = PerfResult.model_validate(run.summary["perf"])
+    for checked in runs:  # oldest first: newer results replace older ones
+        run, summary = checked.run, checked.facts.summary
+        if isinstance(summary, PerfSummary):
+            result = summary.perf
             latency = [_latency_point(run.id, p) for p in result.points]
             if result.cost is not None and result.cost.usd_per_1m_blended_3_1 is not None:
                 c = result.cost
@@ -166,9 +197,9 @@ def _measured(store: Store, runs: list[RunRecord]) -> ModelEntry:
                 )
             hardware = hardware or _hardware_text(result.client_hardware.model_dump())
             continue
-        for score in run_scores(store, run):
+        for score in checked.scores:
             tasks[score.task] = (score, run)
-        measurement = run_measurement(run)
+        measurement = summary.measurement
         if measurement is not None:
             peak = measurement.cuda_max_allocated_bytes or measurement.peak_rss_bytes
             memory = max(memory or 0.0, peak / 1e9)
@@ -192,30 +223,38 @@ def _measured(store: Store, runs: list[RunRecord]) -> ModelEntry:
     task_scores = [score for score, _ in tasks.values()]
     cmap = capability_map(task_scores)
     alias = _alias_of(newest.model)
-    num_params = info.get("num_parameters")
-    weights = str(info.get("extra", {}).get("weights_bytes", ""))
+    info = runs[-1].facts.model_info
+    weights = info.extra.get("weights_bytes", "") if info else ""
+    dtype = info.dtype if info else None
+    # A task without a value for its metric has no score: no NaN reaches any view or analysis.
+    scores = [_measured_score(score, run) for score, run in tasks.values()]
+    finite_dims = [d for d in cmap.dimensions if _finite(d.score)]
     return ModelEntry(
         key="m-" + slug(f"{newest.model}-{newest.model_identity[:8]}"),
         model=newest.model,
         provenance="measured",
         family=alias.get("family") if alias else None,
-        params_b=num_params / 1e9 if isinstance(num_params, int | float) and num_params else None,
+        params_b=info.num_parameters / 1e9 if info and info.num_parameters else None,
         memory_gb=memory,
         weights_gb=int(weights) / 1e9 if weights.isdigit() else None,
-        weights_basis=f"measured: weights as loaded ({info.get('dtype')})" if weights.isdigit() else None,
-        backend=str(info.get("backend") or newest.model.split(":", 1)[0]),
+        weights_basis=f"measured: weights as loaded ({dtype})" if weights.isdigit() else None,
+        backend=(info.backend if info else None) or newest.model.split(":", 1)[0],
         hardware=hardware,
-        dtype=str(info["dtype"]) if info.get("dtype") else None,
-        scores=[_measured_score(score, run) for score, run in tasks.values()],
-        dimensions={d.dimension: d.score for d in cmap.dimensions},
-        dimension_ci={d.dimension: (d.ci_low, d.ci_high) for d in cmap.dimensions},
-        overall=cmap.overall,
-        overall_ci=cmap.overall_ci,
+        dtype=dtype or None,
+        scores=[s for s in scores if _finite(s.value)],
+        dimensions={d.dimension: d.score for d in finite_dims},
+        dimension_ci={d.dimension: (d.ci_low, d.ci_high) for d in finite_dims if _finite(d.ci_low, d.ci_high)},
+        overall=cmap.overall if _finite(cmap.overall) else None,
+        overall_ci=cmap.overall_ci if cmap.overall_ci is not None and _finite(*cmap.overall_ci) else None,
         cost=cost,
         latency=latency,
-        runs=[r.id for r in runs],
-        sources=[f"agimeter run {r.id} ({r.created_at:%Y-%m-%d})" for r in runs],
+        runs=[c.run.id for c in runs],
+        sources=[f"agimeter run {c.run.id} ({c.run.created_at:%Y-%m-%d})" for c in runs],
     )
+
+
+def _finite(*values: float | None) -> bool:
+    return all(v is not None and math.isfinite(v) for v in values)
 
 
 def _alias_of(model: str) -> dict[str, str] | None:

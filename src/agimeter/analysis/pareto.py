@@ -26,7 +26,7 @@ COST_AXES: dict[str, str] = {
 
 
 class FrontierPoint(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # NaN compares false: no frontier
 
     key: str
     x: float  # cost: lower is better

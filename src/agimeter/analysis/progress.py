@@ -7,6 +7,7 @@ serialises with ``model_dump(mode="json")`` and says which provenance(s) it used
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
@@ -15,6 +16,7 @@ from agimeter.analysis.density import (
     DEFAULT_FAMILY,
     DEFAULT_VARIANT,
     DENSING_BENCHMARKS,
+    NOT_FINITE,
     DensityError,
     ParamsKind,
     ReferenceFit,
@@ -168,6 +170,10 @@ def pareto_report(
     for e in chosen:
         x, why_x = cost_value(e, cost)
         y, why_y = capability_value(e, capability, dims)
+        if x is not None and not math.isfinite(x):
+            x, why_x = None, f"{cost} is not a finite number"
+        if y is not None and not math.isfinite(y):
+            y, why_y = None, f"{capability} is not a finite number"
         if x is None or y is None:
             reason = "; ".join(r for r in (why_y, why_x) if r)
             not_placed.append(NotPlaced(key=e.key, model=e.model, provenance=e.provenance, reason=reason))
@@ -205,11 +211,19 @@ def density_trend(
     n_boot: int = 2000,
     seed: int = 0,
 ) -> TrendFit:
-    """ln ρ_max against release date over the report's rows with a density and a release date."""
+    """ln ρ_max against release date over the report's rows with a density and a release date.
+    A dated row whose score had a non-finite input enters as a NaN point, so the fit refuses
+    (and says which) instead of silently fitting without it."""
     points = [
-        TrendPoint(key=r.key, model=r.model, date=r.released, value=r.density, provenance=r.provenance)
+        TrendPoint(
+            key=r.key,
+            model=r.model,
+            date=r.released,
+            value=r.density if r.density is not None else math.nan,
+            provenance=r.provenance,
+        )
         for r in report.rows
-        if r.provenance in provenance and r.density is not None and r.released is not None
+        if r.provenance in provenance and r.released is not None and (r.density is not None or NOT_FINITE in r.status)
     ]
     ref = report.reference
     what = f"relative density vs {ref.family} ({ref.params} parameters)" if ref else "relative density"

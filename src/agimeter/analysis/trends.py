@@ -48,6 +48,7 @@ class TrendFit(BaseModel):
     frontier: list[TrendPoint]  # the running-max (min) points the fit uses
     n_points: int
     status: str  # "ok" or why there is no fit
+    n_dropped: int = 0  # points left out because their value is <= 0 (no logarithm)
     slope_per_year: float | None = None  # in ln units
     intercept: float | None = None  # ln value at t = 0 (1970-01-01)
     r2: float | None = None
@@ -115,8 +116,12 @@ def fit_trend(
     seed: int = 0,
     ci_level: float = 0.95,
 ) -> TrendFit:
-    """Fit ln(value) against date on the running max (``up``) or min (``down``) frontier."""
-    pts = sorted((p for p in points if p.value > 0 and math.isfinite(p.value)), key=lambda p: (p.date, p.key))
+    """Fit ln(value) against date on the running max (``up``) or min (``down``) frontier.
+
+    A NaN or infinite value refuses the fit (status says which points): one such point would
+    silently change the frontier. Values <= 0 are left out and counted in ``n_dropped``."""
+    non_finite = sorted({p.key for p in points if not math.isfinite(p.value)})
+    pts = sorted((p for p in points if math.isfinite(p.value) and p.value > 0), key=lambda p: (p.date, p.key))
     sign = 1.0 if direction == "up" else -1.0
     word = "doubling" if direction == "up" else "halving"
     base = TrendFit(
@@ -127,6 +132,7 @@ def fit_trend(
         frontier=[],
         n_points=0,
         status="ok",
+        n_dropped=sum(math.isfinite(p.value) and p.value <= 0 for p in points),
         seed=seed,
         ci_level=ci_level,
         method=(
@@ -136,6 +142,11 @@ def fit_trend(
             "interval taken on A and converted"
         ),
     )
+    if non_finite:
+        listed = ", ".join(non_finite[:5]) + (", ..." if len(non_finite) > 5 else "")
+        return base.model_copy(
+            update={"status": f"refused: {len(non_finite)} point(s) with a non-finite value ({listed})"}
+        )
     if not pts:
         return base.model_copy(update={"status": "no dated points with a positive value"})
     days = np.array([float(p.date.toordinal()) for p in pts])

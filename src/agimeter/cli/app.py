@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
 
 import typer
 
-from agimeter.analysis.runs import is_perf, run_cost, run_scores, run_usd
+from agimeter.analysis.runs import check_run, is_perf, perf_result, run_cost, run_measurement, run_scores, run_usd
 from agimeter.backends.base import DTYPES
 from agimeter.cli import catalog_cmd, compare_cmd, perf_cmd, prices_cmd, progress_cmd, report_cmd, serve_cmd
 from agimeter.cli.consoles import console, err_console, error_line
@@ -29,7 +29,6 @@ from agimeter.cli.options import (
 )
 from agimeter.config import load_file_config, resolve_data_dir, resolve_profile, resolve_store_url
 from agimeter.errors import AgimeterError, ConfigError
-from agimeter.runner.meter import Measurement
 from agimeter.store.records import RunRecord
 from agimeter.store.repository import Store
 
@@ -186,8 +185,8 @@ def _summary_payload(store: Store, run: RunRecord, weights: dict[str, float] | N
         "capability": capability_map(scores, weights, run_usd(run)).model_dump(mode="json"),
         "protocols": run.summary.get("protocols", {}),
     }
-    if "measurement" in run.summary:
-        measurement = Measurement.model_validate(run.summary["measurement"])
+    measurement = run_measurement(run)
+    if measurement is not None:
         payload["measurement"] = measurement.model_dump(mode="json")
         payload["cost"] = run_cost(run, measurement).model_dump(mode="json")
     if "sequential" in run.summary:
@@ -202,11 +201,11 @@ def _show(
     from agimeter.cli.render import cost_table, scores_table
     from agimeter.cli.render_dimensions import bar_chart, dimension_table
 
+    check_run(run)  # a malformed stored run: one line naming the field, exit 2
     if is_perf(run):
         from agimeter.cli.render_perf import perf_tables
-        from agimeter.perf.session import PerfResult
 
-        result = PerfResult.model_validate(run.summary["perf"])
+        result = perf_result(run)
         if output == "json":
             sys.stdout.write(json.dumps({"run_id": run.id, **result.model_dump(mode="json")}, indent=2) + "\n")
         else:
@@ -222,8 +221,8 @@ def _show(
     if cmap.dimensions:
         console.print(dimension_table(cmap))
         console.print(bar_chart(cmap))
-    if "measurement" in run.summary:
-        measurement = Measurement.model_validate(run.summary["measurement"])
+    measurement = run_measurement(run)
+    if measurement is not None:
         console.print(cost_table(measurement, run_cost(run, measurement)))
     if run.error:
         console.print(error_line(run.error))

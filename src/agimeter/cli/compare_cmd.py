@@ -30,11 +30,15 @@ def compare(
     if not 0 < alpha < 1:
         raise ConfigError("--alpha must be between 0 and 1")
     from agimeter.analysis.compare import compare_items  # numpy/scipy only when comparing
+    from agimeter.analysis.runs import check_run, run_items
 
     result_store = Store.open(resolve_store_url(store, load_file_config(config)))
     a, b = result_store.get_run(run_a), result_store.get_run(run_b)
+    for run in (a, b):
+        check_run(run)  # a malformed stored run: one line naming the field, exit 2
     protocols = {**b.summary.get("protocols", {}), **a.summary.get("protocols", {})}
-    result = compare_items(result_store.run_items(a.id), result_store.run_items(b.id), alpha=alpha, protocols=protocols)
+    items_a, items_b = run_items(result_store, a), run_items(result_store, b)
+    result = compare_items(items_a, items_b, alpha=alpha, protocols=protocols)
     if result.shared_items == 0:
         raise ConfigError(f"runs {a.id} and {b.id} share no items with the same prompt; nothing to compare")
     if output == "json":

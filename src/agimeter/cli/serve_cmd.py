@@ -20,6 +20,8 @@ from agimeter.store.repository import Store
 if TYPE_CHECKING:
     import httpx
 
+    from agimeter.store.records import ItemRecord, RunRecord
+
 TOKEN_ENV = "AGIMETER_PUSH_TOKEN"
 
 
@@ -67,6 +69,7 @@ def push(
     run = local.get_run(run_id)
     items = local.run_items(run.id)
     payload = {"run": run.model_dump(mode="json"), "items": [i.model_dump(mode="json") for i in items]}
+    _check_upload(run, items)
     url = to.rstrip("/") + "/api/v1/runs"
     try:
         response = httpx.post(url, json=payload, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
@@ -84,6 +87,22 @@ def push(
         422: f"the server rejected the run: {detail}",
     }
     raise PushError(reasons.get(response.status_code, f"upload failed: HTTP {response.status_code}: {detail}"))
+
+
+def _check_upload(run: RunRecord, items: list[ItemRecord]) -> None:
+    """The server's own validation, run here first: a run it would refuse is not sent."""
+    from pydantic import ValidationError
+
+    from agimeter.errors import first_problem
+    from agimeter.server.schemas import UploadBody
+
+    try:
+        # python-mode dumps keep NaN (JSON-mode ones turn it into null), so it is named as such
+        UploadBody.model_validate({"run": run.model_dump(), "items": [i.model_dump() for i in items]})
+    except ValidationError as err:
+        field, message = first_problem(err)
+        why = message.removeprefix("Value error, ").removeprefix(f"run {run.id}: ")
+        raise PushError(f"run {run.id} cannot be uploaded: {f'{field}: ' if field else ''}{why}") from None
 
 
 def _detail(response: httpx.Response) -> str:

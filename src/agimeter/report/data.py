@@ -18,7 +18,7 @@ from agimeter import __version__
 from agimeter.analysis import progress
 from agimeter.analysis.entries import ModelEntry, entries_from
 from agimeter.analysis.price_links import price_points
-from agimeter.analysis.runs import is_perf
+from agimeter.analysis.runs import BadRunError, check_run, is_perf
 from agimeter.analysis.side_by_side import (
     SideBySideRow,
     counterparts,
@@ -149,6 +149,13 @@ def gather(
     skipped = [r.id for r in runs if r.status not in ("finished", "incomplete")]
     if skipped:
         notes.append(f"runs left out (not finished): {', '.join(skipped)}")
+    unreadable: set[str] = set()
+    for run in runs:  # the entries leave these out too (items that do not validate are only logged)
+        try:
+            check_run(run)
+        except BadRunError as err:
+            unreadable.add(run.id)
+            notes.append(f"left out, stored data does not validate: {err}")
     # the model cards recorded with the aliases count as published entries too
     entries = entries_from(store, runs, published, usd_per_cny, model_cards=model_cards)
     measured = [e for e in entries if e.provenance == "measured"]
@@ -163,7 +170,7 @@ def gather(
         entries=entries,
         radar_reference=_radar_reference(measured, pub),
         side_by_side={k: v for k, v in pairs.items() if v},
-        protocols=_protocols(runs),
+        protocols=_protocols([r for r in runs if r.id not in unreadable]),
         laws=[
             LawRow(
                 name=law.name,

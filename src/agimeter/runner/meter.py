@@ -24,35 +24,36 @@ MEASUREMENT_SCHEMA_VERSION = 3
 
 
 class Measurement(BaseModel):
-    """What a run consumed; stored with the run, priced by ``agimeter.cost``."""
+    """What a run consumed; stored with the run, priced by ``agimeter.cost``. Counts and times are
+    non-negative finite numbers: a stored or uploaded block that breaks this is refused."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     schema_version: int = MEASUREMENT_SCHEMA_VERSION
-    wall_s: float  # evaluation wall time, summed over sessions up to each one's last commit
-    load_s: float  # one model load: the first session's (later ones redo the same work)
+    wall_s: float = Field(ge=0)  # evaluation wall time, summed over sessions up to each one's last commit
+    load_s: float = Field(ge=0)  # one model load: the first session's (later ones redo the same work)
     # items_computed: stored by this run, in any of its sessions; items_cached: results of other
     # runs that it linked. Their sum is the run's items, always.
-    items_computed: int
-    items_cached: int
-    items_per_s: float | None
+    items_computed: int = Field(ge=0)
+    items_cached: int = Field(ge=0)
+    items_per_s: float | None = Field(ge=0)
     # Tokens and seconds of the computed items (cached items cost this run nothing).
-    prompt_tokens: int
-    computed_prompt_tokens: int
-    completion_tokens: int
-    prefill_s: float
-    decode_s: float
-    prefill_tokens_per_s: float | None
-    decode_tokens_per_s: float | None
-    peak_rss_bytes: int  # of the latest session's process
-    cuda_max_allocated_bytes: int | None
+    prompt_tokens: int = Field(ge=0)
+    computed_prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+    prefill_s: float = Field(ge=0)
+    decode_s: float = Field(ge=0)
+    prefill_tokens_per_s: float | None = Field(ge=0)
+    decode_tokens_per_s: float | None = Field(ge=0)
+    peak_rss_bytes: int = Field(ge=0)  # of the latest session's process
+    cuda_max_allocated_bytes: int | None = Field(ge=0)
     hardware: HardwareInfo
     # The run's current state, not a sum over re-runs: requests that failed for good (after
     # retries) in the latest session, by kind, and the items that session left without a result
     # (a re-run retries exactly those, and starts counting again from zero).
     errors: dict[str, int] = Field(default_factory=dict)
-    failed_items: int = 0
-    sessions: int | None = None  # processes that worked on the run: 1 + resumes (None: v2 row)
+    failed_items: int = Field(default=0, ge=0)
+    sessions: int | None = Field(default=None, ge=1)  # processes that worked on the run: 1 + resumes (None: v2 row)
 
 
 class Meter:

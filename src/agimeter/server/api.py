@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import IntegrityError
 
 from agimeter.analysis.entries import ModelEntry, Provenance
-from agimeter.analysis.runs import run_scores
+from agimeter.analysis.runs import BadRunError, check_run, run_scores
 from agimeter.errors import StoreError
-from agimeter.server.cache import fingerprint
 from agimeter.server.query import EntryQuery, select_entries
 from agimeter.server.schemas import (
     MAX_LIMIT,
@@ -29,7 +28,7 @@ from agimeter.server.schemas import (
 )
 from agimeter.server.security import check_bearer
 from agimeter.server.state import ServerState, StateDep
-from agimeter.server.views import compare_entries, run_kind, run_summary, utc
+from agimeter.server.views import run_kind, run_summary, utc
 from agimeter.store.records import RunRecord, RunStatus
 from agimeter.tasks.spec import Dimension
 
@@ -58,12 +57,14 @@ def require_token(
 
 
 @router.get("/health", response_model=Health)
-def health(state: StateDep) -> Health:
-    entries = state.cache.entries()
+async def health(state: StateDep) -> Health:
+    """Counts as of the last entry refresh. Reads cached state only (computed once on a cold
+    start), so it answers at once however busy the server is with other requests."""
+    snap = state.cache.last() or await state.compares.snapshot()
     return Health(
-        runs=fingerprint(state.store)[0],
-        entries=len(entries),
-        published_models=sum(e.provenance == "published" for e in entries),
+        runs=snap.runs,
+        entries=len(snap.entries),
+        published_models=sum(e.provenance == "published" for e in snap.entries),
         uploads_enabled=state.push_token is not None,
     )
 
@@ -136,21 +137,35 @@ def _run(state: ServerState, run_id: str) -> RunRecord:
 
 @router.get("/runs/{run_id}", response_model=RunDetail, responses=NOT_FOUND)
 def get_run(state: StateDep, run_id: Annotated[str, Path(pattern=RUN_ID_PATTERN)]) -> RunDetail:
-    """One run (by id or unique id prefix) with its per-task scores."""
+    """One run (by id or unique id prefix) with its per-task scores; a stored run that cannot be
+    read says why in ``problem``."""
     run = _run(state, run_id)
     kind = run_kind(run)
-    return RunDetail(
-        run=utc(run),
-        kind=kind,
-        items=len(state.store.run_item_keys(run.id)),
-        scores=[] if kind == "perf" else run_scores(state.store, run),
-    )
+    try:
+        check_run(run)
+        scores = [] if kind == "perf" else run_scores(state.store, run)
+        problem = None
+    except BadRunError as err:
+        scores, problem = [], str(err)
+    items = len(state.store.run_item_keys(run.id))
+    return RunDetail(run=utc(run), kind=kind, items=items, scores=scores, problem=problem)
 
 
-@router.get("/compare", response_model=CompareView, responses=NOT_FOUND)
-def compare(state: StateDep, a: EntryKey, b: EntryKey) -> CompareView:
-    """Two entries side by side (B - A), with an item-level paired test when both are measured."""
-    return compare_entries(_entry(state, a), _entry(state, b), state.store)
+BUSY: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": ErrorBody,
+        "description": "Too many comparisons in progress; retry after the Retry-After header's seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
+    }
+}
+
+
+@router.get("/compare", response_model=CompareView, responses={**NOT_FOUND, **BUSY})
+async def compare(state: StateDep, a: EntryKey, b: EntryKey) -> Response:
+    """Two entries side by side (B - A), with an item-level paired test when both are measured.
+    Computed once per store state and pair; 503 with Retry-After while the server is busy."""
+    result = await state.compares.get(a, b)
+    return Response(result.json, media_type="application/json")
 
 
 @router.post(
@@ -174,4 +189,5 @@ def upload_run(state: StateDep, body: UploadBody) -> UploadResult:
     if not added:
         raise HTTPException(status.HTTP_409_CONFLICT, f"run {body.run.id!r} is already stored")
     state.cache.invalidate()
+    state.cache.snapshot()  # recomputed here, by the authenticated writer, not by the next reader
     return UploadResult(id=body.run.id, items=len(body.items))

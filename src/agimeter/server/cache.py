@@ -4,12 +4,16 @@ Computing entries reads every run's items, so it is done once per store state: t
 keyed on a fingerprint that costs three small aggregate queries (runs: count and newest update;
 run-item links: count; catalog imports: their sha256), which moves whenever a run is added,
 finished or resumed, an item is scored, or a catalog is re-imported.
+
+Handlers that must not touch the database on every request (health, compare under load) read
+the last snapshot with ``peek``: it is at most ``max_age_s`` old, or None when it is older.
 """
 
 from __future__ import annotations
 
-import math
 import threading
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -29,19 +33,18 @@ def fingerprint(store: Store) -> Fingerprint:
     return int(runs), newest, int(links), tuple(sorted(catalogs))
 
 
-def _finite(x: float | None) -> float | None:
-    return x if x is not None and math.isfinite(x) else None
+@dataclass(frozen=True)
+class Snapshot:
+    """The entries of one store state; ``checked_at`` (monotonic) is when the state was last confirmed."""
 
+    key: Fingerprint
+    entries: list[ModelEntry]
+    by_key: dict[str, ModelEntry] = field(repr=False)
+    checked_at: float
 
-def clean(entry: ModelEntry) -> ModelEntry:
-    """Drop non-finite numbers (a task without its metric) so JSON and sorting see only real values."""
-    return entry.model_copy(
-        update={
-            "scores": [s for s in entry.scores if math.isfinite(s.value)],
-            "dimensions": {d: v for d, v in entry.dimensions.items() if math.isfinite(v)},
-            "overall": _finite(entry.overall),
-        }
-    )
+    @property
+    def runs(self) -> int:
+        return self.key[0]
 
 
 class EntryCache:
@@ -51,24 +54,40 @@ class EntryCache:
         self.store = store
         self.usd_per_cny = usd_per_cny
         self._lock = threading.Lock()
-        self._key: Fingerprint | None = None
-        self._entries: list[ModelEntry] = []
-        self._by_key: dict[str, ModelEntry] = {}
+        self._snapshot: Snapshot | None = None
+        self._stale = False
 
-    def entries(self) -> list[ModelEntry]:
+    def snapshot(self) -> Snapshot:
+        """The entries of the store as it is now (three small queries; a recomputation if it changed)."""
         key = fingerprint(self.store)
         with self._lock:
-            if key != self._key:
-                computed = [clean(e) for e in all_entries(self.store, usd_per_cny=self.usd_per_cny)]
-                self._entries, self._key = computed, key
-                self._by_key = {e.key: e for e in computed}
-            return self._entries
+            current = self._snapshot
+            if current is None or self._stale or key != current.key:
+                computed = all_entries(self.store, usd_per_cny=self.usd_per_cny)
+                current = Snapshot(key, computed, {e.key: e for e in computed}, time.monotonic())
+                self._stale = False
+            else:
+                current = Snapshot(current.key, current.entries, current.by_key, time.monotonic())
+            self._snapshot = current
+            return current
+
+    def peek(self, max_age_s: float) -> Snapshot | None:
+        """The last snapshot if it was confirmed less than ``max_age_s`` ago and not invalidated; no I/O."""
+        current = self._snapshot
+        if current is None or self._stale or time.monotonic() - current.checked_at >= max_age_s:
+            return None
+        return current
+
+    def last(self) -> Snapshot | None:
+        """The last snapshot, however old (None before the first); no I/O."""
+        return self._snapshot
+
+    def entries(self) -> list[ModelEntry]:
+        return self.snapshot().entries
 
     def get(self, key: str) -> ModelEntry | None:
-        self.entries()
-        with self._lock:
-            return self._by_key.get(key)
+        return self.snapshot().by_key.get(key)
 
     def invalidate(self) -> None:
         with self._lock:
-            self._key = None
+            self._stale = True

@@ -20,7 +20,7 @@ from agimeter.analysis.side_by_side import counterparts
 from agimeter.server.query import DIMENSIONS, FIXED_COLUMNS, EntryQuery, facets, select_entries, sort_value, ttft_p50
 from agimeter.server.schemas import SortColumn, SortOrder
 from agimeter.server.state import StateDep
-from agimeter.server.views import compare_entries, protocol_diffs
+from agimeter.server.views import protocol_diffs
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str | None, Query(max_length=200)]
@@ -78,7 +78,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
 
 
 def error_page(request: Request, status_code: int, detail: str) -> HTMLResponse:
-    titles = {404: "Not found", 422: "Invalid request", 401: "Unauthorized", 403: "Forbidden"}
+    titles = {404: "Not found", 422: "Invalid request", 401: "Unauthorized", 403: "Forbidden", 503: "Busy"}
     return render(
         request, "error.html", status_code, title=titles.get(status_code, "Error"), status=status_code, detail=detail
     )
@@ -188,18 +188,19 @@ def model_page(request: Request, state: StateDep, key: str) -> HTMLResponse:
 
 
 @router.get("/compare", response_class=HTMLResponse)
-def compare_page(
+async def compare_page(
     request: Request,
     state: StateDep,
     a: Annotated[str | None, Query(max_length=100)] = None,
     b: Annotated[str | None, Query(max_length=100)] = None,
 ) -> HTMLResponse:
-    entries = sorted(state.cache.entries(), key=lambda e: e.model.lower())
+    """The same bounded, cached computation as ``/api/v1/compare`` (503 with Retry-After when busy)."""
+    snap = await state.compares.snapshot()
+    entries = sorted(snap.entries, key=lambda e: e.model.lower())
     view = None
     if a and b:
-        entry_a, entry_b = state.cache.get(a), state.cache.get(b)
-        missing = [k for k, e in ((a, entry_a), (b, entry_b)) if e is None]
-        if missing or entry_a is None or entry_b is None:
+        missing = [k for k in (a, b) if k not in snap.by_key]
+        if missing:
             raise HTTPException(404, f"no model {', '.join(repr(k) for k in missing)} on this leaderboard")
-        view = compare_entries(entry_a, entry_b, state.store)
+        view = (await state.compares.get(a, b)).view
     return render(request, "compare.html", view=view, entries=entries, a=a or "", b=b or "")

@@ -10,8 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agimeter.analysis.compare import Comparison
 from agimeter.analysis.entries import ModelEntry, Provenance
+from agimeter.analysis.runs import BadRunError, FiniteOnly, check_run
 from agimeter.analysis.summary import TaskScore
 from agimeter.store.records import ItemRecord, RunRecord, RunStatus
+from agimeter.store.tables import IDENTITY_LENGTH
 from agimeter.tasks.spec import Dimension
 
 API_SCHEMA_VERSION = 1
@@ -87,6 +89,7 @@ class RunDetail(BaseModel):
     kind: RunKind
     items: int  # scored items linked to the run
     scores: list[TaskScore]  # per task, empty for perf runs
+    problem: str | None = None  # why the stored run cannot be read (then no scores), in one line
 
 
 class CompareRow(BaseModel):
@@ -135,8 +138,12 @@ class ProtocolDiff(BaseModel):
     differences: list[str]  # protocol differences, in words
 
 
-class UploadBody(BaseModel):
-    """``POST /api/v1/runs``: one run and its scored items (``agimeter push``)."""
+class UploadBody(FiniteOnly):
+    """``POST /api/v1/runs``: one run and its scored items (``agimeter push``).
+
+    Validated as fully as the readers will read it: the run's summary, config and model info
+    against their typed records, no NaN or infinite number anywhere, and the store's column sizes
+    (checked here so that every database refuses alike)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -145,14 +152,19 @@ class UploadBody(BaseModel):
 
     @model_validator(mode="after")
     def _fits_the_store(self) -> UploadBody:
-        """The store's column sizes, checked here so that every database refuses alike."""
         if not ID_RE.fullmatch(self.run.id):
             raise ValueError("run.id must be 1-32 characters of A-Z, a-z, 0-9, _ and -")
-        if len(self.run.run_key) > 64 or len(self.run.model_identity) > 64:
-            raise ValueError("run.run_key and run.model_identity must be at most 64 characters")
+        if len(self.run.run_key) > 64:
+            raise ValueError("run.run_key must be at most 64 characters")
+        if len(self.run.model_identity) > IDENTITY_LENGTH:
+            raise ValueError(f"run.model_identity must be at most {IDENTITY_LENGTH} characters")
         for item in self.items:
             if len(item.cache_key) > 64 or len(item.task) > 128:
                 raise ValueError("item cache_key must be at most 64 characters and task at most 128")
+        try:
+            check_run(self.run)
+        except BadRunError as err:
+            raise ValueError(str(err)) from None
         return self
 
 

@@ -1,4 +1,4 @@
-"""What every request handler shares: the store, the entry cache and the push token."""
+"""What every request handler shares: the store, the entry cache, comparisons and the push token."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from agimeter.server.cache import EntryCache
+from agimeter.server.compare import CompareService
 from agimeter.store.repository import Store
 
 
@@ -15,10 +16,12 @@ from agimeter.store.repository import Store
 class ServerState:
     store: Store
     cache: EntryCache
+    compares: CompareService
     push_token: str | None
 
 
-def server_state(request: Request) -> ServerState:
+async def server_state(request: Request) -> ServerState:
+    """An async dependency: it runs on the event loop, never in (or waiting for) the thread pool."""
     state: ServerState = request.app.state.agimeter
     return state
 

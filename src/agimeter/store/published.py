@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -22,7 +22,7 @@ CATALOG_SCHEMA_VERSIONS = (1,)
 
 
 class Citation(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     key: str
     title: str = ""
@@ -34,18 +34,18 @@ class Citation(BaseModel):
 
 
 class PublishedScore(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     benchmark: str
-    value: float  # percent
-    shots: int | None = None
+    value: float = Field(ge=0, le=100)  # percent: every catalog metric is a percentage
+    shots: int | None = Field(default=None, ge=0)
     metric: str = ""
     setting: str = ""
     source: str  # citation key
 
 
 class PublishedModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     id: str
     family: str = ""
@@ -78,7 +78,7 @@ class PublishedModel(BaseModel):
 
 
 class PublishedPrice(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     provider: str
     model: str
@@ -91,21 +91,22 @@ class PublishedPrice(BaseModel):
 
 
 class PublishedLaw(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     quantity: str = ""
-    doubling_months: float | None = None
-    halving_months: float | None = None
-    factor_per_year: float | str | None = None
+    doubling_months: float | None = Field(default=None, gt=0)
+    halving_months: float | None = Field(default=None, gt=0)
+    factor_per_year: Annotated[float, Field(gt=0)] | str | None = None  # a number, or a range in words ("5-10")
     source: str = ""
     note: str = ""
 
 
 class Catalog(BaseModel):
-    """The catalog file (schema version 1)."""
+    """The catalog file (schema version 1). No number in it may be NaN or infinite, scores are
+    percentages in [0, 100], sizes positive and prices non-negative."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     schema_version: int
     notes: str = ""

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import delete, select
 
+from agimeter.errors import first_problem
 from agimeter.store.published import (
     PUBLISHED_SCHEMA_VERSION,
     Catalog,
@@ -22,6 +24,9 @@ from agimeter.store.tables import CatalogImportRow, PublishedRow
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+Record = TypeVar("Record", bound=BaseModel)
 
 
 class PublishedSet(BaseModel):
@@ -112,17 +117,35 @@ class PublishedMixin:
             return record, True
 
     def published(self) -> PublishedSet:
+        """Everything imported. A stored row that no longer validates (imported by an older version,
+        or written by hand) is left out with a logged warning, so one bad row cannot hide the rest."""
         with self._session() as s:
-            imports = [CatalogImport.model_validate(r.record) for r in s.scalars(select(CatalogImportRow))]
+            imports = [
+                r
+                for r in (
+                    _valid(CatalogImport, row.record, f"catalog {row.catalog!r}")
+                    for row in s.scalars(select(CatalogImportRow))
+                )
+                if r is not None
+            ]
             out = PublishedSet(imports=imports, models=[], prices=[], laws=[], citations={})
             for row in s.scalars(select(PublishedRow).order_by(PublishedRow.id)):
-                if row.kind == "model":
-                    out.models.append((row.catalog, PublishedModel.model_validate(row.record)))
-                elif row.kind == "price":
-                    out.prices.append((row.catalog, PublishedPrice.model_validate(row.record)))
-                elif row.kind == "law":
-                    out.laws.append((row.catalog, PublishedLaw.model_validate(row.record)))
-                elif row.kind == "source":
-                    citation = Citation.model_validate(row.record)
+                where = f"catalog {row.catalog!r}, {row.kind} {row.key!r}"
+                if row.kind == "model" and (model := _valid(PublishedModel, row.record, where)) is not None:
+                    out.models.append((row.catalog, model))
+                elif row.kind == "price" and (price := _valid(PublishedPrice, row.record, where)) is not None:
+                    out.prices.append((row.catalog, price))
+                elif row.kind == "law" and (law := _valid(PublishedLaw, row.record, where)) is not None:
+                    out.laws.append((row.catalog, law))
+                elif row.kind == "source" and (citation := _valid(Citation, row.record, where)) is not None:
                     out.citations.setdefault(row.catalog, {})[citation.key] = citation
             return out
+
+
+def _valid(model: type[Record], record: object, where: str) -> Record | None:
+    try:
+        return model.model_validate(record)
+    except ValidationError as err:
+        field, message = first_problem(err)
+        log.warning("stored published row left out: %s: %s: %s", where, field, message)
+        return None

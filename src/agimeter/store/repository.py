@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from agimeter.errors import StoreError
+from agimeter.store.migrations import widen_columns
 from agimeter.store.published_repo import PublishedMixin
 from agimeter.store.records import ItemRecord, RunRecord, RunStatus, RunTotals, SessionTick
 from agimeter.store.sessions_repo import SessionsMixin, commit_tick, effective_status
@@ -64,6 +65,7 @@ class Store(PublishedMixin, SessionsMixin):
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
             Base.metadata.create_all(engine)
+            widen_columns(engine)
         except (SQLAlchemyError, ImportError) as err:
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise StoreError(f"cannot open store {url!r}: {first}") from None

@@ -8,6 +8,9 @@ from datetime import datetime
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+# A local hf:<dir> or gguf: identity is "sha256:" + 64 hex digits (71); hf:<hub id>@<commit> is up to 140.
+IDENTITY_LENGTH = 200
+
 
 class Base(DeclarativeBase):
     pass
@@ -23,7 +26,7 @@ class RunRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     model: Mapped[str] = mapped_column(Text)
-    model_identity: Mapped[str] = mapped_column(String(64))
+    model_identity: Mapped[str] = mapped_column(String(IDENTITY_LENGTH))
     tasks: Mapped[list[str]] = mapped_column(JSON)
     config: Mapped[dict[str, object]] = mapped_column(JSON)
     model_info: Mapped[dict[str, object]] = mapped_column(JSON)
