@@ -313,8 +313,8 @@ def list_tasks(
         spec = resolve_task(name)
         if dimension and spec.dimension != dimension:
             continue
-        shots = spec.fewshot.num_fewshot
-        protocol = f"{shots}-shot" + (", chat" if spec.prompt.chat else "")
+        protocol = f"{spec.shots}-shot" + (" CoT" if spec.fewshot.chain_of_thought else "")
+        protocol += ", chat" if spec.prompt.chat else ""
         size = task_size(spec, resolved)
         table.add_row(
             spec.name,

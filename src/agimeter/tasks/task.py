@@ -278,7 +278,11 @@ class Task:
             "output_type": spec.output_type,
             "source": spec.source.model_dump(mode="json"),
             "fewshot": {
-                "num_fewshot": self.num_fewshot,
+                # every exemplar in the prompt: the sampled ones and those the description carries
+                "num_fewshot": self.num_fewshot + fs.in_description,
+                "sampled": self.num_fewshot,
+                "in_description": fs.in_description,
+                "chain_of_thought": fs.chain_of_thought,
                 "sampler": fs.sampler,
                 "seed": fs.seed,
                 "group_by": fs.group_by,
@@ -292,6 +296,9 @@ class Task:
             "generation": spec.generation.model_dump(mode="json") if spec.generation else None,
             "extraction": spec.extraction.model_dump(mode="json") if spec.extraction else None,
             "dimension": spec.dimension,
+            "counts_toward_dimension": spec.counts_toward_dimension,
+            # the task's own protocol, which a run with --num-fewshot or --chat may leave
+            "standard": {"num_fewshot": spec.shots, "chat": spec.prompt.chat},
             "scoring": spec.scoring.model_dump(mode="json"),
             "metrics": list(spec.metrics),
             "subtask_field": spec.subtask_field,
@@ -299,6 +306,12 @@ class Task:
             "deviations": list(spec.deviations),
             "references": list(spec.references),
         }
-        canonical = json.dumps(body, sort_keys=True, ensure_ascii=False)
-        body["protocol_hash"] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
-        return body
+        return with_protocol_hash(body)
+
+
+def with_protocol_hash(protocol: dict[str, Any]) -> dict[str, Any]:
+    """``protocol`` with its ``protocol_hash`` (of everything else in it) set."""
+    body = {k: v for k, v in protocol.items() if k != "protocol_hash"}
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False)
+    body["protocol_hash"] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+    return body
