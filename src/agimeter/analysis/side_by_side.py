@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from agimeter.analysis.benchmarks import BENCHMARKS, benchmark_of_task, normalized
-from agimeter.analysis.entries import BenchScore, ModelEntry, slug
+from agimeter.analysis.entry_model import BenchScore, ModelEntry, slug
 from agimeter.backends.aliases import ModelAlias, load_catalog
 
 # Model-card benchmark names -> catalog benchmark keys (only where the card's protocol is the
@@ -128,7 +128,9 @@ def side_by_side(measured: ModelEntry, published: Sequence[ModelEntry]) -> list[
             for p in pub.scores:
                 if p.benchmark != bench.name:
                     continue
-                inside = m.ci_low <= p.value <= m.ci_high if m.ci_low is not None and m.ci_high is not None else None
+                has_ci = m.ci_low is not None and m.ci_high is not None and m.status == "ok"
+                # no verdict on a score that does not count (too few items, another protocol)
+                inside = m.ci_low <= p.value <= m.ci_high if has_ci and m.ci_low is not None and m.ci_high else None
                 rows.append(
                     SideBySideRow(
                         benchmark=bench.name,
@@ -146,6 +148,10 @@ def side_by_side(measured: ModelEntry, published: Sequence[ModelEntry]) -> list[
 def protocol_differences(measured: BenchScore, published: BenchScore, task_note: str = "") -> list[str]:
     """Every way the two numbers were obtained differently, in words."""
     out = []
+    if measured.status_note:
+        out.append(measured.status_note)
+    if measured.run_id:
+        out.append(f"measured: {measured.selection or 'run ' + measured.run_id}")
     if measured.shots != published.shots:
         theirs = "not stated" if published.shots is None else f"{published.shots}-shot"
         out.append(f"shots: {measured.shots}-shot measured vs {theirs} published")

@@ -11,7 +11,16 @@ import typer
 
 from agimeter.analysis.runs import check_run, is_perf, perf_result, run_cost, run_measurement, run_scores, run_usd
 from agimeter.backends.base import DTYPES
-from agimeter.cli import catalog_cmd, compare_cmd, perf_cmd, prices_cmd, progress_cmd, report_cmd, serve_cmd
+from agimeter.cli import (
+    catalog_cmd,
+    compare_cmd,
+    perf_cmd,
+    pin_cmd,
+    prices_cmd,
+    progress_cmd,
+    report_cmd,
+    serve_cmd,
+)
 from agimeter.cli.consoles import console, err_console, error_line
 from agimeter.cli.options import (
     ConfigOpt,
@@ -361,6 +370,7 @@ app.command("trends")(progress_cmd.trends)
 app.command("report")(report_cmd.report)
 app.command("serve")(serve_cmd.serve)
 app.command("push")(serve_cmd.push)
+app.command("pin")(pin_cmd.pin)
 
 
 def _sigterm_as_interrupt(signum: int, frame: object) -> None:

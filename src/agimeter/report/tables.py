@@ -62,10 +62,21 @@ def runs_table(data: ReportData) -> Table:
     return Table(
         id="table-runs",
         title="Measured runs in this report",
-        columns=["run", "model", "kind", "status", "created (UTC)", "tasks"],
+        columns=["run", "model", "kind", "status", "created (UTC)", "tasks", "stands for"],
         rows=[
-            [r.id, r.model, r.kind, r.status, f"{r.created_at:%Y-%m-%d %H:%M}", ", ".join(r.tasks)] for r in data.runs
+            [
+                r.id,
+                r.model,
+                r.kind,
+                r.status,
+                f"{r.created_at:%Y-%m-%d %H:%M}",
+                ", ".join(r.tasks),
+                ", ".join(r.used_for) or "– (another run was chosen for each task)",
+            ]
+            for r in data.runs
         ],
+        caption="Each task's reported number comes from one run: the one with the most items under the task's "
+        "own protocol (ties: the newest), unless pinned with `agimeter pin`.",
     )
 
 
@@ -326,7 +337,7 @@ def protocol_table(data: ReportData) -> Table:
                 p.version,
                 p.dimension,
                 p.output_type,
-                "–" if p.shots is None else str(p.shots),
+                ("–" if p.shots is None else str(p.shots)) + (" CoT" if p.chain_of_thought else ""),
                 ", ".join(p.metrics),
                 "yes" if p.chat else "no",
                 p.prompt,

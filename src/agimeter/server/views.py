@@ -7,7 +7,7 @@ from datetime import UTC
 
 from agimeter.analysis.benchmarks import BENCHMARKS
 from agimeter.analysis.compare import Comparison, compare_items
-from agimeter.analysis.entries import BenchScore, ModelEntry
+from agimeter.analysis.entry_model import BenchScore, ModelEntry
 from agimeter.analysis.pareto import unloaded_point
 from agimeter.analysis.runs import is_perf
 from agimeter.analysis.side_by_side import protocol_differences
@@ -137,17 +137,21 @@ def compare_entries(a: ModelEntry, b: ModelEntry, store: Store | None = None) ->
 
 
 def _items_and_protocols(store: Store, entry: ModelEntry) -> tuple[list[ItemRecord], dict[str, dict[str, object]]]:
-    """The newest item per (task, doc) over the entry's evaluation runs, and their protocols."""
-    items: dict[tuple[str, int], ItemRecord] = {}
+    """The items and protocols behind the entry's scores: per task, those of the run it was chosen
+    from (``analysis.selection``), so the paired test compares the numbers the pages show."""
+    items: list[ItemRecord] = []
     protocols: dict[str, dict[str, object]] = {}
-    for run_id in entry.runs:  # oldest first, as the entry lists them
+    by_run: dict[str, list[str]] = {}
+    counted = {s.name for s in entry.scores if s.counted}  # only these make up the dimension rows
+    for score in entry.scores:
+        if score.run_id is not None:
+            by_run.setdefault(score.run_id, []).append(score.name)
+    for run_id, tasks in by_run.items():
         run = store.get_run(run_id)
-        if run_kind(run) == "perf":
-            continue
-        protocols.update(run.summary.get("protocols", {}))
-        for item in store.run_items(run.id):
-            items[(item.task, item.doc_id)] = item
-    return list(items.values()), protocols
+        stored = run.summary.get("protocols", {})
+        protocols.update({t: stored[t] for t in tasks if t in stored and t in counted})
+        items += [item for item in store.run_items(run.id) if item.task in tasks]
+    return items, protocols
 
 
 def _paired(a: ModelEntry, b: ModelEntry, store: Store) -> Comparison | None:
