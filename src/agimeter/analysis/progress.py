@@ -210,10 +210,17 @@ def density_trend(
     provenance: Sequence[Provenance] = ("measured", "published"),
     n_boot: int = 2000,
     seed: int = 0,
+    include_reference: bool = False,
 ) -> TrendFit:
     """ln ρ_max against release date over the report's rows with a density and a release date.
     A dated row whose score had a non-finite input enters as a NaN point, so the fit refuses
-    (and says which) instead of silently fitting without it."""
+    (and says which) instead of silently fitting without it.
+
+    The reference family's own models are left out unless ``include_reference``: their density is
+    1 by construction (up to the curve's residuals), so they would measure the curve, not the
+    trend (the Densing Law paper's reference models are likewise not among the models it dates)."""
+    ref = report.reference
+    own = {p.key for p in ref.points} if ref is not None and not include_reference else set()
     points = [
         TrendPoint(
             key=r.key,
@@ -223,10 +230,14 @@ def density_trend(
             provenance=r.provenance,
         )
         for r in report.rows
-        if r.provenance in provenance and r.released is not None and (r.density is not None or NOT_FINITE in r.status)
+        if r.provenance in provenance
+        and r.released is not None
+        and r.key not in own
+        and (r.density is not None or NOT_FINITE in r.status)
     ]
-    ref = report.reference
     what = f"relative density vs {ref.family} ({ref.params} parameters)" if ref else "relative density"
+    if own:
+        what += f", its {len(own)} reference models left out"
     return fit_trend(points, "up", what, n_boot=n_boot, seed=seed)
 
 

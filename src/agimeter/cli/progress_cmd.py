@@ -56,11 +56,25 @@ def _f(x: float | None, spec: str = ".2f") -> str:
     return "-" if x is None else format(x, spec)
 
 
+FamilyOpt = Annotated[
+    str,
+    typer.Option("--reference-family", "--family", help="Reference family of the Densing-Law curve (sensitivity)."),
+]
+BenchmarksOpt = Annotated[
+    str, typer.Option("--benchmarks", help="Benchmark set whose mean % is the density score (sensitivity).")
+]
+
+
+def _benchmarks(text: str) -> list[str]:
+    bench = [b.strip() for b in text.split(",") if b.strip()]
+    if not bench:
+        raise ConfigError("--benchmarks needs at least one benchmark, e.g. mmlu,bbh")
+    return bench
+
+
 def density(
-    family: Annotated[str, typer.Option("--family", help="Reference family for the Densing-Law curve.")] = "Qwen2.5",
-    benchmarks: Annotated[
-        str, typer.Option("--benchmarks", help="Benchmark set whose mean % is the score.")
-    ] = "mmlu,bbh,math,humaneval,mbpp",
+    family: FamilyOpt = "Qwen2.5",
+    benchmarks: BenchmarksOpt = "mmlu,bbh,math,humaneval,mbpp",
     params: Annotated[str, typer.Option("--params", help="total, non_embedding or active.")] = "total",
     provenance: ProvenanceOpt = "measured,published",
     catalog: CatalogOpt = None,
@@ -77,7 +91,7 @@ def density(
         raise ConfigError(f"--params must be total, non_embedding or active, not {params!r}")
     kinds = _provenance(provenance)
     entries, _ = _entries(store, config, catalog, data_dir)
-    bench = [b.strip() for b in benchmarks.split(",") if b.strip()]
+    bench = _benchmarks(benchmarks)
     report = density_report(entries, family=family, benchmarks=bench, params=cast(Any, params))
     report.rows = [r for r in report.rows if r.provenance in kinds]
     if output == "json":
@@ -148,7 +162,11 @@ def trends(
     threshold: Annotated[
         float, typer.Option("--threshold", min=0, max=100, help="Price: minimum score % (0-100).")
     ] = 42.0,
-    family: Annotated[str, typer.Option("--family", help="Density: reference family.")] = "Qwen2.5",
+    family: FamilyOpt = "Qwen2.5",
+    benchmarks: BenchmarksOpt = "mmlu,bbh,math,humaneval,mbpp",
+    include_reference: Annotated[
+        bool, typer.Option("--include-reference", help="Density: keep the reference family's models in the trend.")
+    ] = False,
     provenance: ProvenanceOpt = "measured,published",
     n_boot: Annotated[int, typer.Option("--n-boot", min=100, help="Bootstrap resamples.")] = 2000,
     seed: SeedOpt = 0,
@@ -168,7 +186,8 @@ def trends(
     kinds = cast(Any, _provenance(provenance))
     entries, prices = _entries(store, config, catalog, data_dir, usd_per_cny)
     if what == "density":
-        fit = density_trend(density_report(entries, family=family), provenance=kinds, n_boot=n_boot, seed=seed)
+        report = density_report(entries, family=family, benchmarks=_benchmarks(benchmarks))
+        fit = density_trend(report, kinds, n_boot=n_boot, seed=seed, include_reference=include_reference)
     else:
         fit = price_trend(entries, prices, benchmark, threshold, provenance=kinds, n_boot=n_boot, seed=seed)
     if output == "json":
@@ -180,14 +199,19 @@ def trends(
     for p in fit.frontier:
         table.add_row(str(p.date), p.model, f"{p.value:.4g}", p.provenance, p.label)
     console.print(table)
+    console.print(trend_line(fit), highlight=False, soft_wrap=True)
+
+
+def trend_line(fit: Any) -> str:
+    """A fit in one line: the time with its CI and the evidence behind it, or why there is none."""
     if fit.status != "ok" or fit.months_per_factor_2 is None:
-        console.print(f"no trend: {fit.status}")
-        return
+        return f"no trend: {fit.status}; {len(fit.points)} candidate points"
+    evidence = f"{len(fit.frontier)} frontier points of {len(fit.points)} (a fit needs >= {fit.min_frontier_points})"
     word = "doubling" if fit.direction == "up" else "halving"
     low, high = fit.months_ci or (None, None)
     ci = f"{_f(low, '.1f')}–{'∞' if high is None else format(high, '.1f')}"
-    console.print(
+    share = f" ({fit.degenerate_fraction:.1%})" if fit.degenerate_fraction is not None else ""
+    return (
         f"{word} time {fit.months_per_factor_2:.2f} months (95% bootstrap CI {ci}; R² {_f(fit.r2, '.3f')}; "
-        f"{len(fit.frontier)} frontier points of {fit.n_points}; {fit.n_boot} resamples, "
-        f"{fit.n_boot_degenerate} degenerate)"
+        f"{evidence}; {fit.n_boot} resamples, {fit.n_boot_degenerate} degenerate{share})"
     )
