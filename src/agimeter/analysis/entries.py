@@ -24,6 +24,7 @@ from agimeter.analysis.entry_model import (
 from agimeter.analysis.measured import CheckedRun, default_policy, measured_entries, usable_runs
 from agimeter.analysis.price_links import PricePoint, price_points
 from agimeter.analysis.published_entries import published_entries
+from agimeter.analysis.ranking import with_ranks
 from agimeter.analysis.selection import SelectionPolicy
 from agimeter.store.published import load_catalog
 from agimeter.store.published_repo import PublishedSet
@@ -92,4 +93,4 @@ def entries_from(
 
     cards = alias_card_entries() if model_cards else []
     measured = measured_entries(store, runs, policy)
-    return with_release_dates(measured + published_entries(published, usd_per_cny) + cards)
+    return with_ranks(with_release_dates(measured + published_entries(published, usd_per_cny) + cards))

@@ -121,6 +121,8 @@ class ModelEntry(BaseModel):
     overall: float | None = None  # mean over ``coverage`` only
     overall_ci: tuple[float, float] | None = None
     coverage: list[str] = Field(default_factory=list)  # the dimensions behind ``overall``
+    rank: int | None = None  # place by overall among entries of the same coverage (analysis.ranking)
+    rank_among: int | None = None  # how many entries share that coverage
     cost: CostInfo | None = None
     latency: list[LatencyPoint] = Field(default_factory=list)
     runs: list[str] = Field(default_factory=list)

@@ -16,8 +16,8 @@ from sqlalchemy.engine import make_url
 
 from agimeter import __version__
 from agimeter.analysis import progress
+from agimeter.analysis.compare import Comparison
 from agimeter.analysis.entries import ModelEntry, entries_from
-from agimeter.analysis.price_links import price_points
 from agimeter.analysis.runs import BadRunError, check_run, is_perf
 from agimeter.analysis.selection import SelectionPolicy
 from agimeter.analysis.side_by_side import (
@@ -82,6 +82,18 @@ class LawRow(BaseModel):
     note: str
 
 
+class PairedComparison(BaseModel):
+    """Two measured entries compared item by item (``analysis.entry_compare``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    a: str  # entry keys
+    b: str
+    a_model: str
+    b_model: str
+    comparison: Comparison
+
+
 class ReportData(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -101,6 +113,9 @@ class ReportData(BaseModel):
     pareto_cost: progress.ParetoReport | None = None
     pareto_size: progress.ParetoReport | None = None
     price_trend: TrendFit | None = None
+    # the density trend on other benchmark sets (analysis.progress.DENSITY_SENSITIVITY_SETS)
+    density_sensitivity: list[TrendFit] = Field(default_factory=list)
+    comparisons: list[PairedComparison] = Field(default_factory=list)  # measured pairs sharing items
     notes: list[str] = Field(default_factory=list)  # what could not be computed, and why
 
     @property
@@ -149,6 +164,8 @@ def gather(
     policy: SelectionPolicy | None = None,
 ) -> ReportData:
     """Read everything the report needs; analyses that cannot be computed leave a note instead."""
+    from agimeter.report.analyses import add_comparisons, add_progress  # built on ReportData
+
     notes: list[str] = []
     skipped = [r.id for r in runs if r.status not in ("finished", "incomplete")]
     if skipped:
@@ -189,38 +206,9 @@ def gather(
         ],
         notes=notes,
     )
-    _add_progress(data, entries, published, usd_per_cny)
+    add_progress(data, entries, published, usd_per_cny)
+    add_comparisons(data, store, measured)
     return data
-
-
-def _add_progress(data: ReportData, entries: list[ModelEntry], published: PublishedSet, rate: float | None) -> None:
-    """Density, Pareto and trend fits: each may fail on too few points, which becomes a note."""
-
-    def attempt(what: str, fn: Any) -> Any:
-        try:
-            return fn()
-        except (ValueError, ArithmeticError) as err:  # DensityError is a ValueError
-            data.notes.append(f"{what}: not computed ({err})")
-            return None
-
-    if not entries:
-        return
-    data.pareto_cost = attempt("Pareto (capability vs $/1M)", lambda: progress.pareto_report(entries))
-    data.pareto_size = attempt(
-        "Pareto (capability vs parameters)", lambda: progress.pareto_report(entries, cost="params_b")
-    )
-    data.density = attempt("capability density", lambda: progress.density_report(entries))
-    if data.density is not None:
-        report = data.density
-        if report.reference is None:
-            data.notes.append(f"relative density: no reference curve ({report.reference_error})")
-        data.density_trend = attempt("density trend", lambda: progress.density_trend(report))
-    prices = price_points(published, rate)
-    if prices:
-        data.price_trend = attempt("price trend", lambda: progress.price_trend(entries, prices))
-    for what, fit in (("density trend", data.density_trend), ("price trend", data.price_trend)):
-        if fit is not None and fit.status != "ok":
-            data.notes.append(f"{what}: no fit ({fit.status})")
 
 
 def _run_info(run: RunRecord, measured: Sequence[ModelEntry]) -> RunInfo:

@@ -1,7 +1,8 @@
 """The report as one self-contained HTML file: plotly.js inlined once, no external resource.
 
 Stable element ids (for links and browser tests): sections ``summary``, ``radar``,
-``leaderboard``, ``pareto``, ``density``, ``latency``, ``side-by-side``, ``laws``, ``protocols``;
+``leaderboard``, ``pareto``, ``density``, ``latency``, ``side-by-side``, ``compare``, ``laws``,
+``protocols``;
 plot divs ``plot-radar``, ``plot-pareto-cost``, ``plot-pareto-size``, ``plot-density-trend``,
 ``plot-price-trend``, ``plot-latency-percentiles``, ``plot-latency-cdf`` (a plot whose data is
 missing is replaced by a ``<p class="missing">`` saying why); tables ``table-*`` (see tables.py);
@@ -46,6 +47,7 @@ SECTIONS = (
     ("density", "Capability density over time"),
     ("latency", "Latency"),
     ("side-by-side", "Measured vs published"),
+    ("compare", "Measured models compared (paired)"),
     ("laws", "Published laws vs our fits"),
     ("protocols", "Protocol appendix"),
 )
@@ -99,16 +101,26 @@ def _plots(data: ReportData) -> dict[str, str]:
         if report is None or not report.points:
             out[div_id] = _missing(div_id, "no model has both a capability score and a value on this axis")
         else:
-            title = f"{report.capability} vs {report.cost_label} (measured ◆, published ●)"
+            marks = "self-hosted ◆, API price ●" if report.cost == "usd_per_1m" else "measured ◆, published ●"
+            title = f"{report.capability} vs {report.cost_label} ({marks})<br><sup>{report.grouping}</sup>"
             out[div_id] = _plot(figures.pareto(figures.pareto_points(report), report.cost_label, y, title), div_id)
-    for div_id, fit, y, title in (
-        ("plot-density-trend", data.density_trend, "relative density ρ (log)", "Capability density by release date"),
-        ("plot-price-trend", data.price_trend, "$ per 1M tokens (log)", "Price of a fixed capability over time"),
+    price_title = "Price of a fixed capability over time"
+    if data.price_trend is not None:  # name the threshold: "... with mmlu >= 42%"
+        price_title = f"Price of the cheapest model with {data.price_trend.quantity.rsplit(' with ', 1)[-1]}"
+    for div_id, fit, y, title, sensitivity in (
+        (
+            "plot-density-trend",
+            data.density_trend,
+            "relative density ρ (log)",
+            "Capability density by release date",
+            data.density_sensitivity,
+        ),
+        ("plot-price-trend", data.price_trend, "$ per 1M tokens (log)", price_title, []),
     ):
         if fit is None or not fit.points:
             out[div_id] = _missing(div_id, "no dated points" + (f": {fit.status}" if fit else ""))
         else:
-            out[div_id] = _plot(figures.trend_figure(fit, y, title), div_id)
+            out[div_id] = _plot(figures.trend_figure(fit, y, title, sensitivity), div_id)
     perf = [e for e in data.measured if e.latency]
     for div_id, make in (
         ("plot-latency-percentiles", figures.latency_percentiles),
@@ -157,6 +169,7 @@ def render_html(data: ReportData) -> str:
         "density": plots["plot-density-trend"] + tables["table-density"],
         "latency": plots["plot-latency-percentiles"] + plots["plot-latency-cdf"] + tables["table-latency"],
         "side-by-side": tables["table-side-by-side"],
+        "compare": tables["table-compare"],
         "laws": tables["table-laws"] + plots["plot-price-trend"],
         "protocols": tables["table-protocols"]
         + f"<details><summary>Published scores ({sum(len(e.scores) for e in data.published)})</summary>"

@@ -11,6 +11,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Capability density", ("table-density",)),
     ("Latency", ("table-latency",)),
     ("Measured vs published", ("table-side-by-side",)),
+    ("Measured models compared (paired)", ("table-compare",)),
     ("Published laws vs our fits", ("table-laws",)),
     ("Protocol appendix", ("table-protocols", "table-published-scores")),
 )
