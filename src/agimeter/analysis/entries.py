@@ -26,6 +26,7 @@ from agimeter.analysis.price_links import PricePoint, price_points
 from agimeter.analysis.published_entries import published_entries
 from agimeter.analysis.ranking import with_ranks
 from agimeter.analysis.selection import SelectionPolicy
+from agimeter.analysis.solved import hosted_comparison
 from agimeter.store.published import load_catalog
 from agimeter.store.published_repo import PublishedSet
 from agimeter.store.records import RunRecord
@@ -93,4 +94,18 @@ def entries_from(
 
     cards = alias_card_entries() if model_cards else []
     measured = measured_entries(store, runs, policy)
-    return with_ranks(with_release_dates(measured + published_entries(published, usd_per_cny) + cards))
+    dated = with_release_dates(measured + published_entries(published, usd_per_cny) + cards)
+    return with_ranks(with_hosted_prices(dated, price_points(published, usd_per_cny)))
+
+
+def with_hosted_prices(entries: Sequence[ModelEntry], prices: Sequence[PricePoint]) -> list[ModelEntry]:
+    """Measured entries with a hosted price of their family on their tokens (``solved.hosted_comparison``)."""
+    from agimeter.analysis.side_by_side import hub_id
+
+    out = []
+    for e in entries:
+        if e.provenance == "measured" and e.solved:
+            family = e.family or hub_id(e.model) or ""
+            e = e.model_copy(update={"hosted": hosted_comparison(e.solved, family, prices)})
+        out.append(e)
+    return out

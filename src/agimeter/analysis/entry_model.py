@@ -16,9 +16,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agimeter.analysis.selection import ScoreStatus
+from agimeter.analysis.solved import HostedComparison, SolvedCost
 from agimeter.perf.metrics import Dist
 
-# 2: scores name their run, n, status and whether they count; coverage; cost kind and both token bases
+# 2: scores name their run, n, status and whether they count; coverage and rank; cost kind and both
+# token bases; cost per solved item
 ENTRY_SCHEMA_VERSION = 2
 Provenance = Literal["measured", "published"]
 # self_hosted: hardware time priced at $/h (measured here); api: a hosted API's list price per token
@@ -124,6 +126,10 @@ class ModelEntry(BaseModel):
     rank: int | None = None  # place by overall among entries of the same coverage (analysis.ranking)
     rank_among: int | None = None  # how many entries share that coverage
     cost: CostInfo | None = None
+    # measured: tokens and $ per correct item per task and overall, from each task's chosen run
+    solved: list[SolvedCost] = Field(default_factory=list)
+    # measured: a hosted API price of the same family on the same tokens (different things compared)
+    hosted: list[HostedComparison] = Field(default_factory=list)
     latency: list[LatencyPoint] = Field(default_factory=list)
     runs: list[str] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
@@ -150,6 +156,9 @@ class ModelEntry(BaseModel):
             note = "" if s.status == "ok" else f" ({s.status})"
             by_run.setdefault(s.run_id or "?", []).append(f"{s.name} n={s.n}{note}")
         return "; ".join(f"run {run}: {', '.join(parts)}" for run, parts in by_run.items())
+
+    def solved_overall(self) -> SolvedCost | None:
+        return next((r for r in self.solved if r.task == "overall"), None)
 
     def dimension_scores(self, dimension: str) -> list[BenchScore]:
         """The counted scores behind one dimension (their runs and n say where it comes from)."""

@@ -29,6 +29,7 @@ from agimeter.analysis.selection import (
     status_of,
     task_size,
 )
+from agimeter.analysis.solved import OVERALL, SolvedCost, overall_row, solved_costs
 from agimeter.analysis.summary import TaskScore
 from agimeter.backends.aliases import load_catalog as load_aliases
 from agimeter.perf.metrics import PointSummary
@@ -199,6 +200,7 @@ def _measured(runs: list[CheckedRun], policy: SelectionPolicy) -> ModelEntry:
         assert isinstance(summary, PerfSummary)
         hardware = _hardware_text(summary.perf.client_hardware.model_dump())
     scores = [_measured_score(c, policy) for c in chosen]
+    solved = _solved(chosen)
     counted = [c.score for c, s in zip(chosen, scores, strict=True) if s.counted]
     cmap = capability_map(counted)
     alias = _alias_of(newest.model)
@@ -226,10 +228,27 @@ def _measured(runs: list[CheckedRun], policy: SelectionPolicy) -> ModelEntry:
         overall_ci=cmap.overall_ci if cmap.overall_ci is not None and _finite(*cmap.overall_ci) else None,
         coverage=[d.dimension for d in finite_dims],
         cost=cost,
+        solved=solved,
         latency=latency,
         runs=[c.run.id for c in runs],
         sources=[f"agimeter run {c.run.id} ({c.run.created_at:%Y-%m-%d})" for c in runs],
     )
+
+
+def _solved(chosen: Sequence[ChosenScore]) -> list[SolvedCost]:
+    """Tokens and $ per correct item of each chosen task, priced by its own run, then overall."""
+    by_run: dict[str, list[ChosenScore]] = defaultdict(list)
+    for c in chosen:
+        by_run[c.checked.run.id].append(c)
+    rows: list[SolvedCost] = []
+    for run_id, picked in by_run.items():
+        checked = picked[0].checked
+        measurement = getattr(checked.facts.summary, "measurement", None)
+        cost = run_cost(checked.run, measurement) if measurement is not None else None
+        per_task = {r.task: r for r in solved_costs(checked.scores, cost, run_id) if r.task != OVERALL}
+        rows += [per_task[c.score.task] for c in picked if c.score.task in per_task]
+    rows.sort(key=lambda r: r.task)
+    return [*rows, overall_row(rows)] if rows else []
 
 
 def _perf_points(checked: CheckedRun) -> list[PointSummary]:

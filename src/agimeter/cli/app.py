@@ -147,7 +147,7 @@ def run(
             record = execute_run(options, result_store, prepared, backend, load_s, progress)
     finally:
         backend.close()
-    _show(result_store, record, output, subtasks=False)
+    _show(result_store, record, output, subtasks=False, config=config)
     if record.status == "incomplete":
         raise typer.Exit(EXIT_INCOMPLETE)
 
@@ -184,8 +184,11 @@ def _api_price(
     return find_price(table, query, rate).model_dump(mode="json")
 
 
-def _summary_payload(store: Store, run: RunRecord, weights: dict[str, float] | None = None) -> dict[str, Any]:
+def _summary_payload(
+    store: Store, run: RunRecord, weights: dict[str, float] | None = None, config: Path | None = None
+) -> dict[str, Any]:
     from agimeter.analysis.dimensions import capability_map
+    from agimeter.cli.render_solved import catalog_prices, run_solved
 
     scores = run_scores(store, run)
     payload: dict[str, Any] = {
@@ -200,15 +203,25 @@ def _summary_payload(store: Store, run: RunRecord, weights: dict[str, float] | N
         payload["cost"] = run_cost(run, measurement).model_dump(mode="json")
     if "sequential" in run.summary:
         payload["sequential"] = run.summary["sequential"]
+    solved, hosted = run_solved(store, run, catalog_prices(store, config))
+    payload["solved"] = [r.model_dump(mode="json") for r in solved]
+    payload["hosted_comparison"] = [h.model_dump(mode="json") for h in hosted]
     return payload
 
 
 def _show(
-    store: Store, run: RunRecord, output: str, *, subtasks: bool, weights: dict[str, float] | None = None
+    store: Store,
+    run: RunRecord,
+    output: str,
+    *,
+    subtasks: bool,
+    weights: dict[str, float] | None = None,
+    config: Path | None = None,
 ) -> None:
     from agimeter.analysis.dimensions import capability_map
     from agimeter.cli.render import cost_table, scores_table
     from agimeter.cli.render_dimensions import bar_chart, dimension_table
+    from agimeter.cli.render_solved import catalog_prices, run_solved, solved_table
 
     check_run(run)  # a malformed stored run: one line naming the field, exit 2
     if is_perf(run):
@@ -222,7 +235,7 @@ def _show(
                 console.print(table)
         return
     if output == "json":
-        sys.stdout.write(json.dumps(_summary_payload(store, run, weights), indent=2) + "\n")
+        sys.stdout.write(json.dumps(_summary_payload(store, run, weights, config), indent=2) + "\n")
         return
     scores = run_scores(store, run)
     console.print(scores_table(run, scores, subtasks=subtasks))
@@ -233,6 +246,9 @@ def _show(
     measurement = run_measurement(run)
     if measurement is not None:
         console.print(cost_table(measurement, run_cost(run, measurement)))
+    solved, hosted = run_solved(store, run, catalog_prices(store, config))
+    if solved:
+        console.print(solved_table(solved, hosted))
     if run.error:
         console.print(error_line(run.error))
 
@@ -272,7 +288,7 @@ def show(
     except ValueError as err:
         raise ConfigError(str(err)) from None
     result_store = _open_store(store, config)
-    _show(result_store, result_store.get_run(run_id), output, subtasks=subtasks, weights=parsed)
+    _show(result_store, result_store.get_run(run_id), output, subtasks=subtasks, weights=parsed, config=config)
 
 
 @app.command()
@@ -292,7 +308,7 @@ def export(
             for item in result_store.run_items(run_record.id)
         )
     elif output == "json":
-        text = json.dumps(_summary_payload(result_store, run_record), indent=2) + "\n"
+        text = json.dumps(_summary_payload(result_store, run_record, config=config), indent=2) + "\n"
     else:
         check_format(output, ("jsonl", "json"))
     if out is None:

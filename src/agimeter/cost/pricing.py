@@ -27,6 +27,8 @@ class CostBlock(BaseModel):
     # Hosted API price (per 1M input/output tokens) applied to the run's token counts, if given.
     api_price: str | None = None
     api_usd_per_run: float | None = None
+    api_usd_per_1m_input: float | None = None  # the API price in USD (a CNY price needs a rate)
+    api_usd_per_1m_output: float | None = None
 
 
 def price_run(
@@ -48,6 +50,8 @@ def price_run(
         tokens_computed=computed,
         api_price=_api_label(api) if api else None,
         api_usd_per_run=_api_cost(api, measurement) if api else None,
+        api_usd_per_1m_input=api.usd_input if api else None,
+        api_usd_per_1m_output=(api.usd_output if api.usd_output is not None else api.usd_input) if api else None,
     )
 
 

@@ -161,7 +161,7 @@ def render_html(data: ReportData) -> str:
         "radar": plots["plot-radar"]
         + '<p class="caption">Published entries (dotted) are scored on their reported benchmarks, '
         "not on the tasks measured here.</p>",
-        "leaderboard": tables["table-leaderboard"],
+        "leaderboard": tables["table-leaderboard"] + tables["table-solved"],
         "pareto": plots["plot-pareto-cost"]
         + tables["table-pareto-cost"]
         + plots["plot-pareto-size"]

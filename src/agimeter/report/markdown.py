@@ -6,7 +6,7 @@ from agimeter.report.data import ReportData
 from agimeter.report.tables import Table, all_tables
 
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Leaderboard and cost", ("table-leaderboard",)),
+    ("Leaderboard and cost", ("table-leaderboard", "table-solved")),
     ("Pareto frontier", ("table-pareto-cost", "table-pareto-size")),
     ("Capability density", ("table-density",)),
     ("Latency", ("table-latency",)),

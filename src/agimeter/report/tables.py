@@ -56,6 +56,7 @@ def leaderboard_table(data: ReportData) -> Table:
                 *[num(e.dimensions.get(d)) for d in dims],
                 sig(cost.usd_per_1m_blended) if cost else "–",
                 sig(cost.usd_per_1m_computed) if cost else "–",
+                _solved_text(e),
                 COST_KIND_LABELS[cost.kind].split(":")[0] if cost and cost.kind else "",
                 (cost.basis + (" (example price)" if cost.price_is_example else "")) if cost else "",
                 num(e.memory_gb, 2),
@@ -76,6 +77,7 @@ def leaderboard_table(data: ReportData) -> Table:
             *dims,
             "$ / 1M (lm-eval tokens)",
             "$ / 1M (computed tokens)",
+            "$ per solved item",
             "price kind",
             "cost basis",
             "memory GB",
@@ -93,8 +95,54 @@ def leaderboard_table(data: ReportData) -> Table:
     )
 
 
+def _solved_text(e: ModelEntry) -> str:
+    overall = e.solved_overall()
+    if overall is None:
+        return "–"
+    return _usd(overall.usd_per_correct) if overall.status == "ok" else overall.status
+
+
 def _rank(e: ModelEntry) -> tuple[tuple[int, str], float, str]:
     return (group_key(e), -(e.overall if e.overall is not None else -1.0), e.model)
+
+
+def _usd(x: float | None) -> str:
+    return f"${sig(x)}" if x is not None else "–"
+
+
+def solved_table(data: ReportData) -> Table:
+    rows = []
+    for e in data.measured:
+        hosted = {h.task: h for h in e.hosted}
+        for r in e.solved:
+            tokens = f"{num(r.tokens_per_correct, 0)} / {num(r.computed_tokens_per_correct, 0)}"
+            per = _usd(r.usd_per_correct) if r.status == "ok" else r.status
+            h = hosted.get(r.task)
+            other = "–"
+            if h is not None:
+                value = _usd(h.usd_per_correct) if h.status == "ok" else h.status
+                other = f"{value}: {h.price.provider} {h.price.model} ({h.price.date}); {h.caveat}"
+            rows.append([e.model, r.task, r.run_id or "several runs", f"{r.correct:g} / {r.n}", tokens,
+                         _usd(r.usd), per, r.basis, other])  # fmt: skip
+    return Table(
+        id="table-solved",
+        title="Cost per solved item (measured): tokens and $ per correct item, per task and overall",
+        columns=[
+            "model",
+            "task",
+            "run",
+            "correct / n",
+            "tokens per correct (lm-eval / computed)",
+            "$",
+            "$ per correct",
+            "price basis",
+            "hosted price of the family on the same tokens",
+        ],
+        rows=rows,
+        caption="Correct = the sum of each task's primary metric over its items. A task with no correct item "
+        "says so. The hosted column applies a hosted API price of the same model family (from the catalog) "
+        "to this run's tokens: a different product at a list price, shown for scale, not a like-for-like cost.",
+    )
 
 
 def side_by_side_table(data: ReportData) -> Table:
@@ -221,6 +269,7 @@ def all_tables(data: ReportData) -> dict[str, Table]:
     tables = [
         runs_table(data),
         leaderboard_table(data),
+        solved_table(data),
         side_by_side_table(data),
         laws_table(data),
         density_table(data),

@@ -34,6 +34,7 @@ COLUMN_LABELS = {
     "rank": "Rank (same coverage)",
     "coverage": "Coverage",
     "cost": "$ / 1M tokens",
+    "solved": "$ / solved item",
     "ttft": "TTFT p50 (ms)",
     "memory": "Memory (GB)",
     "backend": "Backend",
@@ -108,6 +109,11 @@ def cell(entry: ModelEntry, column: str) -> str:
     if column == "cost":
         kind = f" ({COST_KIND_SHORT[entry.cost.kind]})" if entry.cost and entry.cost.kind else ""
         return money(entry.cost.usd_per_1m_blended if entry.cost else None) + kind
+    if column == "solved":
+        overall = entry.solved_overall()
+        if overall is None:
+            return "—"
+        return money(overall.usd_per_correct) if overall.status == "ok" else overall.status
     if column == "rank":
         return f"{entry.rank} of {entry.rank_among}" if entry.rank is not None else "—"
     if column == "coverage":
@@ -148,7 +154,8 @@ def leaderboard(
     rows = select_entries(entries, query)
     available = facets(entries)
     dims = [query.dimension] if query.dimension else [d for d in DIMENSIONS if any(d in e.dimensions for e in rows)]
-    columns = ["model", "provenance", "params", "overall", "rank", "coverage", *dims, "cost", "ttft", "memory"]
+    columns = ["model", "provenance", "params", "overall", "rank", "coverage", *dims, "cost", "solved", "ttft"]
+    columns += ["memory"]
     columns += ["backend", "hardware"]
     columns.append("released")
     current = {k: v for k, v in request.query_params.items() if v and k in _LEADERBOARD_PARAMS}
@@ -167,7 +174,7 @@ def leaderboard(
         columns=columns,
         labels={**COLUMN_LABELS, **{d: d.replace("_", " ").capitalize() for d in DIMENSIONS}},
         dimensions=set(DIMENSIONS),
-        unsortable={"rank", "coverage"},  # rank is the overall order within a coverage group
+        unsortable={"rank", "coverage", "solved"},  # rank is the overall order within a coverage group
         cell=cell,
         sort_link=sort_link,
         query=query,
