@@ -35,7 +35,7 @@ def test_self_hosted_and_api_prices_have_separate_frontiers() -> None:
     assert api[0].cost is not None and api[0].cost.kind == "api"
     report = pareto_report([laptop, *api], capability="overall", cost="usd_per_1m")
     groups = {p.key: p.group for p in report.points}
-    assert groups["laptop-135m"].startswith("self-hosted") and groups["api-mid"].startswith("API list price")
+    assert groups["laptop-135m"].startswith("self-hosted") and groups["api-mid"].startswith("API price")
     assert set(report.frontiers) == {groups["laptop-135m"], groups["api-mid"]}
     assert report.frontiers[groups["api-mid"]] == ["api-mid", "api-big"]
     rows = {p.key: p for p in report.points}

@@ -18,6 +18,7 @@ PLOTS = {
     "plot-pareto-size",
     "plot-density-trend",
     "plot-price-trend",
+    "plot-price-claim",
     "plot-latency-percentiles",
     "plot-latency-cdf",
 }
@@ -72,6 +73,9 @@ def test_html_report_is_self_contained(cli: Cli, report_store: str, tmp_path: Pa
     assert any("shots" in d for d in pairs[0]["protocol_differences"])
     assert any(p["task"] == "arc_challenge" and p["shots"] == 2 for p in data["protocols"])
     assert "densing law" in text  # a published law next to our fit
+    # the Qwen price claim, tested against the catalog (a CI, or insufficient with what is missing)
+    assert 'id="table-price-claim"' in text and data["price_claim"]["claim"]["text"] in text
+    assert data["price_claim"]["status"] in ("ok", "insufficient")
     assert f"wrote {out} ({len(text.encode()):,} bytes)" in res.stderr.replace("\n", " ")
 
 

@@ -25,10 +25,7 @@ ENTRY_SCHEMA_VERSION = 2
 Provenance = Literal["measured", "published"]
 # self_hosted: hardware time priced at $/h (measured here); api: a hosted API's list price per token
 CostKind = Literal["self_hosted", "api"]
-COST_KIND_LABELS: dict[str, str] = {
-    "self_hosted": "self-hosted: this hardware's $/h over the tokens it processed",
-    "api": "API list price per token",
-}
+COST_KIND_SHORT: dict[str, str] = {"self_hosted": "self-hosted", "api": "API price"}
 
 
 class BenchScore(BaseModel):

@@ -16,7 +16,7 @@ from agimeter.analysis.benchmarks import BENCHMARKS
 from agimeter.analysis.entry_model import LatencyPoint, ModelEntry
 
 COST_AXES: dict[str, str] = {
-    "usd_per_1m": "$ per 1M tokens (blended 3:1)",
+    "usd_per_1m": "$ per 1M tokens (API: blended 3:1; self-hosted: over the tokens lm-eval counts)",
     "ttft_p50_ms": "median time to first token, ms (unloaded point)",
     "tpot_p50_ms": "median time per output token, ms (unloaded point)",
     "memory_gb": "measured peak memory, GB",

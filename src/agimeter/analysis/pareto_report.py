@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from agimeter.analysis.entry_model import COST_KIND_LABELS, ModelEntry, Provenance
+from agimeter.analysis.entry_model import COST_KIND_SHORT, ModelEntry, Provenance
 from agimeter.analysis.pareto import (
     COST_AXES,
     FrontierPoint,
@@ -76,7 +76,7 @@ class ParetoReport(BaseModel):
 def _group(entry: ModelEntry, capability: str, cost: str) -> str:
     parts = []
     if cost in PER_KIND_AXES and entry.cost is not None and entry.cost.kind is not None:
-        parts.append(COST_KIND_LABELS[entry.cost.kind].split(":")[0])
+        parts.append(COST_KIND_SHORT[entry.cost.kind])
     if capability == "overall":
         parts.append(f"overall over {', '.join(sorted(entry.coverage)) or 'unknown dimensions'}")
     return " · ".join(parts) or "all"

@@ -166,9 +166,9 @@ def density_trend(
         and (r.density is not None or NOT_FINITE in r.status)
     ]
     what = f"relative density vs {ref.family} ({ref.params} parameters)" if ref else "relative density"
-    what += f" on {', '.join(report.benchmarks)}"
     if own:
-        what += f", its {len(own)} reference models left out"
+        what += f", its {len(own)} reference models left out,"
+    what += f" on {', '.join(report.benchmarks)}"
     return fit_trend(points, "up", what, n_boot=n_boot, seed=seed)
 
 

@@ -162,7 +162,15 @@ def trends(
     threshold: Annotated[
         float, typer.Option("--threshold", min=0, max=100, help="Price: minimum score % (0-100).")
     ] = 42.0,
-    family: FamilyOpt = "Qwen2.5",
+    family: Annotated[
+        str | None,
+        typer.Option(
+            "--reference-family",
+            "--family",
+            help="Density: reference family (default Qwen2.5). Price: test this family's published price "
+            "claim against the catalog (e.g. Qwen).",
+        ),
+    ] = None,
     benchmarks: BenchmarksOpt = "mmlu,bbh,math,humaneval,mbpp",
     include_reference: Annotated[
         bool, typer.Option("--include-reference", help="Density: keep the reference family's models in the trend.")
@@ -184,9 +192,12 @@ def trends(
     if what not in ("density", "price"):
         raise ConfigError(f"--what must be density or price, not {what!r}")
     kinds = cast(Any, _provenance(provenance))
+    if what == "price" and family is not None:
+        _price_claim(family, n_boot, seed, catalog, data_dir, store, config, output)
+        return
     entries, prices = _entries(store, config, catalog, data_dir, usd_per_cny)
     if what == "density":
-        report = density_report(entries, family=family, benchmarks=_benchmarks(benchmarks))
+        report = density_report(entries, family=family or "Qwen2.5", benchmarks=_benchmarks(benchmarks))
         fit = density_trend(report, kinds, n_boot=n_boot, seed=seed, include_reference=include_reference)
     else:
         fit = price_trend(entries, prices, benchmark, threshold, provenance=kinds, n_boot=n_boot, seed=seed)
@@ -200,6 +211,56 @@ def trends(
         table.add_row(str(p.date), p.model, f"{p.value:.4g}", p.provenance, p.label)
     console.print(table)
     console.print(trend_line(fit), highlight=False, soft_wrap=True)
+
+
+def _price_claim(
+    family: str,
+    n_boot: int,
+    seed: int,
+    catalog: str | None,
+    data_dir: str | None,
+    store: str | None,
+    config: Path | None,
+    output: str,
+) -> None:
+    """``trends --what price --family Qwen``: the family's price claim against the catalog."""
+    from agimeter.analysis.price_claim import CLAIMS, price_claim_report
+    from agimeter.analysis.solved import family_root
+    from agimeter.store.published import load_catalog
+    from agimeter.store.published_repo import PublishedSet
+
+    spec = CLAIMS.get(family_root(family))
+    if spec is None:
+        raise ConfigError(f"--family {family!r}: no published price claim recorded (known: {', '.join(CLAIMS)})")
+    file_config = load_file_config(config)
+    db = Store.open(resolve_store_url(store, file_config))
+    try:
+        published = db.published()
+    finally:
+        db.close()
+    if not published.imports:
+        path = resolve_catalog(catalog, file_config, resolve_data_dir(data_dir, file_config))
+        if path is None:
+            raise ConfigError("no catalog: import one, or give --catalog / --data-dir next to a catalog/")
+        parsed, sha = load_catalog(path)
+        published = PublishedSet.from_catalog(parsed, sha, path, "published")
+    report = price_claim_report(published, spec, n_boot=n_boot, seed=seed)
+    if output == "json":
+        _dump(report)
+        return
+    console.print(f'claim: "{spec.text}" ({spec.who}, {spec.date})', highlight=False, soft_wrap=True)
+    console.print(f"estimator: {report.estimator}", highlight=False, soft_wrap=True)
+    table = Table(title=f"{spec.family} price claim: one-year change with a 95% CI, or why not", title_justify="left")
+    for col in ("evidence", "window", "prices", "frontier", "result"):
+        table.add_column(col, overflow="fold")
+    for row in report.rows:
+        frontier = ", ".join(f"{p.date} {p.value:g}" for p in row.fit.frontier)
+        window = f"{row.window[0]}..{row.window[1]}"
+        table.add_row(row.label, window, str(row.points), frontier, row.verdict)
+    console.print(table)
+    for line in report.observed:
+        console.print(f"- {line}", highlight=False, soft_wrap=True)
+    console.print(f"status: {report.status}", highlight=False)
 
 
 def trend_line(fit: Any) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from agimeter.analysis import progress
 from agimeter.analysis.entry_compare import paired_comparison
 from agimeter.analysis.entry_model import ModelEntry
+from agimeter.analysis.price_claim import QWEN_CLAIM, family_prices, price_claim_report
 from agimeter.analysis.price_links import price_points
 from agimeter.report.data import PairedComparison, ReportData
 from agimeter.store.published_repo import PublishedSet
@@ -48,6 +49,8 @@ def add_progress(data: ReportData, entries: list[ModelEntry], published: Publish
     prices = price_points(published, rate)
     if prices:
         data.price_trend = attempt("price trend", lambda: progress.price_trend(entries, prices))
+    if family_prices(published, QWEN_CLAIM):
+        data.price_claim = price_claim_report(published, QWEN_CLAIM)
     for what, fit in (("density trend", data.density_trend), ("price trend", data.price_trend)):
         if fit is not None and fit.status != "ok":
             data.notes.append(f"{what}: no fit ({fit.status})")

@@ -18,6 +18,7 @@ from agimeter import __version__
 from agimeter.analysis import progress
 from agimeter.analysis.compare import Comparison
 from agimeter.analysis.entries import ModelEntry, entries_from
+from agimeter.analysis.price_claim import PriceClaimReport
 from agimeter.analysis.runs import BadRunError, check_run, is_perf
 from agimeter.analysis.selection import SelectionPolicy
 from agimeter.analysis.side_by_side import (
@@ -116,6 +117,7 @@ class ReportData(BaseModel):
     # the density trend on other benchmark sets (analysis.progress.DENSITY_SENSITIVITY_SETS)
     density_sensitivity: list[TrendFit] = Field(default_factory=list)
     comparisons: list[PairedComparison] = Field(default_factory=list)  # measured pairs sharing items
+    price_claim: PriceClaimReport | None = None  # the Qwen price claim against the catalog
     notes: list[str] = Field(default_factory=list)  # what could not be computed, and why
 
     @property

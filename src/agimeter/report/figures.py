@@ -102,7 +102,7 @@ def radar(measured: Sequence[ModelEntry], reference: Sequence[ModelEntry], axes:
     return fig
 
 
-GROUP_SYMBOL = {"self-hosted": "diamond", "API list price": "circle"}
+GROUP_SYMBOL = {"self-hosted": "diamond", "API price": "circle"}
 
 
 def pareto(points: Sequence[ScatterPoint], x_label: str, y_label: str, title: str, *, log_x: bool = True) -> Figure:
@@ -139,8 +139,10 @@ def pareto(points: Sequence[ScatterPoint], x_label: str, y_label: str, title: st
                     hoverinfo="text",
                 )
             )
+    # a line per group with two frontier points or more (a group of one is its own frontier: the table says so)
     groups = sorted({p.group for p in points if p.on_frontier})
-    for i, name in enumerate(groups):
+    lined = [g for g in groups if sum(p.on_frontier and p.group == g for p in points) > 1]
+    for i, name in enumerate(lined):
         frontier = sorted((p for p in points if p.on_frontier and p.group == name), key=lambda p: (p.x, p.y))
         fig.add_trace(
             go.Scatter(
@@ -165,7 +167,7 @@ def _symbol(p: ScatterPoint, provenance: str) -> str:
     """A self-hosted price is a diamond, an API price a circle (whatever the provenance); else by provenance."""
     for kind, symbol in GROUP_SYMBOL.items():
         if p.group.startswith(kind):
-            return symbol + ("-open" if kind == "API list price" and provenance == "measured" else "")
+            return symbol + ("-open" if kind == "API price" and provenance == "measured" else "")
     return SYMBOL[provenance]
 
 
@@ -337,27 +339,30 @@ def trend_line(fit: TrendFit) -> list[tuple[dt.date, float]]:
     return [(d, math.exp(intercept + slope * (d - epoch).days / DAYS_PER_YEAR)) for d in ends]
 
 
-def trend_figure(fit: TrendFit, y_label: str, title: str, sensitivity: Sequence[TrendFit] = ()) -> Figure:
-    """The fit's points and frontier with its line and band; fits of the same quantity on other
-    benchmark sets (``sensitivity``) are drawn too, with their own line and band, and named."""
+def trend_figure(fit: TrendFit, y_label: str, title: str, sensitivity: Sequence[tuple[str, TrendFit]] = ()) -> Figure:
+    """The fit's points and frontier with its line and band; the same quantity fitted otherwise
+    (``sensitivity``: (label, fit), e.g. on another benchmark set) is drawn too, with its own line
+    and band, and named in the legend and the subtitle."""
     from agimeter.report.tables import fit_claim
 
     claim = fit_claim(fit)
-    lines = (
-        [TrendLine(label=f"fit: {claim.split(' (')[0]}", points=trend_line(fit), band=fit.band)] if fit.fitted else []
-    )
+    lines = []
+    if fit.fitted:
+        lines.append(TrendLine(label=f"fit: {claim.split(' (')[0]}", points=trend_line(fit), band=fit.band))
     subtitle = [claim]
-    for other in sensitivity:
-        what = other.quantity.rsplit(" on ", 1)[-1]
-        subtitle.append(f"on {what}: {fit_claim(other)}")
+    for label, other in sensitivity:
+        subtitle.append(f"{label}: {fit_claim(other)}")
         if other.fitted:
-            label = f"on {what}: {fit_claim(other).split(' (')[0]}"
-            lines.append(TrendLine(label=label, points=trend_line(other), band=other.band))
-    extra = [p for o in sensitivity for p in o.points if p.key not in {q.key for q in fit.points}]
-    return trend(
+            short = f"{label}: {fit_claim(other).split(' (')[0]}"
+            lines.append(TrendLine(label=short, points=trend_line(other), band=other.band))
+    extra = [p for _, o in sensitivity for p in o.points if p.key not in {q.key for q in fit.points}]
+    fig = trend(
         trend_points([*fit.points, *extra]),
         lines,
         y_label,
         f"{title}<br><sup>{'<br>'.join(subtitle)}</sup>",
         frontier=trend_points(fit.frontier),
     )
+    grow = 18 * len(subtitle)  # room for the subtitle's lines above the plot
+    fig.update_layout(margin={**LAYOUT["margin"], "t": 60 + grow}, height=LAYOUT["height"] + grow)
+    return fig

@@ -4,8 +4,9 @@ Stable element ids (for links and browser tests): sections ``summary``, ``radar`
 ``leaderboard``, ``pareto``, ``density``, ``latency``, ``side-by-side``, ``compare``, ``laws``,
 ``protocols``;
 plot divs ``plot-radar``, ``plot-pareto-cost``, ``plot-pareto-size``, ``plot-density-trend``,
-``plot-price-trend``, ``plot-latency-percentiles``, ``plot-latency-cdf`` (a plot whose data is
-missing is replaced by a ``<p class="missing">`` saying why); tables ``table-*`` (see tables.py);
+``plot-price-trend``, ``plot-price-claim``, ``plot-latency-percentiles``, ``plot-latency-cdf`` (a plot
+whose data is missing is replaced by a ``<p class="missing">`` saying why); tables ``table-*`` (see
+tables.py);
 the data itself as JSON in ``<script type="application/json" id="report-data">``.
 """
 
@@ -113,7 +114,7 @@ def _plots(data: ReportData) -> dict[str, str]:
             data.density_trend,
             "relative density ρ (log)",
             "Capability density by release date",
-            data.density_sensitivity,
+            [(f"on {f.quantity.rsplit(' on ', 1)[-1]}", f) for f in data.density_sensitivity],
         ),
         ("plot-price-trend", data.price_trend, "$ per 1M tokens (log)", price_title, []),
     ):
@@ -121,6 +122,20 @@ def _plots(data: ReportData) -> dict[str, str]:
             out[div_id] = _missing(div_id, "no dated points" + (f": {fit.status}" if fit else ""))
         else:
             out[div_id] = _plot(figures.trend_figure(fit, y, title, sensitivity), div_id)
+    claim = data.price_claim
+    if claim is None or not claim.rows[0].fit.points:
+        out["plot-price-claim"] = _missing("plot-price-claim", "no price points of the claim's family")
+    else:
+        spec = claim.claim
+        out["plot-price-claim"] = _plot(
+            figures.trend_figure(
+                claim.rows[0].fit,
+                f"{spec.currency} per 1M tokens, {spec.basis} (log)",
+                f'"{spec.text}" ({spec.who}, {spec.date})',
+                [(claim.rows[2].label, claim.rows[2].fit)],
+            ),
+            "plot-price-claim",
+        )
     perf = [e for e in data.measured if e.latency]
     for div_id, make in (
         ("plot-latency-percentiles", figures.latency_percentiles),
@@ -170,7 +185,10 @@ def render_html(data: ReportData) -> str:
         "latency": plots["plot-latency-percentiles"] + plots["plot-latency-cdf"] + tables["table-latency"],
         "side-by-side": tables["table-side-by-side"],
         "compare": tables["table-compare"],
-        "laws": tables["table-laws"] + plots["plot-price-trend"],
+        "laws": tables["table-laws"]
+        + plots["plot-price-trend"]
+        + tables["table-price-claim"]
+        + plots["plot-price-claim"],
         "protocols": tables["table-protocols"]
         + f"<details><summary>Published scores ({sum(len(e.scores) for e in data.published)})</summary>"
         + tables["table-published-scores"]

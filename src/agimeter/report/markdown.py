@@ -12,7 +12,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Latency", ("table-latency",)),
     ("Measured vs published", ("table-side-by-side",)),
     ("Measured models compared (paired)", ("table-compare",)),
-    ("Published laws vs our fits", ("table-laws",)),
+    ("Published laws vs our fits", ("table-laws", "table-price-claim")),
     ("Protocol appendix", ("table-protocols", "table-published-scores")),
 )
 

@@ -7,7 +7,7 @@ of the analyses (laws and fits, density, Pareto, paired comparisons) are in ``ta
 
 from __future__ import annotations
 
-from agimeter.analysis.entry_model import COST_KIND_LABELS, ModelEntry
+from agimeter.analysis.entry_model import COST_KIND_SHORT, ModelEntry
 from agimeter.analysis.ranking import coverage_text, group_key
 from agimeter.analysis.trends import TrendFit
 from agimeter.report.data import ReportData
@@ -57,7 +57,7 @@ def leaderboard_table(data: ReportData) -> Table:
                 sig(cost.usd_per_1m_blended) if cost else "–",
                 sig(cost.usd_per_1m_computed) if cost else "–",
                 _solved_text(e),
-                COST_KIND_LABELS[cost.kind].split(":")[0] if cost and cost.kind else "",
+                COST_KIND_SHORT[cost.kind] if cost and cost.kind else "",
                 (cost.basis + (" (example price)" if cost.price_is_example else "")) if cost else "",
                 num(e.memory_gb, 2),
                 sig(e.params_b),
@@ -264,7 +264,13 @@ def fit_claim(fit: TrendFit) -> str:
 
 
 def all_tables(data: ReportData) -> dict[str, Table]:
-    from agimeter.report.tables_progress import compare_table, density_table, laws_table, pareto_table
+    from agimeter.report.tables_progress import (
+        compare_table,
+        density_table,
+        laws_table,
+        pareto_table,
+        price_claim_table,
+    )
 
     tables = [
         runs_table(data),
@@ -277,6 +283,7 @@ def all_tables(data: ReportData) -> dict[str, Table]:
         pareto_table(data.pareto_size, "table-pareto-size"),
         latency_table(data),
         compare_table(data),
+        price_claim_table(data),
         protocol_table(data),
         published_scores_table(data),
     ]

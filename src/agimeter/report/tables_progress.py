@@ -168,3 +168,21 @@ def compare_table(data: ReportData) -> Table:
         caption="Items paired by task and document, only where both saw the same prompt; dimensions normalised "
         "(chance 0, perfect 100), tasks in percent; CIs from a paired bootstrap (items resampled together).",
     )
+
+
+def price_claim_table(data: ReportData) -> Table:
+    report = data.price_claim
+    rows = []
+    if report is not None:
+        for r in report.rows:
+            frontier = ", ".join(f"{p.date} {p.value:g}" for p in r.fit.frontier)
+            rows.append([r.label, f"{r.window[0]}..{r.window[1]}", str(r.points), frontier, r.verdict])
+        rows += [["observed (no CI)", "", "", "", line] for line in report.observed]
+    claim = report.claim if report else None
+    return Table(
+        id="table-price-claim",
+        title=f'The claim "{claim.text}" ({claim.who}, {claim.date}) against the catalog' if claim else "Price claim",
+        columns=["evidence", "window", "prices", "frontier (date, price)", "result"],
+        rows=rows,
+        caption=f"Estimator: {report.estimator}." if report else "",
+    )

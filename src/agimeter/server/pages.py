@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from agimeter.analysis.entries import ModelEntry, Provenance
+from agimeter.analysis.entry_model import COST_KIND_SHORT
 from agimeter.analysis.ranking import coverage_text
 from agimeter.analysis.side_by_side import counterparts
 from agimeter.server.query import DIMENSIONS, FIXED_COLUMNS, EntryQuery, facets, select_entries, sort_value, ttft_p50
@@ -41,8 +42,6 @@ COLUMN_LABELS = {
     "hardware": "Hardware",
     "released": "Released",
 }
-
-COST_KIND_SHORT = {"self_hosted": "self-hosted", "api": "API price"}
 
 _env = Environment(
     loader=PackageLoader("agimeter.server", "templates"),
