@@ -41,6 +41,7 @@ __all__ = [
     "ParetoRow",
     "density_report",
     "density_trend",
+    "family_density",
     "pareto_report",
     "price_trend",
 ]
@@ -132,6 +133,28 @@ def density_report(
     return DensityReport(
         reference=reference, reference_error=error, benchmarks=list(benchmarks), params=params, rows=rows
     )
+
+
+def family_density(entries: Sequence[ModelEntry]) -> list[DensityReport]:
+    """Measured entries next to their published family: per family with measured members (the
+    family named by the catalog entry of the same checkpoint), the density report on the
+    benchmarks every measured member has, with the family as the reference curve; its rows are
+    the family's models and the measured ones."""
+    members: dict[str, list[ModelEntry]] = {}
+    for e in entries:
+        if e.provenance == "measured" and e.family:
+            members.setdefault(e.family, []).append(e)
+    out = []
+    for family, measured in sorted(members.items()):
+        sets = [{s.benchmark for s in m.scores if s.counted and s.benchmark} for m in measured]
+        shared = sorted(set.intersection(*sets))
+        if not shared:
+            continue
+        report = density_report(entries, family=family, benchmarks=shared)
+        keep = {e.key for e in entries if e.family == family}
+        report.rows = [r for r in report.rows if r.key in keep]
+        out.append(report)
+    return out
 
 
 # trends -------------------------------------------------------------------------------------

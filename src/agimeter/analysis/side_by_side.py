@@ -101,21 +101,33 @@ def counterparts(entry: ModelEntry, entries: Sequence[ModelEntry]) -> list[Model
 
 
 def with_release_dates(entries: Sequence[ModelEntry]) -> list[ModelEntry]:
-    """Measured entries take the release date of their published counterpart (the same checkpoint),
-    so that trends can be fitted on measured results too; the label says where the date is from."""
+    """Measured entries take the catalog's facts about their published counterpart (the same
+    checkpoint): its release date (labelled as such), family, variant and organization, and the
+    parameter counts a run does not measure (non-embedding, active). So measured results join the
+    density, Pareto and trend views next to their published family."""
     out = []
     for entry in entries:
-        if entry.provenance == "measured" and entry.released is None:
-            dated = [p for p in counterparts(entry, entries) if p.released is not None]
-            if dated:
-                entry = entry.model_copy(
-                    update={
-                        "released": dated[0].released,
-                        "released_label": f"{dated[0].released_label} (published release of {dated[0].model})",
-                    }
-                )
+        if entry.provenance == "measured":
+            found = [p for p in counterparts(entry, entries) if p.family or p.released is not None]
+            catalog = sorted(found, key=lambda p: p.released is None)  # a dated catalog row before a model card
+            if catalog:
+                entry = entry.model_copy(update=_counterpart_facts(entry, catalog[0]))
         out.append(entry)
     return out
+
+
+def _counterpart_facts(entry: ModelEntry, published: ModelEntry) -> dict[str, object]:
+    update: dict[str, object] = {}
+    if entry.released is None and published.released is not None:
+        update["released"] = published.released
+        update["released_label"] = f"{published.released_label} (published release of {published.model})"
+    for field in ("family", "variant", "organization"):
+        if getattr(published, field):  # the catalog's name for the family beats an alias's guess
+            update[field] = getattr(published, field)
+    for field in ("params_non_embedding_b", "params_active_b"):
+        if getattr(entry, field) is None and getattr(published, field) is not None:
+            update[field] = getattr(published, field)
+    return update
 
 
 def side_by_side(measured: ModelEntry, published: Sequence[ModelEntry]) -> list[SideBySideRow]:

@@ -46,6 +46,8 @@ def add_progress(data: ReportData, entries: list[ModelEntry], published: Publish
             fit = attempt("density trend", lambda r=other: progress.density_trend(r)) if other is not None else None
             if fit is not None:
                 data.density_sensitivity.append(fit)
+    data.family_density = attempt("measured models next to their family", lambda: progress.family_density(entries))
+    data.family_density = data.family_density or []
     prices = price_points(published, rate)
     if prices:
         data.price_trend = attempt("price trend", lambda: progress.price_trend(entries, prices))

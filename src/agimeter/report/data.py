@@ -111,6 +111,8 @@ class ReportData(BaseModel):
     laws: list[LawRow]
     density: progress.DensityReport | None = None
     density_trend: TrendFit | None = None
+    # measured entries next to their published family, on the benchmarks they were measured on
+    family_density: list[progress.DensityReport] = Field(default_factory=list)
     pareto_cost: progress.ParetoReport | None = None
     pareto_size: progress.ParetoReport | None = None
     price_trend: TrendFit | None = None

@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 from pydantic import BaseModel, ConfigDict
 
 from agimeter.analysis.entry_model import LatencyPoint, ModelEntry
-from agimeter.analysis.progress import ParetoReport
+from agimeter.analysis.progress import DensityReport, ParetoReport
 from agimeter.analysis.trends import DAYS_PER_YEAR, BandPoint, TrendFit, TrendPoint
 
 Figure = Any
@@ -233,6 +233,55 @@ def trend(
         )
     fig.update_layout(title=title, xaxis_title="date", yaxis_title=y_label, **LAYOUT)
     fig.update_yaxes(type="log")
+    return fig
+
+
+def family_curves(reports: Sequence[DensityReport]) -> Figure:
+    """Score against parameters per family: the reference curve, the published members and the
+    measured models placed next to them (labelled)."""
+    fig = go.Figure()
+    for i, report in enumerate(reports):
+        colour = PALETTE[i % len(PALETTE)]
+        ref = report.reference
+        what = f"{ref.family if ref else '?'} on {', '.join(report.benchmarks)}"
+        if ref is not None:
+            sizes = [ref.min_params_b * (ref.max_params_b / ref.min_params_b) ** (k / 40) for k in range(41)]
+            curve = go.Scatter(
+                x=sizes,
+                y=[ref.score_at(n) for n in sizes],
+                mode="lines",
+                name=f"{what}: reference curve",
+                line={"color": colour, "dash": "dot"},
+            )
+            fig.add_trace(curve)
+        for provenance in ("published", "measured"):
+            rows = [r for r in report.rows if r.provenance == provenance and r.score is not None and r.params_b]
+            if not rows:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=[r.params_b for r in rows],
+                    y=[r.score for r in rows],
+                    mode="markers+text",
+                    text=[r.model.split("/")[-1] for r in rows],
+                    textposition="top center",
+                    name=f"{what}: {provenance}",
+                    marker={
+                        "symbol": SYMBOL[provenance],
+                        "color": COLOUR[provenance] if provenance == "measured" else colour,
+                        "size": 11,
+                    },
+                    hovertext=[f"{r.model}<br>{r.provenance}<br>{r.evidence or 'published'}" for r in rows],
+                    hoverinfo="text",
+                )
+            )
+    fig.update_layout(
+        title="Measured models next to their published family (score vs parameters)",
+        xaxis_title="parameters, billions (log)",
+        yaxis_title="mean % over the benchmarks",
+        **LAYOUT,
+    )
+    fig.update_xaxes(type="log")
     return fig
 
 

@@ -4,9 +4,9 @@ Stable element ids (for links and browser tests): sections ``summary``, ``radar`
 ``leaderboard``, ``pareto``, ``density``, ``latency``, ``side-by-side``, ``compare``, ``laws``,
 ``protocols``;
 plot divs ``plot-radar``, ``plot-pareto-cost``, ``plot-pareto-size``, ``plot-density-trend``,
-``plot-price-trend``, ``plot-price-claim``, ``plot-latency-percentiles``, ``plot-latency-cdf`` (a plot
-whose data is missing is replaced by a ``<p class="missing">`` saying why); tables ``table-*`` (see
-tables.py);
+``plot-family-density``, ``plot-price-trend``, ``plot-price-claim``, ``plot-latency-percentiles``,
+``plot-latency-cdf`` (a plot whose data is missing is replaced by a ``<p class="missing">`` saying
+why); tables ``table-*`` (see tables.py);
 the data itself as JSON in ``<script type="application/json" id="report-data">``.
 """
 
@@ -122,6 +122,12 @@ def _plots(data: ReportData) -> dict[str, str]:
             out[div_id] = _missing(div_id, "no dated points" + (f": {fit.status}" if fit else ""))
         else:
             out[div_id] = _plot(figures.trend_figure(fit, y, title, sensitivity), div_id)
+    families = [r for r in data.family_density if r.rows]
+    out["plot-family-density"] = (
+        _plot(figures.family_curves(families), "plot-family-density")
+        if families
+        else _missing("plot-family-density", "no measured model with a published family (and shared benchmarks)")
+    )
     claim = data.price_claim
     if claim is None or not claim.rows[0].fit.points:
         out["plot-price-claim"] = _missing("plot-price-claim", "no price points of the claim's family")
@@ -181,7 +187,10 @@ def render_html(data: ReportData) -> str:
         + tables["table-pareto-cost"]
         + plots["plot-pareto-size"]
         + tables["table-pareto-size"],
-        "density": plots["plot-density-trend"] + tables["table-density"],
+        "density": plots["plot-density-trend"]
+        + tables["table-density"]
+        + plots["plot-family-density"]
+        + tables["table-family-density"],
         "latency": plots["plot-latency-percentiles"] + plots["plot-latency-cdf"] + tables["table-latency"],
         "side-by-side": tables["table-side-by-side"],
         "compare": tables["table-compare"],

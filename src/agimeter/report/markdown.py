@@ -8,7 +8,7 @@ from agimeter.report.tables import Table, all_tables
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Leaderboard and cost", ("table-leaderboard", "table-solved")),
     ("Pareto frontier", ("table-pareto-cost", "table-pareto-size")),
-    ("Capability density", ("table-density",)),
+    ("Capability density", ("table-density", "table-family-density")),
     ("Latency", ("table-latency",)),
     ("Measured vs published", ("table-side-by-side",)),
     ("Measured models compared (paired)", ("table-compare",)),

@@ -267,6 +267,7 @@ def all_tables(data: ReportData) -> dict[str, Table]:
     from agimeter.report.tables_progress import (
         compare_table,
         density_table,
+        family_density_table,
         laws_table,
         pareto_table,
         price_claim_table,
@@ -279,6 +280,7 @@ def all_tables(data: ReportData) -> dict[str, Table]:
         side_by_side_table(data),
         laws_table(data),
         density_table(data),
+        family_density_table(data),
         pareto_table(data.pareto_cost, "table-pareto-cost"),
         pareto_table(data.pareto_size, "table-pareto-size"),
         latency_table(data),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from agimeter.analysis.progress import ParetoReport
+from agimeter.analysis.progress import DensityReport, ParetoReport
 from agimeter.analysis.trends import TrendFit
 from agimeter.report.data import ReportData
 from agimeter.report.table_model import Table, ci, num, sig
@@ -62,57 +62,82 @@ def fit_points(fit: TrendFit) -> str:
     return ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + (f"; frontier: {used}" if used else "")
 
 
-def density_table(data: ReportData) -> Table:
-    report = data.density
+DENSITY_COLUMNS = [
+    "model",
+    "provenance",
+    "released",
+    "params B",
+    "score %",
+    "per B",
+    "per B non-emb.",
+    "per GB",
+    "per $/1M",
+    "effective params B",
+    "density ρ",
+    "status",
+    "from",
+]
+
+
+def _density_rows(report: DensityReport) -> list[list[str]]:
     rows = []
-    if report is not None:
-        for r in sorted(report.rows, key=lambda r: (r.provenance, r.released or dt.date.min, r.model)):
-            if r.score is None and r.per_gb is None and r.per_usd is None:
-                continue
-            rows.append(
-                [
-                    r.model,
-                    r.provenance,
-                    r.released.isoformat() if r.released else "–",
-                    sig(r.params_b),
-                    num(r.score),
-                    sig(r.per_b),
-                    sig(r.per_b_non_embedding),
-                    sig(r.per_gb),
-                    sig(r.per_usd) + (f" ({r.usd_kind.replace('_', '-')})" if r.usd_kind else ""),
-                    sig(r.effective_params_b),
-                    sig(r.density),
-                    r.status,
-                    r.evidence,
-                ]
-            )
+    for r in sorted(report.rows, key=lambda r: (r.provenance, r.released or dt.date.min, r.model)):
+        if r.score is None and r.per_gb is None and r.per_usd is None:
+            continue
+        rows.append(
+            [
+                r.model,
+                r.provenance,
+                r.released.isoformat() if r.released else "–",
+                sig(r.params_b),
+                num(r.score),
+                sig(r.per_b),
+                sig(r.per_b_non_embedding),
+                sig(r.per_gb),
+                sig(r.per_usd) + (f" ({r.usd_kind.replace('_', '-')})" if r.usd_kind else ""),
+                sig(r.effective_params_b),
+                sig(r.density),
+                r.status,
+                r.evidence,
+            ]
+        )
+    return rows
+
+
+def _reference_text(report: DensityReport | None) -> str:
     ref = report.reference if report else None
-    caption = (
+    if ref is None:
+        return f"No reference curve: {report.reference_error if report else 'not computed'}."
+    return (
         f"Reference curve: {ref.formula} on {ref.family} ({ref.n} models, R² {num(ref.r2, 3)}); "
         f"benchmarks {', '.join(ref.benchmarks)}; {ref.params} parameters."
-        if ref
-        else f"No reference curve: {report.reference_error if report else 'not computed'}."
     )
+
+
+def density_table(data: ReportData) -> Table:
+    report = data.density
     return Table(
         id="table-density",
         title="Capability density (score = mean % over the reference benchmarks)",
-        columns=[
-            "model",
-            "provenance",
-            "released",
-            "params B",
-            "score %",
-            "per B",
-            "per B non-emb.",
-            "per GB",
-            "per $/1M",
-            "effective params B",
-            "density ρ",
-            "status",
-            "from",
-        ],
+        columns=DENSITY_COLUMNS,
+        rows=_density_rows(report) if report is not None else [],
+        caption=_reference_text(report),
+    )
+
+
+def family_density_table(data: ReportData) -> Table:
+    rows = []
+    for report in data.family_density:
+        label = f"{report.reference.family if report.reference else '?'} on {', '.join(report.benchmarks)}"
+        rows += [[label, *row] for row in _density_rows(report)]
+    return Table(
+        id="table-family-density",
+        title="Measured models next to their published family (on the benchmarks they were measured on)",
+        columns=["family, benchmarks", *DENSITY_COLUMNS],
         rows=rows,
-        caption=caption,
+        caption=" ".join(_reference_text(r) for r in data.family_density)
+        + " A measured model's family, release date and non-embedding size come from the catalog entry of the "
+        "same checkpoint; its score from its own runs (published numbers are bf16 weights, measured ones as run).",
     )
 
 

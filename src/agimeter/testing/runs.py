@@ -57,6 +57,7 @@ def eval_run(
     task_sizes: dict[str, int] | None = None,
     price_per_hour: float = 0.36,
     chance: float = 0.25,
+    num_parameters: int = 1_000_000_000,
     **summary: Any,
 ) -> RunRecord:
     """Store a finished run: per task, (items, share answered right) as MC items of 100 tokens."""
@@ -65,7 +66,7 @@ def eval_run(
         id=run_id, run_key=f"k-{run_id}", status="finished", created_at=created, updated_at=created, model=model,
         model_identity=identity, tasks=list(tasks),
         config={"price_per_hour": price_per_hour, "profile": "laptop-cpu", **(config or {})},
-        model_info={"backend": "hf", "name": model, "identity": identity, "num_parameters": 1_000_000_000},
+        model_info={"backend": "hf", "name": model, "identity": identity, "num_parameters": num_parameters},
         summary={
             "protocols": {t: (protocols or {}).get(t) or protocol(t) for t in tasks},
             "measurement": measurement(total).model_dump(mode="json"),
