@@ -106,12 +106,14 @@ def density(
     for col in ("model", "prov.", "released", "params B", "score %", "per B", "per GB", "per $/1M", "eff. B", "ρ"):
         table.add_column(col, justify="left" if col in ("model", "prov.", "released") else "right")
     table.add_column("status")
+    table.add_column("from (run: task n)", overflow="fold")
     rows = sorted(report.rows, key=lambda r: (r.density is None, -(r.density or 0.0)))
     for r in rows:
+        usd = _f(r.per_usd, ".3g") + (f" ({r.usd_kind.replace('_', '-')})" if r.usd_kind else "")
         table.add_row(
             r.model, r.provenance, str(r.released or "-"), _f(r.params_b, ".3g"), _f(r.score, ".1f"),
-            _f(r.per_b, ".1f"), _f(r.per_gb, ".1f"), _f(r.per_usd, ".3g"), _f(r.effective_params_b, ".3g"),
-            _f(r.density), r.status,
+            _f(r.per_b, ".1f"), _f(r.per_gb, ".1f"), usd, _f(r.effective_params_b, ".3g"),
+            _f(r.density), r.status, r.evidence if r.provenance == "measured" else "",
         )  # fmt: skip
     console.print(table)
 
@@ -143,13 +145,17 @@ def pareto(
         _dump(report)
         return
     names = {p.key: p.model for p in report.points}
-    table = Table(title=f"{report.capability} vs {report.cost_label}", title_justify="left")
-    for col in ("model", "prov.", report.cost_label, report.capability, "frontier", "dominated by"):
+    table = Table(title=f"{report.capability} vs {report.cost_label}", title_justify="left", caption=report.grouping)
+    for col in ("model", "prov.", "compared within", report.cost_label, report.capability, "frontier", "dominated by"):
         table.add_column(col, overflow="fold")
+    table.add_column("from (run: task n)", overflow="fold")
     for p in report.points:
+        interval = f" [{p.capability_ci[0]:.1f}, {p.capability_ci[1]:.1f}]" if p.capability_ci else ""
         table.add_row(
-            p.model, p.provenance, f"{p.cost:.4g}", f"{p.capability:.1f}", "yes" if p.on_frontier else "",
+            p.model, p.provenance, p.group, f"{p.cost:.4g}", f"{p.capability:.1f}{interval}",
+            "yes" if p.on_frontier else "",
             ", ".join(names.get(k, k) for k in p.dominated_by[:3]) + (" …" if len(p.dominated_by) > 3 else ""),
+            p.evidence if p.provenance == "measured" else "",
         )  # fmt: skip
     console.print(table)
     if report.not_placed:

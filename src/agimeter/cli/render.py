@@ -95,12 +95,12 @@ def cost_table(measurement: Measurement, cost: CostBlock) -> Table:
         (
             "$ per 1M tokens (lm-eval count)",
             (f"${cost.usd_per_1m_tokens:.4f}" if cost.usd_per_1m_tokens is not None else "n/a")
-            + f"  ({cost.tokens_counted:,} prompt + completion tokens, a multiple-choice context once per choice)",
+            + f"  ({cost.tokens_counted:,} tokens; MC: the context once per choice)",
         ),
         (
             "$ per 1M tokens (computed)",
             (f"${cost.usd_per_1m_computed_tokens:.4f}" if cost.usd_per_1m_computed_tokens is not None else "n/a")
-            + f"  ({cost.tokens_computed:,} tokens the model actually ran or generated)",
+            + f"  ({cost.tokens_computed:,} tokens actually run or generated)",
         ),
     ]
     if cost.api_price is not None:
