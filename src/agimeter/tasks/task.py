@@ -7,7 +7,8 @@ Prompt assembly (lm_eval/api/task.py ``fewshot_context`` + ``build_qa_turn``)::
     + doc_to_text(doc)
 
 where an exemplar's answer is ``choices[target]`` for an integer target, else the target text.
-Multiple-choice continuations are ``target_delimiter + choice``.
+Multiple-choice continuations are ``target_delimiter + choice``. A ``response_prefix`` (the
+start of the answer) follows the whole prompt; in the chat form it is a last assistant turn.
 """
 
 from __future__ import annotations
