@@ -25,21 +25,6 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def score(backend: Any, task: Any, items: list[Any]) -> tuple[list[bool], list[list[float]]]:
-    from agimeter.backends.base import LoglikRequest
-    from agimeter.scoring import score_item
-
-    requests = [LoglikRequest(context=i.context, continuation=c) for i in items for c in i.continuations]
-    results = iter(backend.loglikelihood(requests))
-    correct, logliks = [], []
-    for item in items:
-        outs = [next(results) for _ in item.continuations]
-        lls = [r.logprob for r in outs]
-        correct.append(score_item(task.spec, item, loglikelihoods=lls, is_greedy=[r.is_greedy for r in outs]).correct)
-        logliks.append(lls)
-    return correct, logliks
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -54,6 +39,7 @@ def main() -> None:
 
     from agimeter.backends.registry import create_backend
     from agimeter.tasks import Task, resolve_task
+    from agimeter.testing.stack_gap import score_choices, stack_gap
 
     data = Path(os.environ.get("AGIMETER_DATA_DIR") or REPO_ROOT.parent / "shared" / "benchmarks")
     task = Task(resolve_task("arc_challenge"), data, num_fewshot=0)
@@ -65,19 +51,13 @@ def main() -> None:
         backend = create_backend(f"{stack}:{args.alias}", **options)
         out[f"{stack}_load_s"] = round(time.perf_counter() - start, 1)
         start = time.perf_counter()
-        scored[stack] = score(backend, task, items)
+        scored[stack] = score_choices(backend, task, items)
         out[f"{stack}_score_s"] = round(time.perf_counter() - start, 1)
         backend.close()
         out[f"{stack}_acc"] = sum(scored[stack][0]) / len(items)
-    hf_ll, gg_ll = scored["hf"][1], scored["gguf"][1]
-    same = [x.index(max(x)) == y.index(max(y)) for x, y in zip(hf_ll, gg_ll, strict=True)]
-    per_item = [[abs(a - b) for a, b in zip(x, y, strict=True)] for x, y in zip(hf_ll, gg_ll, strict=True)]
-    flat = [d for diffs in per_item for d in diffs]
-    out.update(
-        same_choice=sum(same) / len(items),
-        mean_abs_loglik_diff=sum(flat) / len(flat),
-        max_abs_loglik_diff=max(flat),
-    )
+    gap = stack_gap(scored["hf"][1], scored["gguf"][1])
+    out.update(gap.summary())
+    same, per_item = gap.same, gap.diffs
     rng = random.Random(0)
     agree, means, maxes = [], [], []
     for _ in range(10_000):

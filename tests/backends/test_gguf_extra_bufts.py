@@ -19,7 +19,7 @@ def test_extra_buffer_types_are_off_by_default(tiny_gguf: Path, option: dict[str
     backend = create(str(tiny_gguf), n_threads="1", **option)
     try:
         assert backend._llm.model_params.use_extra_bufts is expected
-        assert backend.generate([])  == []
+        assert backend.generate([]) == []
     finally:
         backend.close()
     assert llama_cpp.llama_cpp.llama_model_default_params is defaults  # restored after the load

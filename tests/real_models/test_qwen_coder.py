@@ -16,15 +16,13 @@ import pytest
 
 from agimeter.analysis.stats import estimate
 from agimeter.backends.aliases import is_installed, resolve_alias
-from agimeter.backends.base import Backend, LoglikRequest
 from agimeter.backends.gguf import GGUFBackend
 from agimeter.backends.hf import HFBackend
 from agimeter.backends.registry import create_backend
 from agimeter.runner.session import RunOptions, execute_run, prepare_tasks
-from agimeter.scoring import score_item
 from agimeter.store.repository import Store
 from agimeter.tasks import Task, resolve_task
-from agimeter.tasks.item import Item
+from agimeter.testing.stack_gap import score_choices, stack_gap
 
 ALIAS = "qwen2.5-coder-0.5b-instruct"
 _alias = resolve_alias(ALIAS)
@@ -76,7 +74,9 @@ def test_both_stacks_read_the_pinned_file_and_render_qwens_chat_prompt(
     user = "Can you complete the following Python function?\n```python\ndef add(a, b):\n```\n"
     messages = [{"role": "system", "content": QWEN_SYSTEM}, {"role": "user", "content": user}]
     # qwencoder-eval/instruct/eval_plus/model.py writes this ChatML by hand (before its "```python\n")
-    expected = f"<|im_start|>system\n{QWEN_SYSTEM}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
+    expected = (
+        f"<|im_start|>system\n{QWEN_SYSTEM}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
+    )
     assert native.apply_chat_template(messages) == dequantized.apply_chat_template(messages) == expected
 
 
@@ -102,35 +102,19 @@ def test_humaneval_instruct_items_pass_in_the_sandbox(native: GGUFBackend, tmp_p
     assert len(passed) >= 3, (report, [item.generation for item in items])
 
 
-def score_items(backend: Backend, task: Task, items: list[Item]) -> tuple[list[bool], list[list[float]]]:
-    requests = [LoglikRequest(context=i.context, continuation=c) for i in items for c in i.continuations]
-    results = iter(backend.loglikelihood(requests))
-    correct, logliks = [], []
-    for item in items:
-        outs = [next(results) for _ in item.continuations]
-        lls = [r.logprob for r in outs]
-        correct.append(score_item(task.spec, item, loglikelihoods=lls, is_greedy=[r.is_greedy for r in outs]).correct)
-        logliks.append(lls)
-    return correct, logliks
-
-
 def test_hf_and_gguf_choose_the_same_answer_on_arc(native: GGUFBackend, dequantized: HFBackend) -> None:
     """The same GGUF dequantized to fp32 (transformers) and run by llama.cpp's quantized kernels
     (activations quantized to 8 bits) on the first 20 ARC-Challenge items, 0-shot."""
     task = Task(resolve_task("arc_challenge"), data_dir(), num_fewshot=0)
     # The 20 shortest of the first 100 items (the ones the tolerances were measured on), to keep CI short.
     items = sorted(task.items(limit=100), key=lambda i: len(i.context) + max(map(len, i.continuations)))[:20]
-    hf_correct, hf_ll = score_items(dequantized, task, items)
-    gg_correct, gg_ll = score_items(native, task, items)
-    diffs = [abs(a - b) for x, y in zip(hf_ll, gg_ll, strict=True) for a, b in zip(x, y, strict=True)]
-    same_choice = sum(x.index(max(x)) == y.index(max(y)) for x, y in zip(hf_ll, gg_ll, strict=True))
+    hf_correct, hf_ll = score_choices(dequantized, task, items)
+    gg_correct, gg_ll = score_choices(native, task, items)
     gap = {
         "items": len(items),
         "hf_fp32_acc": estimate([float(c) for c in hf_correct]).mean,
         "gguf_q4_k_m_acc": estimate([float(c) for c in gg_correct]).mean,
-        "same_choice": same_choice / len(items),
-        "max_abs_loglik_diff": max(diffs),
-        "mean_abs_loglik_diff": sum(diffs) / len(diffs),
+        **stack_gap(hf_ll, gg_ll).summary(),
     }
     out = REPO_ROOT / "artifacts" / "real_models"
     out.mkdir(parents=True, exist_ok=True)

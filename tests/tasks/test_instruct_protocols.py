@@ -22,7 +22,29 @@ from agimeter.testing.models import CHAT_TEMPLATE
 QWEN_SYSTEM = "You are an intelligent programming assistant to produce Python algorithmic solutions"
 
 # EvalPlus MBPP+ v0.2.0 drops these 21 of v0.1.0's 399 tasks (evalplus tools/mbpp/fix_v010.py).
-MBPP_PLUS_V020_REMOVED = {83, 115, 117, 143, 164, 229, 249, 295, 396, 400, 407, 431, 438, 442, 461, 574, 582, 595, 640, 746, 783}
+MBPP_PLUS_V020_REMOVED = {
+    83,
+    115,
+    117,
+    143,
+    164,
+    229,
+    249,
+    295,
+    396,
+    400,
+    407,
+    431,
+    438,
+    442,
+    461,
+    574,
+    582,
+    595,
+    640,
+    746,
+    783,
+}
 
 
 def qwen_chatml(prompt: str) -> str:

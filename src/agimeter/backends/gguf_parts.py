@@ -11,7 +11,6 @@ calls trust the cached file from its size and mtime without reading it again.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import tempfile
@@ -31,14 +30,11 @@ STAMP_SUFFIX = ".verified.json"
 
 def part_path(part: ModelPart) -> Path | None:
     """The part's data file inside its installed package (not imported), or None if absent."""
-    try:
-        spec = importlib.util.find_spec(part.module)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / part.path
-    return path if path.is_file() else None
+    from agimeter.backends.aliases import module_dir
+
+    directory = module_dir(part.module)
+    path = directory / part.path if directory is not None else None
+    return path if path is not None and path.is_file() else None
 
 
 def installed_parts(alias: ModelAlias) -> list[Path | None]:
