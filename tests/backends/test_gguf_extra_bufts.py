@@ -1,5 +1,6 @@
-"""gguf: keeps llama.cpp's extra CPU buffer types (AMX, repacking) off unless asked: their AMX
-kernels crash with a general protection fault on VMs that advertise AMX but cannot run it."""
+"""gguf: llama.cpp's extra CPU buffer types (AMX, repacking) are off by default where the CPU reports
+AMX (its kernels crash with a general protection fault on VMs that advertise AMX but cannot run it)
+and on elsewhere; an explicit option wins either way."""
 
 from __future__ import annotations
 
@@ -10,15 +11,23 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize(("option", "expected"), [({}, False), ({"extra_bufts": "true"}, True)])
-def test_extra_buffer_types_are_off_by_default(tiny_gguf: Path, option: dict[str, str], expected: bool) -> None:
+@pytest.mark.parametrize(
+    ("option", "expected"), [({}, None), ({"extra_bufts": "true"}, True), ({"extra_bufts": "false"}, False)]
+)
+def test_extra_buffer_types_are_off_by_default_where_amx_is(
+    tiny_gguf: Path, option: dict[str, str], expected: bool | None
+) -> None:
     llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python not installed (pip install 'agimeter[gguf]')")
-    from agimeter.backends.gguf import create
+    from agimeter.backends.gguf import cpu_has_amx, create
+
+    if expected is None:  # the default follows the CPU
+        expected = not cpu_has_amx()
 
     defaults = llama_cpp.llama_cpp.llama_model_default_params
     backend = create(str(tiny_gguf), n_threads="1", **option)
     try:
         assert backend._llm.model_params.use_extra_bufts is expected
+        assert backend.info.extra["extra_bufts"] == ("on" if expected else "off")
         assert backend.generate([]) == []
     finally:
         backend.close()
