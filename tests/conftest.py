@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["pytester"]  # tests/test_conftest.py runs this file's fixtures and hooks in a sandbox
+
 CliRunner = Callable[..., "subprocess.CompletedProcess[str]"]
 REPO = Path(__file__).resolve().parents[1]
 # Under CI (``.ci/run`` exports CI=true) missing test data fails the tests that need it: a CI run must

@@ -94,10 +94,12 @@ def test_last_boxed() -> None:
     assert last_boxed("no box") is None
 
 
+@pytest.mark.timing
 def test_pathological_input_returns_within_timeout() -> None:
+    timeout_s = 1.0
     started = time.monotonic()
-    assert not is_equiv(r"9^{9^{9^{9}}}", "1", timeout_s=1.0)
-    assert time.monotonic() - started < 3.0
+    assert not is_equiv(r"9^{9^{9^{9}}}", "1", timeout_s=timeout_s)
+    assert time.monotonic() - started < 3 * timeout_s
 
 
 def test_deadline_restores_an_outer_alarm() -> None:
