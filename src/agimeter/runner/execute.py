@@ -77,6 +77,10 @@ def _scoring_identity(spec: TaskSpec) -> dict[str, object]:
         from agimeter.scoring.sandbox import JUDGE_VERSION
 
         identity["sandbox_judge"] = JUDGE_VERSION
+    if spec.scoring.kind == "refusal":
+        from agimeter.scoring import refusal
+
+        identity["refusal_judge"] = refusal.JUDGE_VERSION
     return identity
 
 
