@@ -107,16 +107,25 @@ def test_arc_challenge_yaml_renders_the_builtin_prompts(data_dir: Path, dirs: tu
         assert rec["query"].startswith("Question: ")
         labels = list(letters[: len(rec["choices"])])
         question = rec["query"].removeprefix("Question: ")
-        rows.append({"question": question, "choices": {"text": rec["choices"], "label": labels},
-                     "answerKey": labels[rec["gold"]]})  # fmt: skip
+        rows.append(
+            {
+                "question": question,
+                "choices": {"text": rec["choices"], "label": labels},
+                "answerKey": labels[rec["gold"]],
+            }
+        )
     # ai2_arc's layout, which lm-eval's YAML reads (question, choices.text/label, answerKey).
     data = _write_jsonl(include.parent / "arc_challenge_test.jsonl", rows)
     shutil.copy(LM_TASKS / "arc/arc_easy.yaml", include / "arc_easy.yaml")
     # The built-in draws its 25 exemplars from the test docs (no train split here): fewshot_split.
     path = _copy_yaml(
-        "arc/arc_challenge.yaml", include, cache, dataset_path="json",
-        dataset_kwargs={"data_files": {"test": data}}, fewshot_split="test",
-    )  # fmt: skip
+        "arc/arc_challenge.yaml",
+        include,
+        cache,
+        dataset_path="json",
+        dataset_kwargs={"data_files": {"test": data}},
+        fewshot_split="test",
+    )
     spec = resolve_task(str(path))
     assert spec.name == "arc_challenge" and spec.metrics == ["acc", "acc_norm"]
     assert spec.imported_from is not None
@@ -132,8 +141,12 @@ MMLU_SUBJECTS = ("abstract_algebra", "anatomy", "high_school_world_history")
 def _mmlu_rows(data_dir: Path, subject: str, split: str) -> list[dict[str, Any]]:
     with (data_dir / f"mmlu/{split}/{subject}_{split}.csv").open(newline="", encoding="utf-8") as fh:
         return [
-            {"question": r["question"], "subject": subject, "answer": int(r["answer"]),
-             "choices": [r["choice0"], r["choice1"], r["choice2"], r["choice3"]]}  # fmt: skip
+            {
+                "question": r["question"],
+                "subject": subject,
+                "answer": int(r["answer"]),
+                "choices": [r["choice0"], r["choice1"], r["choice2"], r["choice3"]],
+            }
             for r in csv.DictReader(fh)
         ]
 
@@ -154,10 +167,17 @@ def test_mmlu_subject_yamls_with_the_default_template_render_the_builtin_prompts
     shutil.copy(LM_TASKS / "mmlu/default/_default_template_yaml", include / "_default_template_yaml")
     for subject in MMLU_SUBJECTS:
         # cais/mmlu's layout (question, subject, choices, answer), as the template reads it.
-        files = {s: _write_jsonl(include.parent / f"{subject}_{s}.jsonl", _mmlu_rows(data_dir, subject, s))
-                 for s in ("test", "dev")}  # fmt: skip
-        path = _copy_yaml(f"mmlu/default/mmlu_{subject}.yaml", include, cache, dataset_path="json",
-                          dataset_kwargs={"data_files": files})  # fmt: skip
+        files = {
+            s: _write_jsonl(include.parent / f"{subject}_{s}.jsonl", _mmlu_rows(data_dir, subject, s))
+            for s in ("test", "dev")
+        }
+        path = _copy_yaml(
+            f"mmlu/default/mmlu_{subject}.yaml",
+            include,
+            cache,
+            dataset_path="json",
+            dataset_kwargs={"data_files": files},
+        )
         spec = resolve_task(str(path))
         assert spec.name == f"mmlu_{subject}" and spec.fewshot.sampler == "first_n"
         ours = Task(spec, data_dir, num_fewshot=shots).items(limit=N)
@@ -173,13 +193,18 @@ def test_hellaswag_yaml_with_lm_eval_process_docs_renders_the_builtin_prompts(
     builtin_task = Task(resolve_task("hellaswag"), data_dir)
     # The original layout (ctx_a/ctx_b as the built-in recovers them), which process_docs reads.
     keys = ("activity_label", "ctx_a", "ctx_b", "endings", "label")
-    data = _write_jsonl(include.parent / "hellaswag_val.jsonl", [{k: d.fields[k] for k in keys} for d in builtin_task.docs])
+    data = _write_jsonl(
+        include.parent / "hellaswag_val.jsonl", [{k: d.fields[k] for k in keys} for d in builtin_task.docs]
+    )
     shutil.copy(LM_TASKS / "hellaswag/utils.py", include / "utils.py")
     # Exemplars come from the training split: here the validation file, as the built-in does.
     path = _copy_yaml(
-        "hellaswag/hellaswag.yaml", include, cache, dataset_path="json",
+        "hellaswag/hellaswag.yaml",
+        include,
+        cache,
+        dataset_path="json",
         dataset_kwargs={"data_files": {"train": data, "validation": data}},
-    )  # fmt: skip
+    )
     spec = resolve_task(str(path))
     assert spec.prompt.preprocess == "hellaswag"
     assert spec.imported_from is not None and Path(spec.imported_from.files[-1].path).name == "utils.py"
@@ -190,8 +215,13 @@ def test_hellaswag_yaml_with_lm_eval_process_docs_renders_the_builtin_prompts(
 
 def test_gsm8k_cot_yaml_renders_and_scores_as_the_builtin(data_dir: Path, dirs: tuple[Path, Path]) -> None:
     include, cache = dirs
-    path = _copy_yaml("gsm8k/gsm8k-cot.yaml", include, cache, dataset_path="json",
-                      dataset_kwargs={"data_files": {"test": str(data_dir / "gsm8k/test.jsonl")}})  # fmt: skip
+    path = _copy_yaml(
+        "gsm8k/gsm8k-cot.yaml",
+        include,
+        cache,
+        dataset_path="json",
+        dataset_kwargs={"data_files": {"test": str(data_dir / "gsm8k/test.jsonl")}},
+    )
     spec, builtin = resolve_task(str(path)), resolve_task("gsm8k")
     ours = Task(spec, data_dir).items(limit=N)
     _assert_same_items(ours, Task(builtin, data_dir).items(limit=N))
