@@ -134,7 +134,10 @@ class _Converter(ScoringFields):
             self.fail("dataset_path", f"{path!r} is not supported (json, csv, parquet or a Hugging Face dataset id)")
         self.builder = path
         kwargs = self.mapping("dataset_kwargs", self.data.get("dataset_kwargs"))
-        allowed = {"data_files", "field", "cache_dir"} if path in FILE_BUILDERS else {"revision", "cache_dir"}
+        # cache_dir only says where ``datasets`` caches; trust_remote_code is dropped by lm-eval
+        # itself with datasets >= 4 (agimeter never runs dataset scripts either).
+        hub = {"revision", "cache_dir", "trust_remote_code"}
+        allowed = {"data_files", "field", "cache_dir"} if path in FILE_BUILDERS else hub
         for key in kwargs:
             if key not in allowed:
                 self.fail(f"dataset_kwargs.{key}", f"not supported with dataset_path {path!r}")

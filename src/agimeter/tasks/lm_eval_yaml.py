@@ -36,8 +36,12 @@ class FunctionRef:
         return self.defined_in.parent / f"{module.replace('.', '/')}.py"
 
 
+# libyaml's safe loader when built in (lm-eval uses it too): ~10x faster over a tasks tree.
+_SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _loader_for(path: Path) -> type[yaml.SafeLoader]:
-    class Loader(yaml.SafeLoader):
+    class Loader(_SafeBase):  # type: ignore[valid-type,misc]
         pass
 
     def function(loader: yaml.SafeLoader, node: yaml.Node) -> FunctionRef:
