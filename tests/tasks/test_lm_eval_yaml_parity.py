@@ -35,16 +35,15 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> str:
     return str(path)
 
 
-def _copy_yaml(name: str, into: Path, cache: Path, **changes: Any) -> Path:
-    """Copy ``lm_eval/tasks/<name>`` into ``into`` with top-level keys changed; ``!function`` lines
-    are kept verbatim (they cannot round-trip through a safe YAML dump)."""
+def _local_yaml(name: str, into: Path, cache: Path, data_files: dict[str, str], **changes: Any) -> Path:
+    """Copy ``lm_eval/tasks/<name>`` into ``into``, reading ``data_files`` as json (and other
+    top-level keys changed); ``!function`` lines are kept verbatim (a safe YAML dump drops them)."""
     source = LM_TASKS / name
     lines = source.read_text(encoding="utf-8").splitlines()
     tagged = [line for line in lines if "!function" in line]
     data = yaml.safe_load("\n".join(line for line in lines if "!function" not in line))
-    data.update(changes)
-    if "dataset_kwargs" in changes:
-        data["dataset_kwargs"] = {**changes["dataset_kwargs"], "cache_dir": str(cache)}  # for lm-eval's loader
+    # cache_dir is for lm-eval's loader (agimeter ignores it)
+    data.update(changes, dataset_path="json", dataset_kwargs={"data_files": data_files, "cache_dir": str(cache)})
     target = into / source.name
     target.write_text(yaml.safe_dump(data, sort_keys=False) + "".join(line + "\n" for line in tagged), encoding="utf-8")
     return target
@@ -118,14 +117,7 @@ def test_arc_challenge_yaml_renders_the_builtin_prompts(data_dir: Path, dirs: tu
     data = _write_jsonl(include.parent / "arc_challenge_test.jsonl", rows)
     shutil.copy(LM_TASKS / "arc/arc_easy.yaml", include / "arc_easy.yaml")
     # The built-in draws its 25 exemplars from the test docs (no train split here): fewshot_split.
-    path = _copy_yaml(
-        "arc/arc_challenge.yaml",
-        include,
-        cache,
-        dataset_path="json",
-        dataset_kwargs={"data_files": {"test": data}},
-        fewshot_split="test",
-    )
+    path = _local_yaml("arc/arc_challenge.yaml", include, cache, {"test": data}, fewshot_split="test")
     spec = resolve_task(str(path))
     assert spec.name == "arc_challenge" and spec.metrics == ["acc", "acc_norm"]
     assert spec.imported_from is not None
@@ -171,13 +163,7 @@ def test_mmlu_subject_yamls_with_the_default_template_render_the_builtin_prompts
             s: _write_jsonl(include.parent / f"{subject}_{s}.jsonl", _mmlu_rows(data_dir, subject, s))
             for s in ("test", "dev")
         }
-        path = _copy_yaml(
-            f"mmlu/default/mmlu_{subject}.yaml",
-            include,
-            cache,
-            dataset_path="json",
-            dataset_kwargs={"data_files": files},
-        )
+        path = _local_yaml(f"mmlu/default/mmlu_{subject}.yaml", include, cache, files)
         spec = resolve_task(str(path))
         assert spec.name == f"mmlu_{subject}" and spec.fewshot.sampler == "first_n"
         ours = Task(spec, data_dir, num_fewshot=shots).items(limit=N)
@@ -198,13 +184,7 @@ def test_hellaswag_yaml_with_lm_eval_process_docs_renders_the_builtin_prompts(
     )
     shutil.copy(LM_TASKS / "hellaswag/utils.py", include / "utils.py")
     # Exemplars come from the training split: here the validation file, as the built-in does.
-    path = _copy_yaml(
-        "hellaswag/hellaswag.yaml",
-        include,
-        cache,
-        dataset_path="json",
-        dataset_kwargs={"data_files": {"train": data, "validation": data}},
-    )
+    path = _local_yaml("hellaswag/hellaswag.yaml", include, cache, {"train": data, "validation": data})
     spec = resolve_task(str(path))
     assert spec.prompt.preprocess == "hellaswag"
     assert spec.imported_from is not None and Path(spec.imported_from.files[-1].path).name == "utils.py"
@@ -215,13 +195,7 @@ def test_hellaswag_yaml_with_lm_eval_process_docs_renders_the_builtin_prompts(
 
 def test_gsm8k_cot_yaml_renders_and_scores_as_the_builtin(data_dir: Path, dirs: tuple[Path, Path]) -> None:
     include, cache = dirs
-    path = _copy_yaml(
-        "gsm8k/gsm8k-cot.yaml",
-        include,
-        cache,
-        dataset_path="json",
-        dataset_kwargs={"data_files": {"test": str(data_dir / "gsm8k/test.jsonl")}},
-    )
+    path = _local_yaml("gsm8k/gsm8k-cot.yaml", include, cache, {"test": str(data_dir / "gsm8k/test.jsonl")})
     spec, builtin = resolve_task(str(path)), resolve_task("gsm8k")
     ours = Task(spec, data_dir).items(limit=N)
     _assert_same_items(ours, Task(builtin, data_dir).items(limit=N))
@@ -232,7 +206,7 @@ def test_gsm8k_cot_yaml_renders_and_scores_as_the_builtin(data_dir: Path, dirs: 
 def test_gsm8k_yaml_5_shot_random_from_train_matches_lm_eval(data_dir: Path, dirs: tuple[Path, Path]) -> None:
     include, cache = dirs
     files = {"train": str(data_dir / "gsm8k/train.jsonl"), "test": str(data_dir / "gsm8k/test.jsonl")}
-    path = _copy_yaml("gsm8k/gsm8k.yaml", include, cache, dataset_path="json", dataset_kwargs={"data_files": files})
+    path = _local_yaml("gsm8k/gsm8k.yaml", include, cache, files)
     spec = resolve_task(str(path))
     assert (spec.fewshot.num_fewshot, spec.fewshot.sampler, spec.fewshot.exclude_eval_doc) == (5, "random", False)
     assert spec.extraction is not None and spec.extraction.pattern == "#### (\\-?[0-9\\.\\,]+)"
