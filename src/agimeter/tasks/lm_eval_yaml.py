@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -175,18 +176,28 @@ def include_dirs(paths: tuple[str, ...] | list[str]) -> tuple[Path, ...]:
     return dirs
 
 
+def _yaml_files(root: Path) -> list[Path]:
+    found = sorted(root.rglob("*.yaml"), key=lambda p: p.as_posix())
+    return [p for p in found if not _SKIP_DIRS & set(p.parts)]
+
+
 def index_tasks(include_paths: tuple[Path, ...]) -> IndexedTasks:
     """Every ``*.yaml`` under the directories, by its ``task``/``group`` name, as lm-eval's
     TaskIndex builds it: files in path order, the first of a duplicate name kept within one
-    directory, a later directory overriding an earlier one; unreadable files are skipped."""
+    directory, a later directory overriding an earlier one; unreadable files are skipped.
+    Kept while no listed file changes (one run resolves each of its tasks against it)."""
+    listing = tuple(tuple((p, p.stat().st_mtime_ns) for p in _yaml_files(root)) for root in include_paths)
+    return _build_index(include_paths, listing)
+
+
+@lru_cache(maxsize=4)
+def _build_index(include_paths: tuple[Path, ...], listing: tuple[tuple[tuple[Path, int], ...], ...]) -> IndexedTasks:
     tasks: dict[str, Path] = {}
     groups: dict[str, Path] = {}
-    for root in include_paths:
+    for files in listing:
         here: dict[str, Path] = {}
         here_groups: dict[str, Path] = {}
-        for path in sorted(root.rglob("*.yaml"), key=lambda p: p.as_posix()):
-            if _SKIP_DIRS & set(path.parts):
-                continue
+        for path, _ in files:
             try:
                 data = load_config(path, include_paths).data
             except TaskSpecError:
