@@ -188,7 +188,7 @@ def test_include_found_under_include_path_and_cycles_refused(env: dict[str, Path
     shared.mkdir(parents=True)
     (shared / "_template_yaml").write_text(yaml.safe_dump({k: v for k, v in MC.items() if k != "task"}))
     path = _write(env, {"include": "_template_yaml", "task": "toy_sub"})
-    assert _error(path).endswith("_template_yaml: file not found")
+    assert _error(path) == f"{path}: include: '_template_yaml' not found (next to it)"
     assert resolve_task(str(path), (str(tmp_path / "shared_templates"),)).name == "toy_sub"
     _write(env, {"include": "b.yaml", "task": "a"}, "a.yaml")
     _write(env, {"include": "a.yaml"}, "b.yaml")

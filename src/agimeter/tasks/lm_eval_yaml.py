@@ -126,7 +126,7 @@ def _find_include(target: str, including: Path, include_paths: tuple[Path, ...])
             raise TaskSpecError(f"{including}: include: {target!r} matches several files under {root}: {shown}")
         if found:
             return found[0]
-    return including.parent / raw  # reported as not found by the reader
+    return including.parent / raw
 
 
 def load_config(path: Path, include_paths: tuple[Path, ...] = (), _stack: tuple[Path, ...] = ()) -> LmEvalConfig:
@@ -149,7 +149,11 @@ def load_config(path: Path, include_paths: tuple[Path, ...] = (), _stack: tuple[
     for target in targets:
         if not isinstance(target, str):
             raise TaskSpecError(f"{name}: include: expected a file name, got {type(target).__name__}")
-        included = load_config(_find_include(target, path, include_paths), include_paths, (*_stack, resolved))
+        found = _find_include(target, path, include_paths)
+        if not found.is_file():
+            where = "next to it" + (" or under --include-path" if include_paths else "")
+            raise TaskSpecError(f"{name}: include: {target!r} not found ({where})")
+        included = load_config(found, include_paths, (*_stack, resolved))
         included.data.pop("task_list", None)  # lm-eval: a task_list belongs to its own file
         config.data.update(included.data)
         config.key_file.update({key: included.key_file.get(key, included.path) for key in included.data})
