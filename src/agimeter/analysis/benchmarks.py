@@ -47,8 +47,22 @@ BENCHMARKS: dict[str, Benchmark] = {
             tasks=("math500",),
             task_note="agimeter measures MATH-500 (a 500-problem subset), reports use the 5,000-problem test set",
         ),
-        Benchmark(name="humaneval", dimension="coding", chance=0.0, tasks=("humaneval", "humaneval_sampled")),
-        Benchmark(name="mbpp", dimension="coding", chance=0.0, tasks=("mbpp",)),
+        Benchmark(
+            name="humaneval",
+            dimension="coding",
+            chance=0.0,
+            tasks=("humaneval", "humaneval_sampled", "humaneval_instruct"),
+        ),
+        Benchmark(
+            name="mbpp",
+            dimension="coding",
+            chance=0.0,
+            tasks=("mbpp", "mbpp_instruct"),
+            task_note=(
+                "reports name two MBPPs: the 500-problem test split (mbpp, 3-shot) "
+                "and EvalPlus's 378-problem subset (mbpp_instruct)"
+            ),
+        ),
         Benchmark(
             name="mgsm",
             dimension="multilingual",

@@ -303,10 +303,18 @@ def _measured_score(score: TaskScore, run: RunRecord) -> BenchScore:
         metric=metric,
         shots=shots if isinstance(shots, int) else None,
         normalized=score.normalized.mean if score.normalized else None,
-        protocol=_protocol_text(protocol) + _chat_text(run.summary.get("chat_template", {}).get(score.task)),
+        protocol=_protocol_text(protocol)
+        + _chat_text(run.summary.get("chat_template", {}).get(score.task))
+        + _weights_text(run.model),
         source=f"agimeter run {run.id}",
         provenance="measured",
     )
+
+
+def _weights_text(model: str) -> str:
+    """How an alias's weights differ from those its published numbers are for (4-bit GGUFs)."""
+    alias = load_aliases().get(model.split(":", 1)[-1])
+    return f"; weights: {alias.weights_note}" if alias is not None and alias.weights_note else ""
 
 
 def _chat_text(chat: object) -> str:

@@ -334,26 +334,41 @@ def list_tasks(
 
 
 @app.command()
-def models() -> None:
-    """Known model aliases (real models installable from PyPI): installed or not, size, licence."""
+def models(output: FormatOpt = "table") -> None:
+    """Known model aliases (real models installable from PyPI): installed or not, size, params,
+    quantization, licence, provenance and pinned sha256."""
     from rich.table import Table
 
-    from agimeter.backends.aliases import is_installed, load_catalog
+    from agimeter.backends.aliases import describe, load_catalog
+    from agimeter.backends.gguf_convert import cache_root
 
-    table = Table(title="model aliases (use as hf:<alias>)", title_justify="left")
-    for col in ("alias", "installed", "params", "quant", "architecture", "licence", "install with"):
+    check_format(output)
+    rows = [describe(alias, cache_root() / "gguf") for alias in load_catalog().values()]
+    if output == "json":
+        sys.stdout.write(json.dumps({"models": [row.model_dump(mode="json") for row in rows]}, indent=2) + "\n")
+        return
+    table = Table(title="model aliases (use as hf:<alias> or gguf:<alias>)", title_justify="left")
+    for col in ("alias", "installed", "GGUF bytes", "params", "quant", "architecture", "licence"):
         table.add_column(col)
-    for alias in load_catalog().values():
+    for row in rows:
+        installed = "yes" if row.installed else "no"
+        if row.parts_total and not row.installed and row.parts_installed:
+            installed = f"no ({row.parts_installed}/{row.parts_total} parts)"
+        size = "-" if row.gguf_bytes is None else f"{row.gguf_bytes:,}" + ("" if row.gguf_path else " (parts)")
         table.add_row(
-            alias.alias,
-            "yes" if is_installed(alias) else "no",
-            f"{alias.num_parameters / 1e6:.1f}M",
-            alias.quantization,
-            alias.architecture,
-            alias.licence,
-            alias.pip_install,
+            row.alias,
+            installed,
+            size,
+            f"{row.num_parameters / 1e6:.1f}M",
+            row.quantization,
+            row.architecture,
+            row.licence,
         )
     console.print(table)
+    for row in rows:
+        pinned = f" Pinned sha256 {row.sha256}." if row.sha256 else ""
+        provenance = f" {row.provenance}." if row.provenance else ""
+        console.print(f"{row.alias}:{provenance}{pinned} Install: {row.pip_install}", highlight=False, soft_wrap=True)
 
 
 app.command("perf")(perf_cmd.perf)

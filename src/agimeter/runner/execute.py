@@ -104,8 +104,11 @@ class Executor:
         messages = [{"role": r, "content": c} for r, c in item.chat_messages] or [
             {"role": "user", "content": item.context}
         ]
+        # A last assistant turn is the start of the answer (a task's response prefix): the turns
+        # before it get the generation prompt and the answer continues from it.
+        answer_start = messages.pop()["content"] if messages[-1]["role"] == "assistant" else ""
         rendered = self.backend.apply_chat_template(messages)
-        return rendered if rendered is not None else item.context
+        return rendered + answer_start if rendered is not None else item.context
 
     def run_task(self, run_id: str, task: PreparedTask) -> None:
         spec = task.spec

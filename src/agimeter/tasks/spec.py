@@ -111,6 +111,19 @@ class Prompt(SpecModel):
     # Named record preprocessors from agimeter.tasks.preprocess (e.g. "hellaswag").
     preprocess: str | None = None
     chat: bool = False  # protocol asks for the chat template when the model has one
+    # The system message under the chat template, not part of the plain prompt (``description``
+    # is both; give one or the other).
+    system: str = ""
+    # The start of the answer, written for the model (EvalPlus's "response prefix", e.g. an opened
+    # code fence): appended to the plain prompt, and under the chat template it opens the
+    # assistant turn. The generated text continues it; scorers see the generated text only.
+    response_prefix: str = ""
+
+    @model_validator(mode="after")
+    def _one_system_text(self) -> Prompt:
+        if self.system and self.description:
+            raise ValueError("prompt.system and prompt.description are both system text: give one")
+        return self
 
 
 class Generation(SpecModel):

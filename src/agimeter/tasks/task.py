@@ -7,7 +7,8 @@ Prompt assembly (lm_eval/api/task.py ``fewshot_context`` + ``build_qa_turn``)::
     + doc_to_text(doc)
 
 where an exemplar's answer is ``choices[target]`` for an integer target, else the target text.
-Multiple-choice continuations are ``target_delimiter + choice``.
+Multiple-choice continuations are ``target_delimiter + choice``. A ``response_prefix`` (the
+start of the answer) follows the whole prompt; in the chat form it is a last assistant turn.
 """
 
 from __future__ import annotations
@@ -192,8 +193,11 @@ class Task:
         description = self._description(doc)
         question = templates.doc_to_text(p.doc_to_text, doc.fields, origin=doc.origin, spec=self.spec.origin)
         user_text = self._fewshot_text(exemplars, origin_of) + question
-        chat: tuple[tuple[str, str], ...] = (("system", description),) if description else ()
+        system = p.system or description
+        chat: tuple[tuple[str, str], ...] = (("system", system),) if system else ()
         chat += (("user", user_text),)
+        if p.response_prefix:
+            chat += (("assistant", p.response_prefix),)
         target = templates.doc_to_target(
             p.doc_to_target, doc.fields, origin=doc.origin, multiple_choice=self._multiple_choice, spec=self.spec.origin
         )
@@ -207,7 +211,7 @@ class Task:
             "task": spec.name,
             "doc_id": doc_id,
             "kind": spec.output_type,
-            "context": description + user_text,
+            "context": description + user_text + p.response_prefix,
             "subtask": subtask,
             "chat_messages": chat,
             "extra": self._scoring_fields(doc),
@@ -284,6 +288,10 @@ class Task:
             pool = "evaluated docs, current doc " + ("excluded" if self._excludes_eval_doc() else "included")
         elif fs.source is not None:
             pool = fs.source.model_dump(mode="json")
+        prompt = spec.prompt.model_dump(mode="json")
+        for later_field in ("system", "response_prefix"):  # left out unused: older hashes stay valid
+            if not prompt[later_field]:
+                del prompt[later_field]
         body: dict[str, Any] = {
             "task": spec.name,
             "version": spec.version,
@@ -297,7 +305,7 @@ class Task:
                 "group_by": fs.group_by,
                 "source": pool,
             },
-            "prompt": spec.prompt.model_dump(mode="json"),
+            "prompt": prompt,
             "generation": spec.generation.model_dump(mode="json") if spec.generation else None,
             "extraction": spec.extraction.model_dump(mode="json") if spec.extraction else None,
             "dimension": spec.dimension,
