@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Generic, TypeVar, cast
+from typing import Generic, TypeVar, cast
 
 from agimeter.errors import AgimeterError
 
@@ -47,7 +47,6 @@ class Registry(Generic[T]):
         self.error = error  # raised for an unknown name or a plugin that fails to load
         self._entries: dict[str, T | _Lazy] = {}
         self._plugins = "unloaded"  # "unloaded" | "loading" | "loaded"
-        _ALL.append(self)
 
     def add(self, name: str, target: T) -> T:
         """Register ``target`` under ``name``; a second, different registration is an error."""
@@ -132,11 +131,3 @@ class Registry(Generic[T]):
             yield
         finally:
             self._entries, self._plugins = saved, state
-
-
-_ALL: list[Registry[Any]] = []
-
-
-def registries() -> list[Registry[Any]]:
-    """Every registry created so far (one per extension point)."""
-    return list(_ALL)

@@ -10,6 +10,7 @@ from agimeter.scoring.base import (
     SampleScorer,
     Scorer,
     ScoringContext,
+    from_judged,
 )
 from agimeter.scoring.extraction import exact_match, last_number, normalize_for_match, regex_extract
 from agimeter.scoring.multiple_choice import predict, predict_norm
@@ -28,6 +29,7 @@ __all__ = [
     "ScoringContext",
     "exact_match",
     "extract_answer",
+    "from_judged",
     "get_scorer",
     "last_number",
     "normalize_for_match",
