@@ -8,23 +8,17 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agimeter.backends.fake import FakeBackend
-from agimeter.backends.registry import BACKENDS
 from agimeter.errors import ConfigError, TaskSpecError
 from agimeter.runner.session import RunOptions, execute_run, load_backend, prepare_tasks
-from agimeter.scoring import SCORERS
 from agimeter.store.repository import Store
-from agimeter.tasks.preprocess import PREPROCESSORS
-from agimeter.tasks.procedural import GENERATORS
 from agimeter.tasks.registry import load_spec
-
-REGISTRIES = (BACKENDS, SCORERS, PREPROCESSORS, GENERATORS)
+from agimeter.testing.plugins import fresh_registries, write_distribution
 
 PLUGIN = '''\
 """A third-party plugin: an ``echo:`` backend and a batch ``word_count`` scorer."""
@@ -61,60 +55,34 @@ class WordCount(BaseScorer):
             on_scored(index, from_judged(spec, answer.item, answer.generations, judged))
 '''
 
-ENTRY_POINTS = """\
-[agimeter.backends]
-echo = agimeter_demo_plugin
-
-[agimeter.scorers]
-word_count = agimeter_demo_plugin:WordCount
-"""
-
-TASK = """\
-name: toy_words
-version: "1"
-dimension: reasoning
-output_type: generate
-source: {kind: file, path: toy/toy.jsonl, format: jsonl}
-prompt:
-  doc_to_text: "Q: {{question}}\\nA:"
-  doc_to_target: "{{answer}}"
-generation: {stop: ["\\n"], max_tokens: 16}
-scoring: {kind: word_count}
-metrics: [short]
-"""
+ENTRY_POINTS = {
+    "agimeter.backends": {"echo": "agimeter_demo_plugin"},
+    "agimeter.scorers": {"word_count": "agimeter_demo_plugin:WordCount"},
+}
 
 
-def _install_plugin(root: Path, module: str = PLUGIN, entry_points: str = ENTRY_POINTS) -> Path:
-    """Write the plugin module and its dist-info (what ``pip install`` leaves) under ``root``."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "agimeter_demo_plugin.py").write_text(module)
-    info = root / "agimeter_demo_plugin-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: agimeter-demo-plugin\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(entry_points)
-    return root
+def _install_plugin(root: Path, source: str = PLUGIN) -> Path:
+    return write_distribution(root, "agimeter_demo_plugin", source, ENTRY_POINTS)
 
 
 @pytest.fixture()
-def fresh_registries() -> Iterator[None]:
-    """Entry points are looked up afresh; whatever a plugin registers is gone afterwards."""
-    with ExitStack() as stack:
-        for registry in REGISTRIES:
-            stack.enter_context(registry.isolated())
+def fresh() -> Iterator[None]:
+    with fresh_registries("agimeter_demo_plugin"):
         yield
-    sys.modules.pop("agimeter_demo_plugin", None)
 
 
 @pytest.fixture()
-def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registries: None) -> Path:
+def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh: None) -> Path:
     root = _install_plugin(tmp_path / "site")
     monkeypatch.syspath_prepend(str(root))
     return root
 
 
 def _task(toy_env: dict[str, Path]) -> Path:
+    """The toy generate task, scored by the plugin's scorer."""
+    text = toy_env["gen"].read_text().replace("name: toy_gen", "name: toy_words")
     path = toy_env["tmp"] / "toy_words.yaml"
-    path.write_text(TASK)
+    path.write_text(text.replace("metrics: [exact_match]", "scoring: {kind: word_count}\nmetrics: [short]"))
     return path
 
 
@@ -168,10 +136,10 @@ def test_a_plugin_backend_and_scorer_run_through_the_cli(
 
 
 def test_a_plugin_that_fails_to_load_is_one_line_naming_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registries: None, toy_env: dict[str, Path]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh: None, toy_env: dict[str, Path]
 ) -> None:
     broken = "raise RuntimeError('needs a GPU\\nand more')\n"
-    monkeypatch.syspath_prepend(str(_install_plugin(tmp_path / "site", module=broken)))
+    monkeypatch.syspath_prepend(str(_install_plugin(tmp_path / "site", broken)))
     with pytest.raises(TaskSpecError) as err:
         load_spec(_task(toy_env))
     assert str(err.value) == (

@@ -70,24 +70,10 @@ def test_code_exec_scores_a_batch_and_reports_each_item_when_its_programs_end() 
     assert scored[2].details["status"] == ["passed"] * 5 + ["failed"] * 5
 
 
-TOY_SHOUT = """\
-name: toy_shout
-version: "1"
-dimension: reasoning
-output_type: generate
-source: {kind: file, path: toy/toy.jsonl, format: jsonl}
-prompt:
-  doc_to_text: "Q: {{question}}\\nA:"
-  doc_to_target: "{{answer}}"
-generation: {stop: ["\\n"], max_tokens: 16}
-scoring: {kind: shout}
-metrics: [loud]
-"""
-
-
 def _run(toy_env: dict[str, Path], limit: int) -> tuple[Store, str]:
+    text = toy_env["gen"].read_text().replace("name: toy_gen", "name: toy_shout")
     path = toy_env["tmp"] / "toy_shout.yaml"
-    path.write_text(TOY_SHOUT)
+    path.write_text(text.replace("metrics: [exact_match]", "scoring: {kind: shout}\nmetrics: [loud]"))
     options = RunOptions(model="fake:m", tasks=[str(path)], data_dir=str(toy_env["data"]), limit=limit)
     store = Store.open(f"sqlite:///{toy_env['store']}")
     return store, execute_run(options, store, prepare_tasks(options), FakeBackend("m", default="HEY"), 0.0).id

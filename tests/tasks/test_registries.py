@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,13 @@ from agimeter.backends.registry import BACKENDS
 from agimeter.errors import ConfigError, ModelError, TaskSpecError, UnknownTaskError
 from agimeter.registry import Registry
 from agimeter.report.tables import dimensions_of
-from agimeter.scoring import SCORERS
 from agimeter.server import query
 from agimeter.tasks.dimensions import DIMENSIONS
 from agimeter.tasks.preprocess import PREPROCESSORS, get_preprocessor, hellaswag
 from agimeter.tasks.procedural import GENERATORS, generate
 from agimeter.tasks.registry import builtin_task_names, load_spec, parse_spec, resolve_task
 from agimeter.tasks.task import Task
+from agimeter.testing.plugins import fresh_registries, write_distribution
 
 GOOD = """\
 name: mine
@@ -144,22 +143,14 @@ def constant(rng, level):
 
 @pytest.fixture()
 def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    root = tmp_path / "site"
-    root.mkdir()
-    (root / "agimeter_task_plugin.py").write_text(PLUGIN)
-    info = root / "agimeter_task_plugin-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: agimeter-task-plugin\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        "[agimeter.preprocessors]\nshout = agimeter_task_plugin\n\n"
-        "[agimeter.generators]\nconstant = agimeter_task_plugin\n"
-    )
+    entry_points = {
+        "agimeter.preprocessors": {"shout": "agimeter_task_plugin"},
+        "agimeter.generators": {"constant": "agimeter_task_plugin"},
+    }
+    root = write_distribution(tmp_path / "site", "agimeter_task_plugin", PLUGIN, entry_points)
     monkeypatch.syspath_prepend(str(root))
-    with ExitStack() as stack:
-        for registry in (PREPROCESSORS, GENERATORS, SCORERS, BACKENDS):
-            stack.enter_context(registry.isolated())
+    with fresh_registries("agimeter_task_plugin"):
         yield root
-    sys.modules.pop("agimeter_task_plugin", None)
 
 
 def test_plugins_add_preprocessors_and_generators(plugin: Path, tmp_path: Path) -> None:

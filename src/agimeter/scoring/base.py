@@ -57,6 +57,13 @@ class ItemScore(BaseModel):
     extracted: str | None = None
     extracted_flexible: str | None = None
 
+    @classmethod
+    def for_item(cls, item: Item, **fields: Any) -> ItemScore:
+        """The score of ``item`` (its task, doc id, subtask, kind and target) with ``fields``."""
+        return cls(
+            task=item.task, doc_id=item.doc_id, subtask=item.subtask, kind=item.kind, target=item.target, **fields
+        )
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -201,12 +208,8 @@ class Judged:
 def from_judged(spec: TaskSpec, item: Item, generations: Sequence[str], judged: Judged) -> ItemScore:
     """The ``ItemScore`` of a generated item (chance 0 for every metric: guessing writes no answer)."""
     primary = spec.metrics[0]
-    return ItemScore(
-        task=item.task,
-        doc_id=item.doc_id,
-        subtask=item.subtask,
-        kind=item.kind,
-        target=item.target,
+    return ItemScore.for_item(
+        item,
         correct=judged.metrics.get(primary, 0.0) > 0.5,
         metrics=judged.metrics,
         chance={m: 0.0 for m in judged.metrics},

@@ -47,12 +47,8 @@ class MultipleChoice(ItemScorer):
             values["mc2"], chance["mc2"] = mc2(loglikelihoods, num_true), num_true / n_choices
         metrics = {m: values[m] for m in spec.metrics if m in values}
         greedy = bool(answer.is_greedy[item.target]) if answer.is_greedy is not None else None
-        return ItemScore(
-            task=item.task,
-            doc_id=item.doc_id,
-            subtask=item.subtask,
-            kind=item.kind,
-            target=item.target,
+        return ItemScore.for_item(
+            item,
             correct=metrics[spec.metrics[0]] > 0.5,
             metrics=metrics,
             chance={m: chance[m] for m in metrics},
