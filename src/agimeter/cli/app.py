@@ -66,6 +66,10 @@ def run(
     data_dir: Annotated[
         str | None, typer.Option("--data-dir", help="Benchmark data dir (or AGIMETER_DATA_DIR).")
     ] = None,
+    include_path: Annotated[
+        list[str] | None,
+        typer.Option("--include-path", help="A dir of lm-eval task YAMLs: their task names work in --tasks."),
+    ] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N items of each task.")] = None,
     sample: Annotated[
         int | None,
@@ -112,6 +116,7 @@ def run(
         {"backend_options": "--model-arg", "api_price": "--api-price"},
         model=model,
         tasks=expand_task_list(tasks),
+        include_paths=include_path or [],
         data_dir=str(resolved_data) if resolved_data else None,
         limit=limit,
         sample=sample,

@@ -36,6 +36,8 @@ class RunOptions(BaseModel):
 
     model: str
     tasks: list[str]
+    # Directories of lm-eval task YAMLs: their task names resolve in ``tasks``, and includes.
+    include_paths: list[str] = Field(default_factory=list)
     data_dir: str | None = None
     limit: int | None = Field(default=None, ge=1)
     sample: int | None = Field(default=None, ge=1)
@@ -59,7 +61,7 @@ def prepare_tasks(options: RunOptions) -> list[PreparedTask]:
     data_dir = Path(options.data_dir) if options.data_dir else None
     prepared = []
     for name in options.tasks:
-        spec = resolve_task(name)
+        spec = resolve_task(name, options.include_paths)
         task = Task(spec, data_dir, num_fewshot=options.num_fewshot)
         population = None
         if options.target_ci is not None:

@@ -57,8 +57,14 @@ def split_hellaswag_context(ctx: str) -> tuple[str, str]:
 
 @preprocessor("hellaswag")
 def hellaswag(doc: Record) -> Record:
-    """Text-format HellaSwag record → lm-eval's processed doc {query, choices, gold, label}."""
-    ctx_a, ctx_b = split_hellaswag_context(str(doc["ctx"]))
+    """HellaSwag record → lm-eval's processed doc {query, choices, gold} (its ``process_docs``).
+
+    Records with ``ctx_a``/``ctx_b`` (the original layout) use them as lm-eval does; text-format
+    records have only ``ctx``, split back by ``split_hellaswag_context``."""
+    if "ctx_a" in doc and "ctx_b" in doc:
+        ctx_a, ctx_b = str(doc["ctx_a"]), str(doc["ctx_b"])
+    else:
+        ctx_a, ctx_b = split_hellaswag_context(str(doc["ctx"]))
     ctx = ctx_a + " " + ctx_b.capitalize()
     return {
         **doc,

@@ -80,6 +80,10 @@ class FewShot(SpecModel):
     # Group exemplars by this field (e.g. MMLU subject): exemplars come from the same group,
     # and (as with lm-eval's one-task-per-subject) each group has its own seeded sampler.
     group_by: str | None = None
+    # Draw exemplars without the evaluated doc (lm-eval's n + 1 draw, then removal). None: when
+    # the exemplars come from the evaluated docs. lm-eval task YAMLs set it by lm-eval's own rule
+    # (few-shot split name == test split name), which the source alone cannot always tell.
+    exclude_eval_doc: bool | None = None
 
 
 class Prompt(SpecModel):
@@ -168,6 +172,19 @@ class Extraction(SpecModel):
     ignore_case: bool = False
 
 
+class SourceFile(SpecModel):
+    path: str
+    sha256: str
+
+
+class ImportedFrom(SpecModel):
+    """The files a spec was converted from: an lm-eval task YAML first, then what it includes
+    (and any lm-eval code agimeter recognised and reimplements), each with its sha256."""
+
+    format: Literal["lm_eval_yaml"] = "lm_eval_yaml"
+    files: list[SourceFile] = Field(min_length=1)
+
+
 class TaskSpec(SpecModel):
     schema_version: int = SPEC_SCHEMA_VERSION
     name: str
@@ -187,6 +204,8 @@ class TaskSpec(SpecModel):
     references: list[str] = Field(default_factory=list)
     # Known differences from the reference implementation's protocol (reported in protocol()).
     deviations: list[str] = Field(default_factory=list)
+    # Set when the spec was converted from another format (reported in protocol()).
+    imported_from: ImportedFrom | None = None
     # The YAML file the spec was read from, as the user named it (not part of the protocol).
     _origin: str = PrivateAttr(default="")
 

@@ -138,8 +138,16 @@ class Task:
             n=self.num_fewshot,
             seed=fs.seed,
             pool_by_group=pools,
-            exclude_eval_doc=fs.source is None or fs.source == self.spec.source,
+            exclude_eval_doc=self._excludes_eval_doc(),
         )
+
+    def _same_docs(self) -> bool:
+        fs = self.spec.fewshot
+        return fs.source is None or fs.source == self.spec.source
+
+    def _excludes_eval_doc(self) -> bool:
+        explicit = self.spec.fewshot.exclude_eval_doc
+        return self._same_docs() if explicit is None else explicit
 
     def _choices(self, doc: Record, origin: str) -> list[str] | None:
         if self.spec.prompt.doc_to_choice is None:
@@ -274,7 +282,12 @@ class Task:
     def protocol(self) -> dict[str, Any]:
         """Everything needed to reproduce the prompts and scores (JSON-serialisable)."""
         spec, fs = self.spec, self.spec.fewshot
-        same_docs = fs.source is None or fs.source == spec.source
+        same_docs = self._same_docs()
+        pool: Any = None
+        if same_docs:
+            pool = "evaluated docs, current doc " + ("excluded" if self._excludes_eval_doc() else "included")
+        elif fs.source is not None:
+            pool = fs.source.model_dump(mode="json")
         prompt = spec.prompt.model_dump(mode="json")
         for later_field in ("system", "response_prefix"):  # left out unused: older hashes stay valid
             if not prompt[later_field]:
@@ -290,11 +303,7 @@ class Task:
                 "sampler": fs.sampler,
                 "seed": fs.seed,
                 "group_by": fs.group_by,
-                "source": "evaluated docs, current doc excluded"
-                if same_docs
-                else fs.source.model_dump(mode="json")
-                if fs.source is not None
-                else None,
+                "source": pool,
             },
             "prompt": prompt,
             "generation": spec.generation.model_dump(mode="json") if spec.generation else None,
@@ -307,6 +316,11 @@ class Task:
             "deviations": list(spec.deviations),
             "references": list(spec.references),
         }
+        # Keys that older specs never set stay out, so their protocol hashes do not move.
+        if fs.exclude_eval_doc is not None:
+            body["fewshot"]["exclude_eval_doc"] = fs.exclude_eval_doc
+        if spec.imported_from is not None:
+            body["imported_from"] = spec.imported_from.model_dump(mode="json")
         canonical = json.dumps(body, sort_keys=True, ensure_ascii=False)
         body["protocol_hash"] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
         return body
