@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from typing import get_args
 
 from agimeter.analysis.benchmarks import BENCHMARKS
 from agimeter.analysis.entries import ModelEntry
 from agimeter.errors import ConfigError
-from agimeter.tasks.spec import Dimension
+from agimeter.tasks.dimensions import DIMENSIONS
 
-DIMENSIONS: tuple[str, ...] = get_args(Dimension)
 MAX_LISTED = 30  # names listed in an error (the message stays one readable line)
 
 

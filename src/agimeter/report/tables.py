@@ -16,18 +16,7 @@ from agimeter.analysis.entries import ModelEntry
 from agimeter.analysis.progress import ParetoReport
 from agimeter.analysis.trends import TrendFit
 from agimeter.report.data import ReportData
-
-DIMENSION_ORDER = (
-    "knowledge",
-    "reasoning",
-    "math",
-    "coding",
-    "instruction_following",
-    "multilingual",
-    "long_context",
-    "medical",
-    "safety",
-)
+from agimeter.tasks.dimensions import DIMENSIONS
 
 
 class Table(BaseModel):
@@ -55,7 +44,7 @@ def ci(low: float | None, high: float | None) -> str:
 
 def dimensions_of(entries: Sequence[ModelEntry]) -> list[str]:
     seen = {d for e in entries for d in e.dimensions}
-    return [d for d in DIMENSION_ORDER if d in seen] + sorted(seen - set(DIMENSION_ORDER))
+    return [d for d in DIMENSIONS if d in seen] + sorted(seen - set(DIMENSIONS))
 
 
 def runs_table(data: ReportData) -> Table:

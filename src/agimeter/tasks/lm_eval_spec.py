@@ -9,12 +9,12 @@ one-line ``TaskSpecError``: ``file.yaml: field: why``, naming the file that wrot
 from __future__ import annotations
 
 import hashlib
-from typing import Any, get_args
+from typing import Any
 
+from agimeter.tasks.dimensions import DIMENSIONS, Dimension
 from agimeter.tasks.lm_eval_scoring import ScoringFields
 from agimeter.tasks.lm_eval_yaml import FunctionRef, LmEvalConfig, find_function
 from agimeter.tasks.spec import (
-    Dimension,
     FewShot,
     FileSource,
     HFSource,
@@ -310,8 +310,8 @@ class _Converter(ScoringFields):
                 f"lm-eval YAMLs name no capability dimension (metadata.dimension); counted as {DEFAULT_DIMENSION!r}."
             )
             dimension = DEFAULT_DIMENSION
-        if dimension not in get_args(Dimension):
-            self.fail("metadata.dimension", f"must be one of {', '.join(get_args(Dimension))}, got {dimension!r}")
+        if dimension not in DIMENSIONS:
+            self.fail("metadata.dimension", f"must be one of {', '.join(DIMENSIONS)}, got {dimension!r}")
         return ("0" if version is None else str(version)), dimension
 
     def optional_text(self, field: str, value: Any) -> str | None:

@@ -6,18 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-SPEC_SCHEMA_VERSION = 1
+from agimeter.tasks.dimensions import Dimension
 
-Dimension = Literal[
-    "knowledge",
-    "reasoning",
-    "math",
-    "coding",
-    "multilingual",
-    "medical",
-    "safety",
-    "instruction_following",
-]
+SPEC_SCHEMA_VERSION = 1
 
 
 class SpecModel(BaseModel):
@@ -143,23 +134,16 @@ class Generation(SpecModel):
         return self
 
 
-ScorerKind = Literal["exact_match", "math_equiv", "code_exec", "ifeval", "refusal"]
-
-# Metrics each way of scoring can report (``pass@K`` for any K <= generation.n).
-SCORER_METRICS: dict[str, tuple[str, ...]] = {
-    "multiple_choice": ("acc", "acc_norm", "mc2"),
-    "exact_match": ("exact_match",),
-    "math_equiv": ("equiv",),
-    "code_exec": ("pass@K",),
-    "ifeval": ("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc", "inst_level_loose_acc"),
-    "refusal": ("refused", "appropriate"),
-}
+DEFAULT_GENERATE_SCORER = "exact_match"
 
 
 class Scoring(SpecModel):
-    """How a generated answer is judged (generate tasks), and per-doc data the judge needs."""
+    """How answers are judged, and per-doc data the judge needs."""
 
-    kind: ScorerKind = "exact_match"
+    # A registered scorer (``agimeter.scoring.SCORERS``; plugins add more): exact_match, math_equiv,
+    # code_exec, ifeval, refusal for generate tasks. Multiple-choice tasks are scored by
+    # log-likelihood (``multiple_choice``) unless this names another multiple-choice scorer.
+    kind: str = DEFAULT_GENERATE_SCORER
     # Rendered per doc and kept with the item: a doc field name copies the raw value (lists and
     # objects too), anything else is a Jinja2 template rendered to text. Used by mc2 (num_true),
     # code_exec (prefix, tests), ifeval (instruction_id_list, kwargs) and refusal (should_refuse).
@@ -249,29 +233,44 @@ class TaskSpec(SpecModel):
 
     @property
     def scorer(self) -> str:
-        return "multiple_choice" if self.output_type == "multiple_choice" else self.scoring.kind
+        """The registered scorer's name: ``scoring.kind``, or for multiple choice left at its default,
+        ``multiple_choice`` (log-likelihood accuracy)."""
+        if self.output_type == "multiple_choice" and self.scoring.kind == DEFAULT_GENERATE_SCORER:
+            return "multiple_choice"
+        return self.scoring.kind
 
     @model_validator(mode="after")
     def _check_kind(self) -> TaskSpec:
         if self.output_type == "multiple_choice":
             if self.prompt.doc_to_choice is None:
                 raise ValueError("prompt.doc_to_choice is required for multiple_choice tasks")
-            if self.scoring.kind != "exact_match":
-                raise ValueError("scoring.kind is for generate tasks; multiple choice is scored by log-likelihood")
-            if "mc2" in self.metrics and "num_true" not in self.scoring.fields:
-                raise ValueError("metrics: mc2 needs scoring.fields.num_true (how many leading choices are true)")
         elif self.generation is None:
             raise ValueError("generation is required for generate tasks")
-        allowed = SCORER_METRICS[self.scorer]
-        for metric in self.metrics:
-            k = metric.removeprefix("pass@")
-            if metric in allowed or ("pass@K" in allowed and k.isdigit() and int(k) >= 1):
-                if k.isdigit() and self.generation is not None and int(k) > self.generation.n:
-                    raise ValueError(f"metrics: {metric} needs generation.n >= {k}")
-                continue
-            raise ValueError(
-                f"metrics: {metric!r} is not reported by scorer {self.scorer!r} (it has: {', '.join(allowed)})"
-            )
+        self._check_scorer()
         if self.extraction is not None and self.extraction.kind == "regex" and not self.extraction.pattern:
             raise ValueError("extraction.pattern is required when extraction.kind is 'regex'")
         return self
+
+    def _check_scorer(self) -> None:
+        """The scorer exists, scores this output type and reports every metric asked for.
+
+        The one look downstream from a task spec: the scorer named here declares what it reports, so
+        a YAML file asking for a metric its scorer does not have fails at load time, naming the field.
+        Looking it up loads the scoring layer's built-ins and any scorer plugins.
+        """
+        from agimeter.scoring.registry import SCORERS
+
+        name = self.scorer
+        if name not in SCORERS:
+            raise ValueError(SCORERS.unknown(name, where="scoring.kind"))
+        scorer = SCORERS.get(name)
+        if scorer.output_type != self.output_type:
+            if self.output_type == "multiple_choice":
+                raise ValueError("scoring.kind is for generate tasks; multiple choice is scored by log-likelihood")
+            raise ValueError(f"scoring.kind: {name!r} scores multiple-choice tasks, not generated answers")
+        for metric in self.metrics:
+            if not scorer.reports(metric):
+                raise ValueError(
+                    f"metrics: {metric!r} is not reported by scorer {name!r} (it has: {', '.join(scorer.metrics)})"
+                )
+        scorer.check(self)
