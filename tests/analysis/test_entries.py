@@ -101,6 +101,8 @@ def test_side_by_side_lists_protocol_differences(tmp_path: Path) -> None:
     assert abs(row.difference + 0.9) < 1e-9 and row.within_ci is True
     assert any("measured on 40 items" in d for d in row.protocol_differences)
     assert any(d.startswith("published protocol:") for d in row.protocol_differences)
+    # the alias's 4-bit weights are named in the measured protocol, so in every comparison
+    assert "weights: Q4_1 GGUF; published numbers are for the bf16 weights" in row.measured.protocol
     # a model with no published counterpart has no rows
     other = _store_with_run(tmp_path / "o", model="hf:/some/local/dir")
     assert side_by_side(measured_entries(other)[0], alias_card_entries()) == []

@@ -16,15 +16,13 @@ from agimeter.store.published import load_catalog
 from agimeter.store.repository import Store
 from agimeter.testing.runs import eval_run, protocol
 
-CATALOG = Path(__file__).resolve().parents[3] / "shared" / "catalog" / "published.json"
-pytestmark = pytest.mark.skipif(not CATALOG.exists(), reason="../shared is absent")
 CODERS = {"Qwen/Qwen2.5-Coder-0.5B-Instruct": 494_032_768, "Qwen/Qwen2.5-Coder-1.5B-Instruct": 1_543_714_304}
 
 
-def _store(tmp_path: Path) -> Store:
+def _store(tmp_path: Path, catalog: Path) -> Store:
     store = Store.open(f"sqlite:///{tmp_path}/s.db")
-    parsed, sha = load_catalog(CATALOG)
-    store.import_catalog(parsed, sha, CATALOG, "published")
+    parsed, sha = load_catalog(catalog)
+    store.import_catalog(parsed, sha, catalog, "published")
     tasks = {"humaneval": protocol("humaneval", "coding"), "mbpp": protocol("mbpp", "coding")}
     for i, (hub, params) in enumerate(CODERS.items()):
         eval_run(store, f"run{i}", {"humaneval": (164, 0.4 + 0.2 * i), "mbpp": (100, 0.3 + 0.2 * i)},
@@ -33,8 +31,8 @@ def _store(tmp_path: Path) -> Store:
     return store
 
 
-def test_measured_coders_take_the_catalog_facts_and_join_the_analyses(tmp_path: Path) -> None:
-    store = _store(tmp_path)
+def test_measured_coders_take_the_catalog_facts_and_join_the_analyses(tmp_path: Path, published_catalog: Path) -> None:
+    store = _store(tmp_path, published_catalog)
     entries = all_entries(store)
     published = {e.model: e for e in entries if e.provenance == "published"}
     measured = {e.model.removeprefix("gguf:"): e for e in entries if e.provenance == "measured"}
@@ -62,8 +60,8 @@ def test_measured_coders_take_the_catalog_facts_and_join_the_analyses(tmp_path: 
     assert next_to_family.benchmarks == ["humaneval", "mbpp"]
 
 
-def test_the_report_shows_them_next_to_the_family(tmp_path: Path) -> None:
-    store = _store(tmp_path)
+def test_the_report_shows_them_next_to_the_family(tmp_path: Path, published_catalog: Path) -> None:
+    store = _store(tmp_path, published_catalog)
     data = gather(store, store.list_runs(), store.published(), store_url="sqlite://")
     [family] = data.family_density
     assert sum(r.provenance == "measured" for r in family.rows) == 2

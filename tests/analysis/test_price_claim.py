@@ -17,7 +17,6 @@ from agimeter.store.published import load_catalog
 from agimeter.store.published_repo import PublishedSet
 from agimeter.testing.catalog import write_catalog
 
-CATALOG = Path(__file__).resolve().parents[3] / "shared" / "catalog" / "published.json"
 DASHSCOPE = "Alibaba Cloud (DashScope)"
 
 
@@ -89,10 +88,9 @@ def test_which_prices_count_and_the_sensitivity_rows(tmp_path: Path) -> None:
     assert cheapest_at(kept, QWEN_CLAIM.date) is not None
 
 
-@pytest.mark.skipif(not CATALOG.exists(), reason="../shared is absent")
-def test_the_real_catalog_and_the_cli(tmp_path: Path, agimeter: Any) -> None:
-    parsed, sha = load_catalog(CATALOG)
-    report = price_claim_report(PublishedSet.from_catalog(parsed, sha, CATALOG, "published"), n_boot=300)
+def test_the_real_catalog_and_the_cli(tmp_path: Path, agimeter: Any, published_catalog: Path) -> None:
+    parsed, sha = load_catalog(published_catalog)
+    report = price_claim_report(PublishedSet.from_catalog(parsed, sha, published_catalog, "published"), n_boot=300)
     main = report.rows[0]
     print("\n" + report.summary)
     for line in report.observed:
@@ -100,13 +98,12 @@ def test_the_real_catalog_and_the_cli(tmp_path: Path, agimeter: Any) -> None:
     # the status follows from the evidence the code found, whatever the catalog holds
     assert (report.status == "ok") == (len(main.fit.frontier) >= MIN_FRONTIER_POINTS)
     assert all(f.date <= QWEN_CLAIM.date for f in main.fit.points)
-    res = agimeter("trends", "--what", "price", "--family", "Qwen", "--n-boot", "300", "--catalog", str(CATALOG),
-                   "--store", f"sqlite:///{tmp_path}/s.db", "--format", "json")  # fmt: skip
+    args = ["--n-boot", "300", "--catalog", str(published_catalog), "--store", f"sqlite:///{tmp_path}/s.db"]
+    res = agimeter("trends", "--what", "price", "--family", "Qwen", *args, "--format", "json")
     assert res.returncode == 0, res.stderr
     payload = json.loads(res.stdout)
     assert payload["claim"]["text"] == QWEN_CLAIM.text and payload["status"] == report.status
-    table = agimeter("trends", "--what", "price", "--family", "Qwen", "--n-boot", "300", "--catalog", str(CATALOG),
-                     "--store", f"sqlite:///{tmp_path}/s.db")  # fmt: skip
+    table = agimeter("trends", "--what", "price", "--family", "Qwen", *args)
     assert QWEN_CLAIM.text in table.stdout and f"status: {report.status}" in table.stdout
     unknown = agimeter("trends", "--what", "price", "--family", "Llama", "--store", f"sqlite:///{tmp_path}/s.db")
     assert unknown.returncode == 2 and "no published price claim" in unknown.stderr

@@ -21,7 +21,6 @@ from agimeter.store.published_repo import PublishedSet
 from agimeter.store.repository import Store
 from agimeter.testing.runs import eval_run, protocol
 
-CATALOG = Path(__file__).resolve().parents[3] / "shared" / "catalog" / "published.json"
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -93,10 +92,11 @@ def test_hosted_family_price_is_the_newest_cheapest_of_the_family(tmp_path: Path
     assert hosted_comparison(rows, "SmolLM2", prices) == []
 
 
-@pytest.mark.skipif(not CATALOG.exists(), reason="../shared is absent")
-def test_the_catalog_entry_chosen_for_qwen_is_shown_with_its_date(tmp_path: Path, agimeter: Cli) -> None:
-    parsed, sha = load_catalog(CATALOG)
-    prices = price_points(PublishedSet.from_catalog(parsed, sha, CATALOG, "published"))
+def test_the_catalog_entry_chosen_for_qwen_is_shown_with_its_date(
+    tmp_path: Path, agimeter: Cli, published_catalog: Path
+) -> None:
+    parsed, sha = load_catalog(published_catalog)
+    prices = price_points(PublishedSet.from_catalog(parsed, sha, published_catalog, "published"))
     chosen = family_price(prices, "Qwen2.5-Coder")
     assert chosen is not None and chosen.model.lower().startswith("qwen")
     assert chosen.date == max(p.date for p in prices if p.model.lower().startswith("qwen"))
@@ -105,7 +105,7 @@ def test_the_catalog_entry_chosen_for_qwen_is_shown_with_its_date(tmp_path: Path
              protocols={"humaneval": protocol("humaneval", "coding")})  # fmt: skip
     store.close()
     env = ["--store", f"sqlite:///{tmp_path}/s.db"]
-    shown = agimeter("show", "q", "--format", "json", *env, "--config", str(_config(tmp_path)))
+    shown = agimeter("show", "q", "--format", "json", *env, "--config", str(_config(tmp_path, published_catalog)))
     assert shown.returncode == 0, shown.stderr
     payload = json.loads(shown.stdout)
     assert {r["task"] for r in payload["solved"]} == {"humaneval", "overall"}
@@ -113,12 +113,12 @@ def test_the_catalog_entry_chosen_for_qwen_is_shown_with_its_date(tmp_path: Path
     assert hosted["price"]["date"] == chosen.date.isoformat() and hosted["price"]["model"] == chosen.model
     expected = 6000 * chosen.usd_per_1m_input / 1e6 / 30  # type: ignore[operator]
     assert hosted["usd_per_correct"] == pytest.approx(expected)
-    table = agimeter("show", "q", *env, "--config", str(_config(tmp_path)))
+    table = agimeter("show", "q", *env, "--config", str(_config(tmp_path, published_catalog)))
     assert "cost per solved item" in table.stdout and "comparison of different things" in table.stdout
     assert chosen.date.isoformat() in table.stdout
 
 
-def _config(tmp_path: Path) -> Path:
+def _config(tmp_path: Path, catalog: Path) -> Path:
     path = tmp_path / "config.yaml"
-    path.write_text(f"catalog: {CATALOG}\n")
+    path.write_text(f"catalog: {catalog}\n")
     return path

@@ -6,7 +6,6 @@ a machine pays the ~25 s conversion.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,12 +13,11 @@ import pytest
 
 from agimeter.analysis.stats import estimate
 from agimeter.backends.aliases import package_dir, resolve_alias
-from agimeter.backends.base import Backend, GenRequest, LoglikRequest
+from agimeter.backends.base import GenRequest
 from agimeter.backends.hf import HFBackend
 from agimeter.backends.registry import create_backend
-from agimeter.scoring import score_item
 from agimeter.tasks import Task, resolve_task
-from agimeter.tasks.item import Item
+from agimeter.testing.stack_gap import score_choices, stack_gap
 
 ALIAS = "smollm2-135m-instruct"
 _alias = resolve_alias(ALIAS)
@@ -50,36 +48,12 @@ def smollm2() -> Iterator[HFBackend]:
     backend.close()
 
 
-def data_dir() -> Path | None:
-    configured = os.environ.get("AGIMETER_DATA_DIR")
-    path = Path(configured) if configured else REPO_ROOT.parent / "shared" / "benchmarks"
-    return path if path.is_dir() else None
-
-
-def score_items(backend: Backend, task: Task, items: list[Item]) -> tuple[list[bool], list[list[float]]]:
-    """(correct per item, log-likelihoods per item) under the task's own protocol."""
-    requests = [
-        LoglikRequest(context=item.context, continuation=continuation)
-        for item in items
-        for continuation in item.continuations
-    ]
-    results = iter(backend.loglikelihood(requests))
-    correct, logliks = [], []
-    for item in items:
-        outs = [next(results) for _ in item.continuations]
-        lls = [r.logprob for r in outs]
-        scored = score_item(task.spec, item, loglikelihoods=lls, is_greedy=[r.is_greedy for r in outs])
-        correct.append(scored.correct)
-        logliks.append(lls)
-    return correct, logliks
-
-
 def test_above_chance_on_easy_arithmetic(smollm2: HFBackend) -> None:
     task = Task(resolve_task("offline_arith_mc"))
     items = [item for item in task.items() if item.subtask == "1"]
     assert len(items) >= 30
     chance = 1 / len(items[0].continuations)
-    correct, _ = score_items(smollm2, task, items)
+    correct, _ = score_choices(smollm2, task, items)
     accuracy = estimate([float(c) for c in correct])
     assert accuracy.ci_low > chance, (
         f"level-1 arithmetic accuracy {accuracy.mean:.3f} "
@@ -100,20 +74,17 @@ def test_greedy_generation_is_deterministic_across_loads(smollm2: HFBackend) -> 
     assert any(text.strip() for text in first)
 
 
-def test_loglikelihood_matches_lm_eval_on_the_same_gguf(smollm2: HFBackend) -> None:
-    directory = data_dir()
-    if directory is None or not (directory / "arc_challenge").is_dir():
-        pytest.skip("arc_challenge data not found (set AGIMETER_DATA_DIR)")
+def test_loglikelihood_matches_lm_eval_on_the_same_gguf(smollm2: HFBackend, data_dir: Path) -> None:
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
 
-    task = Task(resolve_task("arc_challenge"), directory, num_fewshot=0)
+    task = Task(resolve_task("arc_challenge"), data_dir, num_fewshot=0)
     # lm-eval recomputes every context per choice: the 50 shortest of the first 100 items keep
     # this test within its time budget.
     items = sorted(task.items(limit=100), key=lambda i: len(i.context) + max(map(len, i.continuations)))[:50]
     assert len(items) == 50
     requests = [(item.context, c) for item in items for c in item.continuations]
-    _, ours = score_items(smollm2, task, items)
+    _, ours = score_choices(smollm2, task, items)
 
     package = package_dir(SMOLLM2)
     assert package is not None
@@ -131,38 +102,33 @@ def test_loglikelihood_matches_lm_eval_on_the_same_gguf(smollm2: HFBackend) -> N
         assert lls.index(max(lls)) == reference.index(max(reference)), item.doc_id
 
 
-def test_gguf_alias_reads_the_same_file_natively_and_the_stack_gap_is_measured(smollm2: HFBackend) -> None:
+def test_gguf_alias_reads_the_same_file_natively_and_the_stack_gap_is_measured(
+    smollm2: HFBackend, data_dir: Path
+) -> None:
     """``gguf:<alias>`` (llama.cpp, Q4_1 as shipped) vs ``hf:<alias>`` (dequantised to fp32) on the
     same 100 ARC-Challenge items: the gap is measured and reported, not assumed. llama.cpp's Q4_1
     kernels quantise activations to 8 bits, so small differences are expected; a different file or
     tokenizer would show as disagreement."""
     import json
 
-    directory = data_dir()
-    if directory is None or not (directory / "arc_challenge").is_dir():
-        pytest.skip("arc_challenge data not found (set AGIMETER_DATA_DIR)")
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install -e '.[gguf]')")
     native = create_backend(f"gguf:{ALIAS}", kv_f32=True)
     try:
         assert native.info.identity.rsplit(":", 1)[-1] == smollm2.info.identity.rsplit(":", 1)[-1]  # same GGUF
         assert native.info.identity != smollm2.info.identity  # but a different stack: separate cache keys
-        task = Task(resolve_task("arc_challenge"), directory, num_fewshot=0)
+        task = Task(resolve_task("arc_challenge"), data_dir, num_fewshot=0)
         items = task.items(limit=100)
-        hf_correct, hf_ll = score_items(smollm2, task, items)
-        gg_correct, gg_ll = score_items(native, task, items)
+        hf_correct, hf_ll = score_choices(smollm2, task, items)
+        gg_correct, gg_ll = score_choices(native, task, items)
     finally:
         native.close()
-    diffs = [abs(a - b) for x, y in zip(hf_ll, gg_ll, strict=True) for a, b in zip(x, y, strict=True)]
-    same_choice = sum(x.index(max(x)) == y.index(max(y)) for x, y in zip(hf_ll, gg_ll, strict=True))
     hf_acc, gg_acc = estimate([float(c) for c in hf_correct]), estimate([float(c) for c in gg_correct])
     gap = {
         "items": len(items),
         "hf_fp32_acc": hf_acc.mean,
         "gguf_q4_1_acc": gg_acc.mean,
         "acc_gap": hf_acc.mean - gg_acc.mean,
-        "same_choice": same_choice / len(items),
-        "max_abs_loglik_diff": max(diffs),
-        "mean_abs_loglik_diff": sum(diffs) / len(diffs),
+        **stack_gap(hf_ll, gg_ll).summary(),
     }
     out = REPO_ROOT / "artifacts" / "real_models"
     out.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,8 @@ BLOCKS: dict[str, tuple[str, int]] = {
     "offline_wordprob_gen": (r"(?:^|\n)Question: ", 0),
     "offline_logic_mc": (r"(?:^|\n)Question: ", 0),
     "offline_logic_gen": (r"(?:^|\n)Question: ", 0),
+    "humaneval_instruct": (r"Can you complete the following Python function\?", 0),
+    "mbpp_instruct": (r"Can you complete the following Python function\?", 0),
 }
 # 0-shot tasks that send one document's own text and nothing else: the field holding it
 RAW_FIELD = {"humaneval": "prompt", "humaneval_sampled": "prompt", "ifeval": "prompt", "xstest": "prompt"}

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from agimeter.tasks.dimensions import Dimension
+
 
 class Benchmark(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    dimension: str
+    dimension: Dimension
     chance: float  # percent: what a random guesser scores (0 for generated answers)
     tasks: tuple[str, ...] = ()  # agimeter tasks that measure it (first = closest)
     task_note: str = ""  # how the task differs from the usual published protocol
@@ -47,8 +49,22 @@ BENCHMARKS: dict[str, Benchmark] = {
             tasks=("math500",),
             task_note="agimeter measures MATH-500 (a 500-problem subset), reports use the 5,000-problem test set",
         ),
-        Benchmark(name="humaneval", dimension="coding", chance=0.0, tasks=("humaneval", "humaneval_sampled")),
-        Benchmark(name="mbpp", dimension="coding", chance=0.0, tasks=("mbpp",)),
+        Benchmark(
+            name="humaneval",
+            dimension="coding",
+            chance=0.0,
+            tasks=("humaneval", "humaneval_sampled", "humaneval_instruct"),
+        ),
+        Benchmark(
+            name="mbpp",
+            dimension="coding",
+            chance=0.0,
+            tasks=("mbpp", "mbpp_instruct"),
+            task_note=(
+                "reports name two MBPPs: the 500-problem test split (mbpp, 3-shot) "
+                "and EvalPlus's 378-problem subset (mbpp_instruct)"
+            ),
+        ),
         Benchmark(
             name="mgsm",
             dimension="multilingual",

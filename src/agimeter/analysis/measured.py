@@ -308,7 +308,9 @@ def _measured_score(chosen: ChosenScore, policy: SelectionPolicy) -> BenchScore:
         metric=metric,
         shots=shots if isinstance(shots, int) else None,
         normalized=score.normalized.mean if score.normalized else None,
-        protocol=protocol_text(protocol) + _chat_text(run.summary.get("chat_template", {}).get(score.task)),
+        protocol=protocol_text(protocol)
+        + _chat_text(run.summary.get("chat_template", {}).get(score.task))
+        + _weights_text(run.model),
         source=f"agimeter run {run.id}",
         provenance="measured",
         run_id=run.id,
@@ -318,6 +320,12 @@ def _measured_score(chosen: ChosenScore, policy: SelectionPolicy) -> BenchScore:
         selection=chosen.choice.describe(),
         min_items=policy.min_items_for(chosen.choice.candidate.task_size),
     )
+
+
+def _weights_text(model: str) -> str:
+    """How an alias's weights differ from those its published numbers are for (4-bit GGUFs)."""
+    alias = load_aliases().get(model.split(":", 1)[-1])
+    return f"; weights: {alias.weights_note}" if alias is not None and alias.weights_note else ""
 
 
 def _chat_text(chat: object) -> str:

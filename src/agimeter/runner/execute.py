@@ -1,20 +1,22 @@
 """Run items through a backend, score them and commit each one as soon as it is done.
 
+Every task is scored by its registered scorer (``agimeter.scoring``): answered items go to it in
+batches of the size it asks for, and each item is committed as soon as the scorer reports it.
 Finished items (same cache key) are never recomputed: a re-run after a crash or ``kill -9``
 picks up exactly where the store says it stopped.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from agimeter.backends.base import Backend, GenRequest, GenResult, LoglikRequest, LoglikResult
-from agimeter.runner.keys import item_cache_key, prompt_sha256
+from agimeter.runner.keys import item_cache_key, prompt_sha256, scoring_identity
 from agimeter.runner.meter import Meter
-from agimeter.scoring import ItemScore, score_item
+from agimeter.scoring.base import Answer, ItemScore, Scorer, ScoringContext
+from agimeter.scoring.registry import check_roles, scorer_for
 from agimeter.store.records import ItemRecord
 from agimeter.store.repository import Store
 from agimeter.tasks.item import Item
@@ -67,18 +69,43 @@ def use_chat(spec: TaskSpec, backend: Backend, mode: ChatMode) -> bool:
     return mode == "on" or spec.prompt.chat
 
 
-def _scoring_identity(spec: TaskSpec) -> dict[str, object]:
-    """How answers are judged, for the cache key: a change of judge is never a cache hit."""
-    identity: dict[str, object] = {
-        "scorer": spec.scorer,
-        **spec.scoring.model_dump(mode="json"),
-        "metrics": spec.metrics,
-    }
-    if spec.scoring.kind == "code_exec":
-        from agimeter.scoring.sandbox import JUDGE_VERSION
+Result = LoglikResult | GenResult
+Commit = Callable[[_Pending, ItemScore, Sequence[Result], Answer], None]
 
-        identity["sandbox_judge"] = JUDGE_VERSION
-    return identity
+
+class _ScoringQueue:
+    """Answered items waiting for the task's scorer: scored once they hold ``batch_size`` outputs
+    (and at the end), each committed as soon as the scorer reports it."""
+
+    def __init__(self, spec: TaskSpec, scorer: Scorer, context: ScoringContext, commit: Commit) -> None:
+        self.spec, self.scorer, self.context, self.commit = spec, scorer, context, commit
+        self.waiting: list[tuple[_Pending, Sequence[Result], Answer]] = []
+        self.outputs = 0
+
+    def add(self, pending: _Pending, results: Sequence[Result], answer: Answer) -> None:
+        self.waiting.append((pending, results, answer))
+        self.outputs += answer.outputs
+        if self.outputs >= self.scorer.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        batch, self.waiting, self.outputs = self.waiting, [], 0
+        if not batch:
+            return
+        done = [False] * len(batch)
+
+        def on_scored(index: int, score: ItemScore) -> None:
+            if done[index]:
+                raise RuntimeError(f"scorer {self.scorer.name!r} scored item {index} of a batch twice")
+            done[index] = True
+            pending, results, answer = batch[index]
+            self.commit(pending, score, results, answer)
+
+        self.scorer.score(self.spec, [answer for _, _, answer in batch], self.context, on_scored)
+        if not all(done):
+            raise RuntimeError(
+                f"scorer {self.scorer.name!r} returned no score for {done.count(False)} item(s) of {self.spec.name}"
+            )
 
 
 class Executor:
@@ -91,6 +118,7 @@ class Executor:
         numerics: dict[str, str],
         chat_mode: ChatMode = "auto",
         progress: ProgressSink | None = None,
+        models: Mapping[str, Backend] | None = None,
     ) -> None:
         self.backend = backend
         self.store = store
@@ -98,6 +126,8 @@ class Executor:
         self.numerics = numerics
         self.chat_mode = chat_mode
         self.progress: ProgressSink = progress or _NoProgress()
+        # Scorers' own models by role (e.g. "grader"), apart from the evaluated one.
+        self.scoring_context = ScoringContext(models=dict(models or {}))
 
     def render(self, spec: TaskSpec, item: Item) -> str:
         if not use_chat(spec, self.backend, self.chat_mode):
@@ -105,11 +135,17 @@ class Executor:
         messages = [{"role": r, "content": c} for r, c in item.chat_messages] or [
             {"role": "user", "content": item.context}
         ]
+        # A last assistant turn is the start of the answer (a task's response prefix): the turns
+        # before it get the generation prompt and the answer continues from it.
+        answer_start = messages.pop()["content"] if messages[-1]["role"] == "assistant" else ""
         rendered = self.backend.apply_chat_template(messages)
-        return rendered if rendered is not None else item.context
+        return rendered + answer_start if rendered is not None else item.context
 
     def run_task(self, run_id: str, task: PreparedTask) -> None:
         spec = task.spec
+        scorer = scorer_for(spec)
+        check_roles(spec, scorer, self.scoring_context)
+        judged_by = scoring_identity(scorer, spec, self.scoring_context)
         pending: list[_Pending] = []
         for item in task.items:
             context = self.render(spec, item)
@@ -120,7 +156,7 @@ class Executor:
                 task_version=spec.version,
                 item=item,
                 context=context,
-                scoring=_scoring_identity(spec),
+                scoring=judged_by,
             )
             pending.append(_Pending(item, context, key))
         cached = self.store.cached_items(p.cache_key for p in pending)
@@ -132,15 +168,20 @@ class Executor:
         )
         todo = [p for p in pending if p.cache_key not in cached]
         self.progress.start_task(spec.name, total=len(pending), done=len(pending) - len(todo))
+
+        def commit(p: _Pending, score: ItemScore, results: Sequence[Result], answer: Answer) -> None:
+            self._commit(run_id, spec, p, score, results, answer)
+
+        queue = _ScoringQueue(spec, scorer, self.scoring_context, commit)
         try:
             if spec.output_type == "multiple_choice":
-                self._run_loglik(run_id, spec, todo)
+                self._run_loglik(spec, todo, queue)
             else:
-                self._run_generate(run_id, spec, todo)
+                self._run_generate(spec, todo, queue)
         finally:
             self.progress.finish_task()
 
-    def _run_loglik(self, run_id: str, spec: TaskSpec, todo: Sequence[_Pending]) -> None:
+    def _run_loglik(self, spec: TaskSpec, todo: Sequence[_Pending], queue: _ScoringQueue) -> None:
         requests: list[LoglikRequest] = []
         owner: list[tuple[int, int]] = []
         for i, p in enumerate(todo):
@@ -163,18 +204,14 @@ class Executor:
                 failed.add(i)
             if remaining[i] == 0 and i not in failed:
                 done = [r for r in slots[i] if r is not None]
-                self._commit_loglik(run_id, spec, todo[i], done)
+                lls, greedy = tuple(r.logprob for r in done), tuple(r.is_greedy for r in done)
+                queue.add(todo[i], done, Answer(todo[i].item, loglikelihoods=lls, is_greedy=greedy))
 
         self.backend.loglikelihood(requests, on_result=on_result)
+        queue.flush()
         self._check_complete(spec, len(todo), sum(1 for left in remaining if left == 0), len(failed))
 
-    def _commit_loglik(self, run_id: str, spec: TaskSpec, p: _Pending, results: Sequence[LoglikResult]) -> None:
-        lls = [r.logprob for r in results]
-        greedy = [r.is_greedy for r in results]
-        score = score_item(spec, p.item, loglikelihoods=lls, is_greedy=greedy)
-        self._commit(run_id, spec, p, score, results, prediction=score.prediction, is_greedy=greedy)
-
-    def _run_generate(self, run_id: str, spec: TaskSpec, todo: Sequence[_Pending]) -> None:
+    def _run_generate(self, spec: TaskSpec, todo: Sequence[_Pending], queue: _ScoringQueue) -> None:
         requests: list[GenRequest] = []
         owner: list[tuple[int, int]] = []
         for i, p in enumerate(todo):
@@ -195,8 +232,6 @@ class Executor:
         slots: list[list[GenResult | None]] = [[None] * p.item.samples for p in todo]
         remaining = [p.item.samples for p in todo]
         failed: set[int] = set()
-        code = spec.scoring.kind == "code_exec"
-        ready: list[int] = []  # code tasks: items whose samples all arrived, waiting for the sandbox
 
         def on_result(index: int, result: GenResult) -> None:
             i, j = owner[index]
@@ -207,47 +242,13 @@ class Executor:
             if result.error is not None:
                 self.meter.add_error(result.error.kind)
                 failed.add(i)
-            if remaining[i] or i in failed:
-                return
-            if not code:
-                self._commit_generate(run_id, spec, todo[i], [r for r in slots[i] if r is not None])
-                return
-            ready.append(i)
-            if sum(todo[k].item.samples for k in ready) >= self._code_batch:
-                flush()
-
-        def flush() -> None:
-            batch = [(todo[i], [r for r in slots[i] if r is not None]) for i in ready]
-            ready.clear()
-            self._commit_code(run_id, spec, batch)
+            if remaining[i] == 0 and i not in failed:
+                done = [r for r in slots[i] if r is not None]
+                queue.add(todo[i], done, Answer(todo[i].item, generations=tuple(r.text for r in done)))
 
         self.backend.generate(requests, on_result=on_result)
-        flush()
+        queue.flush()
         self._check_complete(spec, len(todo), sum(1 for left in remaining if left == 0), len(failed))
-
-    @property
-    def _code_batch(self) -> int:
-        """Programs per sandbox batch: enough to keep every core busy, small enough to commit often."""
-        return 4 * (os.cpu_count() or 1)
-
-    def _commit_generate(self, run_id: str, spec: TaskSpec, p: _Pending, results: Sequence[GenResult]) -> None:
-        score = score_item(spec, p.item, generations=[r.text for r in results])
-        self._commit(run_id, spec, p, score, results, prediction=score.extracted)
-
-    def _commit_code(self, run_id: str, spec: TaskSpec, batch: Sequence[tuple[_Pending, list[GenResult]]]) -> None:
-        """Run every sample's program in the sandbox (in parallel), then score and commit."""
-        if not batch:
-            return
-        from agimeter.scoring.code import build_program, limits_for
-        from agimeter.scoring.sandbox import run_many
-
-        programs = [build_program(p.item, r.text) for p, results in batch for r in results]
-        outcomes = run_many(programs, limits_for(spec))
-        at = 0
-        for p, results in batch:
-            mine, at = outcomes[at : at + len(results)], at + len(results)
-            score = score_item(spec, p.item, generations=[r.text for r in results], exec_results=mine)
-            self._commit(run_id, spec, p, score, results, prediction=score.extracted)
 
     def _check_complete(self, spec: TaskSpec, expected: int, answered: int, failed: int) -> None:
         """Every item must be answered: scored and committed, or failed (counted, retried on re-run)."""
@@ -263,10 +264,8 @@ class Executor:
         spec: TaskSpec,
         p: _Pending,
         score: ItemScore,
-        results: Sequence[LoglikResult | GenResult],
-        *,
-        prediction: int | str | None,
-        is_greedy: list[bool] | None = None,
+        results: Sequence[Result],
+        answer: Answer,
     ) -> None:
         prompt_tokens = sum(r.usage.prompt_tokens for r in results)
         computed = sum(
@@ -282,14 +281,14 @@ class Executor:
             doc_id=p.item.doc_id,
             subtask=p.item.subtask,
             target=p.item.target,
-            prediction=prediction,
+            prediction=score.prediction if score.prediction is not None else score.extracted,
             correct=score.correct,
             metrics=score.metrics,
             chance=score.chance,
             weights=score.weights,
             details=score.details or None,
             loglikelihoods=list(score.loglikelihoods) if score.loglikelihoods else None,
-            is_greedy=is_greedy,
+            is_greedy=list(answer.is_greedy) if answer.is_greedy is not None else None,
             generation=score.generation,
             generations=list(score.generations) or None,
             prompt_tokens=prompt_tokens,

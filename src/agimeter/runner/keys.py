@@ -7,7 +7,9 @@ import hashlib
 import json
 from typing import Any
 
+from agimeter.scoring.base import DEFAULT_VERSION, Scorer, ScoringContext
 from agimeter.tasks.item import Item
+from agimeter.tasks.spec import TaskSpec
 
 
 def _digest(payload: dict[str, Any]) -> str:
@@ -17,6 +19,29 @@ def _digest(payload: dict[str, Any]) -> str:
 
 def prompt_sha256(context: str, continuations: tuple[str, ...]) -> str:
     return _digest({"context": context, "continuations": list(continuations)})
+
+
+def scoring_identity(scorer: Scorer, spec: TaskSpec, context: ScoringContext) -> dict[str, Any]:
+    """How answers are judged, for the cache key, so that a change of judge is never a cache hit:
+    the scorer's name, the spec's scoring settings and metrics, the scorer's version, and whatever
+    else the scorer says its verdicts depend on (a grader model's identity).
+
+    A scorer at the default version adds no version field and one that depends on nothing else no
+    ``scorer_identity``, so the keys of items cached before scorers had versions stay valid.
+    """
+    identity: dict[str, Any] = {
+        "scorer": scorer.name,
+        **spec.scoring.model_dump(mode="json"),
+        "metrics": spec.metrics,
+    }
+    if scorer.version != DEFAULT_VERSION:
+        if scorer.version_key in identity:
+            raise ValueError(f"scorer {scorer.name!r}: version_key {scorer.version_key!r} is taken")
+        identity[scorer.version_key] = scorer.version
+    extra = scorer.identity(spec, context)
+    if extra:
+        identity["scorer_identity"] = extra
+    return identity
 
 
 def item_cache_key(

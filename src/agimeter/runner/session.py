@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from agimeter.runner.execute import ChatMode, Executor, PreparedTask, ProgressSi
 from agimeter.runner.keys import run_key
 from agimeter.runner.meter import Measurement, Meter
 from agimeter.runner.sequential import run_until_ci
+from agimeter.scoring.base import ScoringContext
+from agimeter.scoring.registry import check_roles, scorer_for
 from agimeter.store.lease import Heartbeat, this_process
 from agimeter.store.records import Owner, RunRecord
 from agimeter.store.repository import Store
@@ -33,6 +36,8 @@ class RunOptions(BaseModel):
 
     model: str
     tasks: list[str]
+    # Directories of lm-eval task YAMLs: their task names resolve in ``tasks``, and includes.
+    include_paths: list[str] = Field(default_factory=list)
     data_dir: str | None = None
     limit: int | None = Field(default=None, ge=1)
     sample: int | None = Field(default=None, ge=1)
@@ -56,7 +61,7 @@ def prepare_tasks(options: RunOptions) -> list[PreparedTask]:
     data_dir = Path(options.data_dir) if options.data_dir else None
     prepared = []
     for name in options.tasks:
-        spec = resolve_task(name)
+        spec = resolve_task(name, options.include_paths)
         task = Task(spec, data_dir, num_fewshot=options.num_fewshot)
         population = None
         if options.target_ci is not None:
@@ -87,8 +92,14 @@ def load_backend(options: RunOptions) -> tuple[Backend, float]:
     return backend, time.perf_counter() - start
 
 
-def check_capabilities(backend: Backend, prepared: list[PreparedTask]) -> None:
-    """Fail before anything is stored when the backend cannot serve some of the tasks."""
+def check_capabilities(
+    backend: Backend, prepared: list[PreparedTask], models: Mapping[str, Backend] | None = None
+) -> None:
+    """Fail before anything is stored when the backend cannot serve some of the tasks, or a task's
+    scorer needs a model (a role in ``models``) that was not given."""
+    context = ScoringContext(models=dict(models or {}))
+    for p in prepared:
+        check_roles(p.spec, scorer_for(p.spec), context)
     needs_loglik = [p.spec.name for p in prepared if p.spec.output_type == "multiple_choice"]
     check = getattr(backend, "check_loglikelihood", None)
     if needs_loglik and callable(check):
@@ -137,10 +148,12 @@ def execute_run(
     progress: ProgressSink | None = None,
     *,
     owner: Owner | None = None,
+    models: Mapping[str, Backend] | None = None,
 ) -> RunRecord:
     """Run (or resume) and return the finished run record. ``owner`` (this process by default)
-    holds the run's lease while it runs; a run that a live process holds is refused."""
-    check_capabilities(backend, prepared)
+    holds the run's lease while it runs; a run that a live process holds is refused. ``models``:
+    the scorers' own models by role (e.g. ``"grader"``)."""
+    check_capabilities(backend, prepared, models)
     key = _run_key(options, backend, prepared)
     owner = owner or this_process()
     meter = Meter(load_s)
@@ -172,7 +185,9 @@ def execute_run(
     numerics = {"dtype": str(backend.info.dtype), "device": str(backend.info.device).split(":")[0]}
     if "kv_cache" in backend.info.extra:  # llama.cpp: an f16 KV cache moves log-probs by ~2e-3
         numerics["kv_cache"] = backend.info.extra["kv_cache"]
-    executor = Executor(backend, store, meter, numerics=numerics, chat_mode=options.chat, progress=progress)
+    executor = Executor(
+        backend, store, meter, numerics=numerics, chat_mode=options.chat, progress=progress, models=models
+    )
 
     sequential: dict[str, Any] = {}
     # Whether each task's prompts went through the chat template (``--chat`` and the model decide,

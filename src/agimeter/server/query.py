@@ -11,9 +11,8 @@ from agimeter.analysis.entries import ModelEntry
 from agimeter.analysis.pareto import unloaded_point
 from agimeter.analysis.ranking import group_key
 from agimeter.server.schemas import FixedColumn, SortColumn, SortOrder
-from agimeter.tasks.spec import Dimension
+from agimeter.tasks.dimensions import DIMENSIONS as DIMENSIONS  # the pages import it from here
 
-DIMENSIONS: tuple[str, ...] = get_args(Dimension)
 FIXED_COLUMNS: tuple[str, ...] = get_args(FixedColumn)
 TEXT_COLUMNS = ("model", "provenance", "backend", "hardware")
 

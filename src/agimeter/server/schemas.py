@@ -14,7 +14,7 @@ from agimeter.analysis.runs import BadRunError, FiniteOnly, check_run
 from agimeter.analysis.summary import TaskScore
 from agimeter.store.records import ItemRecord, RunRecord, RunStatus
 from agimeter.store.tables import IDENTITY_LENGTH
-from agimeter.tasks.spec import Dimension
+from agimeter.tasks.dimensions import Dimension
 
 API_SCHEMA_VERSION = 1
 MAX_LIMIT = 500

@@ -6,18 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-SPEC_SCHEMA_VERSION = 1
+from agimeter.tasks.dimensions import Dimension
 
-Dimension = Literal[
-    "knowledge",
-    "reasoning",
-    "math",
-    "coding",
-    "multilingual",
-    "medical",
-    "safety",
-    "instruction_following",
-]
+SPEC_SCHEMA_VERSION = 1
 
 
 class SpecModel(BaseModel):
@@ -93,6 +84,10 @@ class FewShot(SpecModel):
     # chain-of-thought exemplars come as one block). The listed shots are these plus num_fewshot.
     in_description: int = Field(default=0, ge=0)
     chain_of_thought: bool = False  # the exemplars show their reasoning before the answer
+    # Draw exemplars without the evaluated doc (lm-eval's n + 1 draw, then removal). None: when
+    # the exemplars come from the evaluated docs. lm-eval task YAMLs set it by lm-eval's own rule
+    # (few-shot split name == test split name), which the source alone cannot always tell.
+    exclude_eval_doc: bool | None = None
 
 
 class Prompt(SpecModel):
@@ -111,6 +106,19 @@ class Prompt(SpecModel):
     # Named record preprocessors from agimeter.tasks.preprocess (e.g. "hellaswag").
     preprocess: str | None = None
     chat: bool = False  # protocol asks for the chat template when the model has one
+    # The system message under the chat template, not part of the plain prompt (``description``
+    # is both; give one or the other).
+    system: str = ""
+    # The start of the answer, written for the model (EvalPlus's "response prefix", e.g. an opened
+    # code fence): appended to the plain prompt, and under the chat template it opens the
+    # assistant turn. The generated text continues it; scorers see the generated text only.
+    response_prefix: str = ""
+
+    @model_validator(mode="after")
+    def _one_system_text(self) -> Prompt:
+        if self.system and self.description:
+            raise ValueError("prompt.system and prompt.description are both system text: give one")
+        return self
 
 
 class Generation(SpecModel):
@@ -130,23 +138,16 @@ class Generation(SpecModel):
         return self
 
 
-ScorerKind = Literal["exact_match", "math_equiv", "code_exec", "ifeval", "refusal"]
-
-# Metrics each way of scoring can report (``pass@K`` for any K <= generation.n).
-SCORER_METRICS: dict[str, tuple[str, ...]] = {
-    "multiple_choice": ("acc", "acc_norm", "mc2"),
-    "exact_match": ("exact_match",),
-    "math_equiv": ("equiv",),
-    "code_exec": ("pass@K",),
-    "ifeval": ("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc", "inst_level_loose_acc"),
-    "refusal": ("refused", "appropriate"),
-}
+DEFAULT_GENERATE_SCORER = "exact_match"
 
 
 class Scoring(SpecModel):
-    """How a generated answer is judged (generate tasks), and per-doc data the judge needs."""
+    """How answers are judged, and per-doc data the judge needs."""
 
-    kind: ScorerKind = "exact_match"
+    # A registered scorer (``agimeter.scoring.SCORERS``; plugins add more): exact_match, math_equiv,
+    # code_exec, ifeval, refusal for generate tasks. Multiple-choice tasks are scored by
+    # log-likelihood (``multiple_choice``) unless this names another multiple-choice scorer.
+    kind: str = DEFAULT_GENERATE_SCORER
     # Rendered per doc and kept with the item: a doc field name copies the raw value (lists and
     # objects too), anything else is a Jinja2 template rendered to text. Used by mc2 (num_true),
     # code_exec (prefix, tests), ifeval (instruction_id_list, kwargs) and refusal (should_refuse).
@@ -175,6 +176,19 @@ class Extraction(SpecModel):
     ignore_case: bool = False
 
 
+class SourceFile(SpecModel):
+    path: str
+    sha256: str
+
+
+class ImportedFrom(SpecModel):
+    """The files a spec was converted from: an lm-eval task YAML first, then what it includes
+    (and any lm-eval code agimeter recognised and reimplements), each with its sha256."""
+
+    format: Literal["lm_eval_yaml"] = "lm_eval_yaml"
+    files: list[SourceFile] = Field(min_length=1)
+
+
 class TaskSpec(SpecModel):
     schema_version: int = SPEC_SCHEMA_VERSION
     name: str
@@ -197,6 +211,8 @@ class TaskSpec(SpecModel):
     # Whether the task's score counts toward its dimension in the capability map, the overall
     # index and the leaderboard. The built-in tasks say so; a user task counts only if it does.
     counts_toward_dimension: bool = False
+    # Set when the spec was converted from another format (reported in protocol()).
+    imported_from: ImportedFrom | None = None
     # The YAML file the spec was read from, as the user named it (not part of the protocol).
     _origin: str = PrivateAttr(default="")
 
@@ -229,29 +245,44 @@ class TaskSpec(SpecModel):
 
     @property
     def scorer(self) -> str:
-        return "multiple_choice" if self.output_type == "multiple_choice" else self.scoring.kind
+        """The registered scorer's name: ``scoring.kind``, or for multiple choice left at its default,
+        ``multiple_choice`` (log-likelihood accuracy)."""
+        if self.output_type == "multiple_choice" and self.scoring.kind == DEFAULT_GENERATE_SCORER:
+            return "multiple_choice"
+        return self.scoring.kind
 
     @model_validator(mode="after")
     def _check_kind(self) -> TaskSpec:
         if self.output_type == "multiple_choice":
             if self.prompt.doc_to_choice is None:
                 raise ValueError("prompt.doc_to_choice is required for multiple_choice tasks")
-            if self.scoring.kind != "exact_match":
-                raise ValueError("scoring.kind is for generate tasks; multiple choice is scored by log-likelihood")
-            if "mc2" in self.metrics and "num_true" not in self.scoring.fields:
-                raise ValueError("metrics: mc2 needs scoring.fields.num_true (how many leading choices are true)")
         elif self.generation is None:
             raise ValueError("generation is required for generate tasks")
-        allowed = SCORER_METRICS[self.scorer]
-        for metric in self.metrics:
-            k = metric.removeprefix("pass@")
-            if metric in allowed or ("pass@K" in allowed and k.isdigit() and int(k) >= 1):
-                if k.isdigit() and self.generation is not None and int(k) > self.generation.n:
-                    raise ValueError(f"metrics: {metric} needs generation.n >= {k}")
-                continue
-            raise ValueError(
-                f"metrics: {metric!r} is not reported by scorer {self.scorer!r} (it has: {', '.join(allowed)})"
-            )
+        self._check_scorer()
         if self.extraction is not None and self.extraction.kind == "regex" and not self.extraction.pattern:
             raise ValueError("extraction.pattern is required when extraction.kind is 'regex'")
         return self
+
+    def _check_scorer(self) -> None:
+        """The scorer exists, scores this output type and reports every metric asked for.
+
+        The one look downstream from a task spec: the scorer named here declares what it reports, so
+        a YAML file asking for a metric its scorer does not have fails at load time, naming the field.
+        Looking it up loads the scoring layer's built-ins and any scorer plugins.
+        """
+        from agimeter.scoring.registry import SCORERS
+
+        name = self.scorer
+        if name not in SCORERS:
+            raise ValueError(SCORERS.unknown(name, where="scoring.kind"))
+        scorer = SCORERS.get(name)
+        if scorer.output_type != self.output_type:
+            if self.output_type == "multiple_choice":
+                raise ValueError("scoring.kind is for generate tasks; multiple choice is scored by log-likelihood")
+            raise ValueError(f"scoring.kind: {name!r} scores multiple-choice tasks, not generated answers")
+        for metric in self.metrics:
+            if not scorer.reports(metric):
+                raise ValueError(
+                    f"metrics: {metric!r} is not reported by scorer {name!r} (it has: {', '.join(scorer.metrics)})"
+                )
+        scorer.check(self)

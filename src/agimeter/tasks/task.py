@@ -7,7 +7,8 @@ Prompt assembly (lm_eval/api/task.py ``fewshot_context`` + ``build_qa_turn``)::
     + doc_to_text(doc)
 
 where an exemplar's answer is ``choices[target]`` for an integer target, else the target text.
-Multiple-choice continuations are ``target_delimiter + choice``.
+Multiple-choice continuations are ``target_delimiter + choice``. A ``response_prefix`` (the
+start of the answer) follows the whole prompt; in the chat form it is a last assistant turn.
 """
 
 from __future__ import annotations
@@ -137,8 +138,16 @@ class Task:
             n=self.num_fewshot,
             seed=fs.seed,
             pool_by_group=pools,
-            exclude_eval_doc=fs.source is None or fs.source == self.spec.source,
+            exclude_eval_doc=self._excludes_eval_doc(),
         )
+
+    def _same_docs(self) -> bool:
+        fs = self.spec.fewshot
+        return fs.source is None or fs.source == self.spec.source
+
+    def _excludes_eval_doc(self) -> bool:
+        explicit = self.spec.fewshot.exclude_eval_doc
+        return self._same_docs() if explicit is None else explicit
 
     def _choices(self, doc: Record, origin: str) -> list[str] | None:
         if self.spec.prompt.doc_to_choice is None:
@@ -184,8 +193,11 @@ class Task:
         description = self._description(doc)
         question = templates.doc_to_text(p.doc_to_text, doc.fields, origin=doc.origin, spec=self.spec.origin)
         user_text = self._fewshot_text(exemplars, origin_of) + question
-        chat: tuple[tuple[str, str], ...] = (("system", description),) if description else ()
+        system = p.system or description
+        chat: tuple[tuple[str, str], ...] = (("system", system),) if system else ()
         chat += (("user", user_text),)
+        if p.response_prefix:
+            chat += (("assistant", p.response_prefix),)
         target = templates.doc_to_target(
             p.doc_to_target, doc.fields, origin=doc.origin, multiple_choice=self._multiple_choice, spec=self.spec.origin
         )
@@ -199,7 +211,7 @@ class Task:
             "task": spec.name,
             "doc_id": doc_id,
             "kind": spec.output_type,
-            "context": description + user_text,
+            "context": description + user_text + p.response_prefix,
             "subtask": subtask,
             "chat_messages": chat,
             "extra": self._scoring_fields(doc),
@@ -270,7 +282,16 @@ class Task:
     def protocol(self) -> dict[str, Any]:
         """Everything needed to reproduce the prompts and scores (JSON-serialisable)."""
         spec, fs = self.spec, self.spec.fewshot
-        same_docs = fs.source is None or fs.source == spec.source
+        same_docs = self._same_docs()
+        pool: Any = None
+        if same_docs:
+            pool = "evaluated docs, current doc " + ("excluded" if self._excludes_eval_doc() else "included")
+        elif fs.source is not None:
+            pool = fs.source.model_dump(mode="json")
+        prompt = spec.prompt.model_dump(mode="json")
+        for later_field in ("system", "response_prefix"):  # left out unused: older hashes stay valid
+            if not prompt[later_field]:
+                del prompt[later_field]
         body: dict[str, Any] = {
             "task": spec.name,
             "version": spec.version,
@@ -286,13 +307,9 @@ class Task:
                 "sampler": fs.sampler,
                 "seed": fs.seed,
                 "group_by": fs.group_by,
-                "source": "evaluated docs, current doc excluded"
-                if same_docs
-                else fs.source.model_dump(mode="json")
-                if fs.source is not None
-                else None,
+                "source": pool,
             },
-            "prompt": spec.prompt.model_dump(mode="json"),
+            "prompt": prompt,
             "generation": spec.generation.model_dump(mode="json") if spec.generation else None,
             "extraction": spec.extraction.model_dump(mode="json") if spec.extraction else None,
             "dimension": spec.dimension,
@@ -306,12 +323,26 @@ class Task:
             "deviations": list(spec.deviations),
             "references": list(spec.references),
         }
+        # Keys that older specs never set stay out, so their protocol hashes do not move.
+        if fs.exclude_eval_doc is not None:
+            body["fewshot"]["exclude_eval_doc"] = fs.exclude_eval_doc
+        if spec.imported_from is not None:
+            body["imported_from"] = spec.imported_from.model_dump(mode="json")
         return with_protocol_hash(body)
 
 
+# Labels for the readers (how the aggregate views treat a task, what its exemplars are), not part
+# of what the prompts and scores are: left out of the hash, so adding them moved no task's hash.
+LABEL_KEYS = ("counts_toward_dimension", "standard")
+FEWSHOT_LABEL_KEYS = ("sampled", "in_description", "chain_of_thought")
+
+
 def with_protocol_hash(protocol: dict[str, Any]) -> dict[str, Any]:
-    """``protocol`` with its ``protocol_hash`` (of everything else in it) set."""
+    """``protocol`` with its ``protocol_hash`` set: of everything in it but the labels."""
     body = {k: v for k, v in protocol.items() if k != "protocol_hash"}
-    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False)
+    hashed = {k: v for k, v in body.items() if k not in LABEL_KEYS}
+    if isinstance(hashed.get("fewshot"), dict):
+        hashed["fewshot"] = {k: v for k, v in hashed["fewshot"].items() if k not in FEWSHOT_LABEL_KEYS}
+    canonical = json.dumps(hashed, sort_keys=True, ensure_ascii=False)
     body["protocol_hash"] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
     return body
