@@ -392,7 +392,6 @@ def list_tasks(
                 "dimension": spec.dimension,
                 "output_type": spec.output_type,
                 "num_fewshot": spec.shots,
-                "chain_of_thought": spec.fewshot.chain_of_thought,
                 "chat": spec.prompt.chat,
                 "metrics": list(spec.metrics),
                 "items": size,  # null: the data dir is needed to count them
