@@ -11,7 +11,16 @@ import typer
 
 from agimeter.analysis.runs import check_run, is_perf, perf_result, run_cost, run_measurement, run_scores, run_usd
 from agimeter.backends.base import DTYPES
-from agimeter.cli import catalog_cmd, compare_cmd, perf_cmd, prices_cmd, progress_cmd, report_cmd, serve_cmd
+from agimeter.cli import (
+    catalog_cmd,
+    compare_cmd,
+    perf_cmd,
+    pin_cmd,
+    prices_cmd,
+    progress_cmd,
+    report_cmd,
+    serve_cmd,
+)
 from agimeter.cli.consoles import console, err_console, error_line
 from agimeter.cli.options import (
     ConfigOpt,
@@ -172,7 +181,7 @@ def run(
             record = execute_run(options, result_store, prepared, backend, load_s, progress)
     finally:
         backend.close()
-    _show(result_store, record, output, subtasks=False)
+    _show(result_store, record, output, subtasks=False, config=config)
     if record.status == "incomplete":
         raise typer.Exit(EXIT_INCOMPLETE)
 
@@ -209,8 +218,11 @@ def _api_price(
     return find_price(table, query, rate).model_dump(mode="json")
 
 
-def _summary_payload(store: Store, run: RunRecord, weights: dict[str, float] | None = None) -> dict[str, Any]:
+def _summary_payload(
+    store: Store, run: RunRecord, weights: dict[str, float] | None = None, config: Path | None = None
+) -> dict[str, Any]:
     from agimeter.analysis.dimensions import capability_map
+    from agimeter.cli.render_solved import catalog_prices, run_solved
 
     scores = run_scores(store, run)
     payload: dict[str, Any] = {
@@ -225,15 +237,25 @@ def _summary_payload(store: Store, run: RunRecord, weights: dict[str, float] | N
         payload["cost"] = run_cost(run, measurement).model_dump(mode="json")
     if "sequential" in run.summary:
         payload["sequential"] = run.summary["sequential"]
+    solved, hosted = run_solved(store, run, catalog_prices(store, config))
+    payload["solved"] = [r.model_dump(mode="json") for r in solved]
+    payload["hosted_comparison"] = [h.model_dump(mode="json") for h in hosted]
     return payload
 
 
 def _show(
-    store: Store, run: RunRecord, output: str, *, subtasks: bool, weights: dict[str, float] | None = None
+    store: Store,
+    run: RunRecord,
+    output: str,
+    *,
+    subtasks: bool,
+    weights: dict[str, float] | None = None,
+    config: Path | None = None,
 ) -> None:
     from agimeter.analysis.dimensions import capability_map
     from agimeter.cli.render import cost_table, scores_table
     from agimeter.cli.render_dimensions import bar_chart, dimension_table
+    from agimeter.cli.render_solved import catalog_prices, run_solved, solved_table
 
     check_run(run)  # a malformed stored run: one line naming the field, exit 2
     if is_perf(run):
@@ -247,7 +269,7 @@ def _show(
                 console.print(table)
         return
     if output == "json":
-        sys.stdout.write(json.dumps(_summary_payload(store, run, weights), indent=2) + "\n")
+        sys.stdout.write(json.dumps(_summary_payload(store, run, weights, config), indent=2) + "\n")
         return
     scores = run_scores(store, run)
     console.print(scores_table(run, scores, subtasks=subtasks))
@@ -258,6 +280,9 @@ def _show(
     measurement = run_measurement(run)
     if measurement is not None:
         console.print(cost_table(measurement, run_cost(run, measurement)))
+    solved, hosted = run_solved(store, run, catalog_prices(store, config))
+    if solved:
+        console.print(solved_table(solved, hosted))
     if run.error:
         console.print(error_line(run.error))
 
@@ -303,7 +328,7 @@ def show(
     except ValueError as err:
         raise ConfigError(str(err)) from None
     result_store = _open_store(store, config)
-    _show(result_store, result_store.get_run(run_id), output, subtasks=subtasks, weights=parsed)
+    _show(result_store, result_store.get_run(run_id), output, subtasks=subtasks, weights=parsed, config=config)
 
 
 @app.command()
@@ -323,7 +348,7 @@ def export(
             for item in result_store.run_items(run_record.id)
         )
     elif output == "json":
-        text = json.dumps(_summary_payload(result_store, run_record), indent=2) + "\n"
+        text = json.dumps(_summary_payload(result_store, run_record, config=config), indent=2) + "\n"
     else:
         check_format(output, ("jsonl", "json"))
     if out is None:
@@ -358,15 +383,15 @@ def list_tasks(
         spec = resolve_task(name)
         if dimension and spec.dimension != dimension:
             continue
-        shots = spec.fewshot.num_fewshot
-        protocol = f"{shots}-shot" + (", chat" if spec.prompt.chat else "")
+        protocol = f"{spec.shots}-shot" + (" CoT" if spec.fewshot.chain_of_thought else "")
+        protocol += ", chat" if spec.prompt.chat else ""
         size = task_size(spec, resolved)
         rows.append(
             {
                 "task": spec.name,
                 "dimension": spec.dimension,
                 "output_type": spec.output_type,
-                "num_fewshot": shots,
+                "num_fewshot": spec.shots,
                 "chat": spec.prompt.chat,
                 "metrics": list(spec.metrics),
                 "items": size,  # null: the data dir is needed to count them
@@ -437,6 +462,7 @@ app.command("trends")(progress_cmd.trends)
 app.command("report")(report_cmd.report)
 app.command("serve")(serve_cmd.serve)
 app.command("push")(serve_cmd.push)
+app.command("pin")(pin_cmd.pin)
 
 
 def _sigterm_as_interrupt(signum: int, frame: object) -> None:
