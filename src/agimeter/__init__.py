@@ -3,8 +3,9 @@
 The public API is small; the CLI (``agimeter``) is the main entry point.
 """
 
-from agimeter.backends.base import Backend, GenRequest, GenResult, LoglikRequest, LoglikResult, ModelInfo
+from agimeter.backends.base import Backend, GenRequest, GenResult, LoglikRequest, LoglikResult
 from agimeter.errors import AgimeterError
+from agimeter.records.model import ModelInfo
 
 __version__ = "0.1.0"
 

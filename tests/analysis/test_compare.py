@@ -12,7 +12,8 @@ import pytest
 from scipy.stats import binomtest
 
 from agimeter.analysis.compare import compare_items, mcnemar_exact, paired_bootstrap_ci, sign_flip_p
-from agimeter.store.records import ItemRecord
+from agimeter.records.items import ItemRecord
+from agimeter.records.protocol import TaskProtocol
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -83,9 +84,9 @@ def test_compare_cli(agimeter: Cli, toy_env: dict[str, Path]) -> None:
 
 def test_per_dimension_difference_is_normalised_and_tested() -> None:
     protocols = {
-        "k1": {"dimension": "knowledge", "metrics": ["acc"]},
-        "k2": {"dimension": "knowledge", "metrics": ["acc"]},
-        "m": {"dimension": "math", "metrics": ["acc"]},
+        "k1": TaskProtocol(dimension="knowledge", metrics=["acc"]),
+        "k2": TaskProtocol(dimension="knowledge", metrics=["acc"]),
+        "m": TaskProtocol(dimension="math", metrics=["acc"]),
     }
     a, b = [], []
     for task in ("k1", "k2", "m"):

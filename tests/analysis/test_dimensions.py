@@ -8,8 +8,8 @@ import random
 import pytest
 
 from agimeter.analysis.dimensions import capability_map, parse_weights
-from agimeter.analysis.stats import Estimate, estimate, stratified_estimate, weighted_estimate
-from agimeter.analysis.summary import TaskScore, normalize
+from agimeter.scoring.aggregate import TaskScore, normalize
+from agimeter.scoring.stats import Estimate, estimate, stratified_estimate, weighted_estimate
 from agimeter.tasks.sampling import population, stratified_order
 
 

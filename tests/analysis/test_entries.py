@@ -9,13 +9,15 @@ from typing import Any
 
 from agimeter.analysis.entries import all_entries, measured_entries
 from agimeter.analysis.side_by_side import alias_card_entries, hub_id, side_by_side
-from agimeter.runner.hardware import detect_hardware
-from agimeter.runner.meter import Measurement
+from agimeter.backends.hardware import detect_hardware
+from agimeter.records.items import ItemRecord
+from agimeter.records.measurement import Measurement
+from agimeter.records.run import RunRecord
 from agimeter.store.published import load_catalog
-from agimeter.store.records import ItemRecord, RunRecord
 from agimeter.store.repository import Store
 from agimeter.testing.catalog import MINI_CATALOG as MINI
 from agimeter.testing.catalog import write_catalog as _write
+from agimeter.testing.raw_rows import write_run_columns
 
 
 def _item(task: str, doc_id: int, correct: bool) -> ItemRecord:
@@ -41,7 +43,8 @@ def _store_with_run(tmp_path: Path, model: str = "hf:smollm2-135m-instruct") -> 
     run = RunRecord(
         id="r1", run_key="k", status="finished", created_at=datetime(2026, 1, 1), updated_at=datetime(2026, 1, 1),
         model=model, model_identity="sha-abc", tasks=["hellaswag"],
-        config={"price_per_hour": 0.36, "profile": "laptop-cpu"},
+        config={"model": model, "tasks": ["hellaswag"], "price_per_hour": 0.36, "profile": "laptop-cpu",
+                "price_is_example": False},
         model_info={"backend": "hf", "name": model, "identity": "sha-abc", "num_parameters": 134_515_008},
         summary={
             "protocols": {
@@ -124,14 +127,9 @@ def test_measured_entry_takes_the_release_date_of_its_published_checkpoint(tmp_p
 def test_a_run_whose_stored_summary_does_not_validate_is_left_out(tmp_path: Path, caplog: Any) -> None:
     store = _store_with_run(tmp_path)
     good = store.get_run("r1")
-    broken = good.model_copy(
-        update={
-            "id": "r2",
-            "model_identity": "sha-bad",
-            "summary": {**good.summary, "measurement": {**good.summary["measurement"], "wall_s": "soon"}},
-        }
-    )
-    store.create_run(broken)
+    store.create_run(good.model_copy(update={"id": "r2", "model_identity": "sha-bad"}))
+    summary = good.summary.model_dump(mode="json")
+    write_run_columns(store, "r2", summary={**summary, "measurement": {**summary["measurement"], "wall_s": "soon"}})
     with caplog.at_level("WARNING"):
         entries = measured_entries(store)
     assert [e.runs for e in entries] == [["r1"]]

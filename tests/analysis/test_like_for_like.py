@@ -84,8 +84,8 @@ def test_cost_on_both_token_bases(tmp_path: Path) -> None:
     shared prefix once. The same run's $ per 1M tokens on the two bases, each labelled."""
     store = Store.open(f"sqlite:///{tmp_path}/s.db")
     run = eval_run(store, "mc", {"arc_challenge": (60, 0.5)})
-    counted_only = measurement(60, computed_share=0.25).model_dump(mode="json")
-    store.update_run(run.id, summary={**run.summary, "measurement": counted_only}, status="finished")
+    counted_only = measurement(60, computed_share=0.25)
+    store.update_run(run.id, summary=run.summary.model_copy(update={"measurement": counted_only}), status="finished")
     [entry] = measured_entries(store)
     cost = entry.cost
     assert cost is not None and cost.kind == "self_hosted" and cost.run_id == "mc"

@@ -11,7 +11,7 @@ from agimeter.analysis.entries import all_entries
 from agimeter.analysis.pareto_report import pareto_report
 from agimeter.analysis.progress import density_report, density_trend, family_density
 from agimeter.report import render
-from agimeter.report.data import gather
+from agimeter.report.gather import gather
 from agimeter.store.published import load_catalog
 from agimeter.store.repository import Store
 from agimeter.testing.runs import eval_run, protocol

@@ -9,7 +9,7 @@ import pytest
 from agimeter.analysis.entries import BenchScore, CostInfo, LatencyPoint, ModelEntry
 from agimeter.analysis.pareto import FrontierPoint, capability_value, cost_value, dominates, pareto_frontier
 from agimeter.analysis.progress import pareto_report
-from agimeter.perf.metrics import Dist
+from agimeter.records.perf import Dist
 
 
 def pts(*rows: tuple[str, float, float]) -> list[FrontierPoint]:

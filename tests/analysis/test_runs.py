@@ -1,5 +1,5 @@
-"""A stored run's JSON read through typed records: every reader's field validated, no NaN anywhere,
-and the first problem named in one line."""
+"""A stored run's JSON read through typed records (``records.run.load_run``, as the store reads
+rows): every reader's field validated, no NaN anywhere, and the first problem named in one line."""
 
 from __future__ import annotations
 
@@ -9,20 +9,13 @@ from typing import Any
 
 import pytest
 
-from agimeter.analysis.runs import (
-    BadRunError,
-    EvalSummary,
-    PerfSummary,
-    check_run,
-    first_non_finite,
-    run_cost,
-    run_items,
-    run_measurement,
-)
+from agimeter.analysis.runs import check_run, run_cost, run_items, run_measurement
+from agimeter.backends.hardware import detect_hardware
 from agimeter.errors import AgimeterError
-from agimeter.runner.hardware import detect_hardware
-from agimeter.runner.meter import Measurement
-from agimeter.store.records import RunRecord
+from agimeter.records.checks import first_non_finite
+from agimeter.records.measurement import Measurement
+from agimeter.records.run import BadRunError, RunRecord, load_run
+from agimeter.records.summary import EvalSummary, PerfSummary
 from agimeter.store.repository import Store
 from agimeter.testing.records import item_record
 
@@ -36,12 +29,16 @@ def _measurement(**changes: Any) -> dict[str, Any]:
     return {**m, **changes}
 
 
-def _run(summary: dict[str, Any] | None = None, **fields: Any) -> RunRecord:
+CONFIG = {"model": "fake:x", "tasks": ["t"], "profile": "laptop-cpu", "price_per_hour": 0.36, "price_is_example": True}
+
+
+def _raw(summary: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    """A stored run row: header columns and the JSON parts as the store keeps them."""
     now = datetime(2026, 1, 1)
     base: dict[str, Any] = {
         "id": "r1", "run_key": "k", "status": "finished", "created_at": now, "updated_at": now,
         "model": "fake:x", "model_identity": "i", "tasks": ["t"],
-        "config": {"profile": "laptop-cpu", "price_per_hour": 0.36, "price_is_example": True},
+        "config": CONFIG,
         "model_info": {"backend": "fake", "name": "x", "identity": "i", "num_parameters": 10},
         "summary": {
             "measurement": _measurement(),
@@ -52,7 +49,11 @@ def _run(summary: dict[str, Any] | None = None, **fields: Any) -> RunRecord:
         if summary is None
         else summary,
     }  # fmt: skip
-    return RunRecord.model_validate({**base, **fields})
+    return {**base, **fields}
+
+
+def _run(summary: dict[str, Any] | None = None, **fields: Any) -> RunRecord:
+    return load_run(_raw(summary, **fields))
 
 
 def test_first_non_finite_names_the_path() -> None:
@@ -88,12 +89,16 @@ def test_a_good_run_reads_typed() -> None:
         (lambda s: s.update(populations={"t": {"a": "ten"}}), "summary.populations.t.a"),
         (lambda s: s.update(sequential={"t": {"reached": True}}), "summary.sequential.t"),
         (lambda s: s.update(chat_template={"t": "sometimes"}), "summary.chat_template.t"),
-        (lambda s: s.update(kind="eval"), "summary.kind"),
+        # the summary is tagged with its kind (run record v2): an unknown kind is refused
+        (lambda s: s.update(kind="evaluation"), "summary.kind"),
+        (lambda s: s.update(kind="perf"), "summary.perf"),
     ],
 )
 def test_a_malformed_summary_is_one_line_naming_the_field(spoil: Any, field: str) -> None:
-    run = _run()
-    spoil(run.summary)
+    raw = _raw()
+    spoil(raw["summary"])
+    run = load_run(raw)
+    assert run.problem is not None and run.summary == EvalSummary()  # listed, but with nothing to read
     with pytest.raises(BadRunError) as err:
         check_run(run)
     message = str(err.value)
@@ -105,9 +110,11 @@ def test_a_malformed_summary_is_one_line_naming_the_field(spoil: Any, field: str
     ("fields", "field"),
     [
         ({"summary": {"kind": "perf", "perf": {"points": []}}}, "summary.perf"),
-        ({"config": {"price_per_hour": -1.0}}, "config.price_per_hour"),
-        ({"config": {"price_per_hour": math.inf}}, "config.price_per_hour is not a finite number"),
-        ({"config": {"api_price": {"usd_input": 1}}}, "config.api_price"),
+        ({"config": {**CONFIG, "price_per_hour": -1.0}}, "config.price_per_hour"),
+        ({"config": {**CONFIG, "price_per_hour": math.inf}}, "config.price_per_hour is not a finite number"),
+        ({"config": {**CONFIG, "api_price": {"usd_input": 1}}}, "config.api_price"),
+        ({"config": {**CONFIG, "colour": "blue"}}, "config.colour"),
+        ({"config": {"price_per_hour": 0.36}}, "config.model"),
         ({"model_info": {"backend": "hf", "name": "x", "identity": "i", "num_parameters": "many"}}, "model_info"),
     ],
 )

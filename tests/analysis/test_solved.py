@@ -15,7 +15,7 @@ from agimeter.analysis.entries import all_entries
 from agimeter.analysis.price_links import PricePoint, price_points
 from agimeter.analysis.runs import run_cost, run_measurement, run_scores
 from agimeter.analysis.solved import family_price, family_root, hosted_comparison, solved_costs
-from agimeter.cost.prices import PriceRow, ProviderPrice
+from agimeter.records.prices import PriceRow, ProviderPrice
 from agimeter.store.published import load_catalog
 from agimeter.store.published_repo import PublishedSet
 from agimeter.store.repository import Store

@@ -18,7 +18,8 @@ import pytest
 from pydantic import ValidationError
 
 from agimeter.backends import aliases, gguf_convert
-from agimeter.backends.aliases import ModelAlias, ModelPart, load_catalog
+from agimeter.backends.aliases import ModelAlias, load_catalog
+from agimeter.backends.gguf_parts import ModelPart
 from agimeter.errors import ModelError
 
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from agimeter.backends.base import GenRequest, LoglikRequest
+from agimeter.backends.hardware import cuda_max_allocated_bytes, detect_hardware
 from agimeter.backends.hf import HFBackend
-from agimeter.runner.hardware import cuda_max_allocated_bytes, detect_hardware
 
 pytestmark = [
     pytest.mark.slow,

@@ -43,7 +43,7 @@ def test_generative_run_with_failures_then_resume(agimeter: Cli, toy_env: dict[s
     store = Store.open(f"sqlite:///{toy_env['store']}")
     (run,) = store.list_runs()
     assert run.status == "incomplete"
-    measurement = run.summary["measurement"]
+    measurement = run.summary.measurement.model_dump()
     failed = measurement["failed_items"]
     assert 0 < failed < 40
     assert measurement["errors"] == {"server_error": failed}
@@ -64,9 +64,9 @@ def test_generative_run_with_failures_then_resume(agimeter: Cli, toy_env: dict[s
     con = sqlite3.connect(toy_env["store"])
     assert con.execute("select count(*) from item_results").fetchone()[0] == 40
     assert con.execute("select count(*) from run_items").fetchone()[0] == 40
-    assert run.summary["measurement"]["completion_tokens"] == sum(i.completion_tokens for i in items)
+    assert run.summary.measurement.model_dump()["completion_tokens"] == sum(i.completion_tokens for i in items)
     # The measurement describes the run as it is now: every item computed by it, no failures left.
-    measurement = run.summary["measurement"]
+    measurement = run.summary.measurement.model_dump()
     assert (measurement["items_computed"], measurement["items_cached"]) == (40, 0)
     assert (measurement["errors"], measurement["failed_items"]) == ({}, 0)
 
@@ -99,7 +99,7 @@ def test_silent_server_ends_the_run_incomplete_in_bounded_time(
     elapsed = time.perf_counter() - start
     (run,) = Store.open(f"sqlite:///{toy_env['store']}").list_runs()
     assert run.status == "incomplete"
-    assert run.summary["measurement"]["errors"] == {"timeout": 40}
+    assert run.summary.measurement.model_dump()["errors"] == {"timeout": 40}
     # Without giving up, 40 requests 8 at a time would each wait out timeout_s: 5 x 60 s.
     assert elapsed < 60
 

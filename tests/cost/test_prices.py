@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from agimeter.cost.prices import ProviderPrice, config_prices, find_price, load_catalog_prices, to_usd
+from agimeter.cost.prices import config_prices, find_price, load_catalog_prices, to_usd
 from agimeter.errors import ConfigError
+from agimeter.records.prices import ProviderPrice
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 

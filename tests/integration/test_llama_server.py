@@ -83,7 +83,7 @@ def test_generation_over_http_equals_in_process(
     # the server drops stray partial UTF-8 bytes (random weights emit them) that we, like
     # transformers, decode as U+FFFD.
     assert [i.generation for i in remote_items] == [(i.generation or "").replace("\ufffd", "") for i in local_items]
-    measurement = remote.summary["measurement"]
+    measurement = remote.summary.measurement.model_dump()
     assert measurement["completion_tokens"] > 0 and measurement["errors"] == {}
 
 

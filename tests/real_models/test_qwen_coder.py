@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from agimeter.analysis.stats import estimate
 from agimeter.backends.aliases import is_installed, resolve_alias
 from agimeter.backends.gguf import GGUFBackend
 from agimeter.backends.hf import HFBackend
 from agimeter.backends.registry import create_backend
-from agimeter.runner.session import RunOptions, execute_run, prepare_tasks
+from agimeter.records.options import RunOptions
+from agimeter.runner.session import execute_run, prepare_tasks
+from agimeter.scoring.stats import estimate
 from agimeter.store.repository import Store
 from agimeter.tasks import Task, resolve_task
 from agimeter.testing.stack_gap import score_choices, stack_gap
@@ -83,7 +84,7 @@ def test_humaneval_instruct_items_pass_in_the_sandbox(native: GGUFBackend, tmp_p
         items = store.run_items(run.id)
     finally:
         store.close()
-    assert run.summary["chat_template"]["humaneval_instruct"] is True
+    assert run.summary.chat_template["humaneval_instruct"] is True
     passed = [item.doc_id for item in items if item.correct]
     report = {item.doc_id: (item.details or {}).get("status") for item in items}
     print("humaneval_instruct on gguf:", report)

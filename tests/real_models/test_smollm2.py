@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from agimeter.analysis.stats import estimate
 from agimeter.backends.aliases import package_dir, resolve_alias
 from agimeter.backends.base import GenRequest
 from agimeter.backends.hf import HFBackend
 from agimeter.backends.registry import create_backend
+from agimeter.scoring.stats import estimate
 from agimeter.tasks import Task, resolve_task
 from agimeter.testing.stack_gap import score_choices, stack_gap
 

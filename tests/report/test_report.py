@@ -94,7 +94,7 @@ def test_markdown_has_the_tables(cli: Cli, report_store: str, tmp_path: Path) ->
 
 def test_run_selection_and_no_published(cli: Cli, report_store: str, tmp_path: Path) -> None:
     store = Store.open(report_store)
-    eval_run = next(r for r in store.list_runs() if r.summary.get("kind") != "perf")
+    eval_run = next(r for r in store.list_runs() if not r.is_perf)
     store.close()
     out = tmp_path / "one.md"
     res = cli("report", eval_run.id[:8], "--no-published", "--format", "md", "--out", str(out), "--store", report_store)

@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 from agimeter.report import render
-from agimeter.report.data import gather
+from agimeter.report.gather import gather
 from agimeter.report.tables import all_tables
 from agimeter.store.published_repo import PublishedSet
 from agimeter.store.repository import Store

@@ -15,7 +15,8 @@ import pytest
 
 from agimeter.backends.fake import FakeBackend
 from agimeter.errors import ConfigError, TaskSpecError
-from agimeter.runner.session import RunOptions, execute_run, load_backend, prepare_tasks
+from agimeter.records.options import RunOptions
+from agimeter.runner.session import execute_run, load_backend, prepare_tasks
 from agimeter.store.repository import Store
 from agimeter.tasks.registry import load_spec
 from agimeter.testing.plugins import fresh_registries, write_distribution

@@ -12,11 +12,15 @@ import pytest
 
 from agimeter.backends.base import GenCallback, GenRequest, GenResult, RequestError, Timing, Usage
 from agimeter.backends.fake import FakeBackend
-from agimeter.runner.meter import Measurement
-from agimeter.runner.session import RunOptions, execute_run, prepare_tasks
-from agimeter.store.lease import this_process
-from agimeter.store.records import ItemRecord, Owner, RunRecord, SessionTick
+from agimeter.records.items import ItemRecord
+from agimeter.records.measurement import Measurement
+from agimeter.records.options import RunOptions
+from agimeter.records.run import RunRecord
+from agimeter.records.sessions import Owner, SessionTick
+from agimeter.runner.heartbeat import this_process
+from agimeter.runner.session import execute_run, prepare_tasks
 from agimeter.store.repository import Store
+from agimeter.testing.raw_rows import write_run_columns
 
 TIMINGS = {"prefill_s", "decode_s", "total_s"}
 
@@ -59,7 +63,8 @@ def _items(store: Store, run_id: str) -> dict[tuple[str, int], dict[str, Any]]:
 
 
 def _measurement(run: RunRecord) -> Measurement:
-    return Measurement.model_validate(run.summary["measurement"])
+    assert run.summary.measurement is not None
+    return run.summary.measurement
 
 
 @pytest.mark.parametrize("before_commit", [False, True], ids=["killed after a commit", "killed mid-item"])
@@ -211,7 +216,9 @@ def test_a_v2_measurement_loads_and_an_old_interrupted_run_resumes(toy_env: dict
     con.execute("delete from item_results where doc_id >= 20")
     con.commit()
     con.close()
-    store.update_run(run.id, status="running", summary={**run.summary, "measurement": V2_MEASUREMENT})
+    summary = {**run.summary.model_dump(mode="json"), "measurement": V2_MEASUREMENT}
+    summary.pop("kind")  # an older agimeter's summary was not tagged (run record v1)
+    write_run_columns(store, run.id, status="running", summary=summary, schema_version=1)
     assert store.get_run(run.id).status == "interrupted"  # no owner recorded: nobody is running it
 
     resumed = execute_run(options, store, prepare_tasks(options), FakeBackend("m"), 3.0)

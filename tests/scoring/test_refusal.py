@@ -17,12 +17,12 @@ from agimeter.backends.base import (
     LoglikCallback,
     LoglikRequest,
     LoglikResult,
-    ModelInfo,
     RequestError,
     Timing,
     Usage,
 )
 from agimeter.backends.fake import FakeBackend
+from agimeter.records.model import ModelInfo
 from agimeter.scoring.refusal import (
     GCG_TEST_PREFIXES,
     JUDGE_PROMPT,

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from agimeter.backends.fake import FakeBackend
-from agimeter.runner.session import RunOptions, execute_run, prepare_tasks
+from agimeter.records.options import RunOptions
+from agimeter.runner.session import execute_run, prepare_tasks
 from agimeter.scoring.code import build_program, judge_code
 from agimeter.scoring.sandbox import SandboxLimits, _run, isolation, run_many, run_program
 from agimeter.store.repository import Store

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from agimeter.backends.fake import FakeBackend
-from agimeter.runner.session import RunOptions, execute_run, prepare_tasks
+from agimeter.records.options import RunOptions
+from agimeter.runner.session import execute_run, prepare_tasks
 from agimeter.scoring import (
     SCORERS,
     Answer,

@@ -24,7 +24,8 @@ QWEN = "hf:Qwen/Qwen2.5-0.5B"
 
 
 def _evaluate(store: Store, model: str, tasks: list[str], limit: int, data_dir: Path | None = None) -> str:
-    from agimeter.runner.session import RunOptions, execute_run, load_backend, prepare_tasks
+    from agimeter.records.options import RunOptions
+    from agimeter.runner.session import execute_run, load_backend, prepare_tasks
 
     options = RunOptions(
         model=model,
@@ -44,12 +45,16 @@ def _evaluate(store: Store, model: str, tasks: list[str], limit: int, data_dir: 
 
 def _perf(store: Store, model: str) -> str:
     from agimeter.backends.registry import create_backend
-    from agimeter.perf.session import PerfOptions, run_perf, store_perf
+    from agimeter.cost.serving import priced_sweep
+    from agimeter.perf.session import perf_run_record, run_perf
+    from agimeter.records.options import PerfOptions
 
     options = PerfOptions(model=model, levels=[1, 2], requests=6, output_tokens=4, input_tokens=16, price_per_hour=0.1)
     backend = create_backend(model)
     try:
-        return store_perf(store, run_perf(options, backend), backend).id
+        record = perf_run_record(priced_sweep(run_perf(options, backend)), backend)
+        store.create_run(record)
+        return record.id
     finally:
         backend.close()
 
@@ -63,7 +68,9 @@ def _as_hf_checkpoint(store: Store, run_id: str, model: str) -> str:
             "id": run.id[::-1],
             "model": model,
             "model_identity": "q" * 64,
-            "model_info": {**run.model_info, "backend": "hf", "num_parameters": 494_032_768, "dtype": "bfloat16"},
+            "model_info": run.model_info.model_copy(
+                update={"backend": "hf", "num_parameters": 494_032_768, "dtype": "bfloat16"}
+            ),
         }
     )
     assert store.import_run(copy, items)
@@ -88,9 +95,9 @@ def built_store(
     # Peak RSS is process-wide: runs made in one test process can share it. Give one run its own
     # value so that sorting by memory has something to order.
     run = store.get_run(beta)
-    measurement = dict(run.summary["measurement"])
-    measurement["peak_rss_bytes"] = int(measurement["peak_rss_bytes"]) * 3
-    store.update_run(beta, summary={**run.summary, "measurement": measurement}, status=run.status)
+    measurement = run.summary.measurement
+    measurement = measurement.model_copy(update={"peak_rss_bytes": measurement.peak_rss_bytes * 3})
+    store.update_run(beta, summary=run.summary.model_copy(update={"measurement": measurement}), status=run.status)
     if data_dir_if_present is not None:
         run_id = _evaluate(store, "fake:qwen", ["arc_challenge", "hellaswag"], limit=16, data_dir=data_dir_if_present)
         _as_hf_checkpoint(store, run_id, QWEN)

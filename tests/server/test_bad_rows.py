@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from agimeter.store.records import ItemRecord, RunRecord
 from agimeter.store.repository import Store
+from agimeter.testing.raw_rows import write_run_columns
 
 ClientFactory = Callable[..., TestClient]
 BROKEN = "broken0001"
@@ -44,10 +44,9 @@ def insert_broken_run(store_url: str, spoil: Callable[[dict[str, Any]], dict[str
             i.model_copy(update={"cache_key": "n" + i.cache_key[1:], "metrics": {k: math.nan for k in i.metrics}})
             for i in items
         ]
-    copy = run.model_copy(
-        update={"id": BROKEN, "model": "fake:broken", "model_identity": "b" * 64, "summary": spoil(run.summary)}
-    )
-    assert store.import_run(RunRecord.model_validate(copy.model_dump()), [ItemRecord.model_validate(i) for i in items])
+    copy = run.model_copy(update={"id": BROKEN, "model": "fake:broken", "model_identity": "b" * 64})
+    assert store.import_run(copy, items)
+    write_run_columns(store, BROKEN, summary=spoil(run.summary.model_dump(mode="json")))
     store.close()
     return BROKEN
 

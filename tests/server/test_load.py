@@ -23,9 +23,10 @@ import httpx
 import numpy as np
 import pytest
 
-from agimeter.runner.hardware import detect_hardware
-from agimeter.runner.meter import Measurement
-from agimeter.store.records import ItemRecord, RunRecord
+from agimeter.backends.hardware import detect_hardware
+from agimeter.records.items import ItemRecord
+from agimeter.records.measurement import Measurement
+from agimeter.records.run import RunRecord
 from agimeter.store.repository import Store
 from agimeter.testing.records import item_record
 
@@ -96,9 +97,15 @@ def _run(model: str, skill: float, seed: int) -> tuple[RunRecord, list[ItemRecor
         model=model,
         model_identity=identity,
         tasks=list(protocols),
-        config={"profile": "laptop-cpu", "price_per_hour": 0.05},
+        config={
+            "model": model,
+            "tasks": list(protocols),
+            "profile": "laptop-cpu",
+            "price_per_hour": 0.05,
+            "price_is_example": False,
+        },
         model_info={"backend": "fake", "name": model, "identity": identity, "dtype": "float32"},
-        summary={"measurement": measurement.model_dump(mode="json"), "protocols": protocols},
+        summary={"measurement": measurement, "protocols": protocols},
     )
     return run, items
 

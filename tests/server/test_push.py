@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from agimeter.cli import serve_cmd
 from agimeter.store.repository import Store
+from agimeter.testing.raw_rows import write_run_columns
 
 TOKEN = "s3cret-push-token"
 ClientFactory = Callable[..., TestClient]
@@ -208,7 +209,8 @@ def live_server(fresh_store_url: str) -> Iterator[Callable[[str | None], str]]:
 @pytest.fixture()
 def local_run(tmp_path: Any, payload: dict[str, Any]) -> tuple[str, str]:
     """A local store holding one run (the payload's) to push: (store URL, run id)."""
-    from agimeter.store.records import ItemRecord, RunRecord
+    from agimeter.records.items import ItemRecord
+    from agimeter.records.run import RunRecord
 
     url = f"sqlite:///{tmp_path / 'local.db'}"
     store = Store.open(url)
@@ -235,7 +237,7 @@ def test_push_of_a_local_hf_identity(
     live_server: Callable[[str | None], str], local_run: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A local ``hf:<dir>`` (or ``gguf:``) run's identity is "sha256:" + 64 hex digits: 71 characters."""
-    from agimeter.store.records import RunRecord
+    from agimeter.records.run import RunRecord
 
     store_url, run_id = local_run
     store = Store.open(store_url)
@@ -279,9 +281,8 @@ def test_push_checks_the_run_as_the_server_would_before_sending(
 ) -> None:
     store_url, run_id = local_run
     store = Store.open(store_url)
-    run = store.get_run(run_id)
-    summary = {**run.summary, "measurement": {**run.summary["measurement"], "wall_s": math.nan}}
-    store.update_run(run_id, status=run.status, summary=summary)
+    summary = store.get_run(run_id).summary.model_dump(mode="json")
+    write_run_columns(store, run_id, summary={**summary, "measurement": {**summary["measurement"], "wall_s": math.nan}})
     store.close()
     monkeypatch.setenv("AGIMETER_PUSH_TOKEN", TOKEN)
     # the unreachable server is never contacted: the run is refused here first
@@ -321,8 +322,9 @@ def test_serve_takes_the_token_from_the_environment(fresh_store_url: str, monkey
 
 
 def test_entry_cache_follows_the_store(fresh_store_url: str, payload: dict[str, Any]) -> None:
+    from agimeter.records.items import ItemRecord
+    from agimeter.records.run import RunRecord
     from agimeter.server.cache import EntryCache
-    from agimeter.store.records import ItemRecord, RunRecord
 
     store = Store.open(fresh_store_url)
     cache = EntryCache(store)

@@ -115,8 +115,10 @@ def test_sessions_leases_and_totals_on_postgres(postgres_url: str) -> None:
     from datetime import datetime
 
     from agimeter.errors import RunInProgressError
-    from agimeter.store.lease import this_process
-    from agimeter.store.records import ItemRecord, Owner, RunRecord, SessionTick
+    from agimeter.records.items import ItemRecord
+    from agimeter.records.run import RunRecord
+    from agimeter.records.sessions import Owner, SessionTick
+    from agimeter.runner.heartbeat import this_process
     from agimeter.store.repository import Store
 
     store = Store.open(postgres_url)
@@ -164,7 +166,7 @@ def test_a_table_made_with_the_old_64_character_identity_is_widened(postgres_url
 
     from sqlalchemy import text
 
-    from agimeter.store.records import RunRecord
+    from agimeter.records.run import RunRecord
     from agimeter.store.repository import Store
 
     store = Store.open(postgres_url)

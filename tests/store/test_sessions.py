@@ -14,8 +14,11 @@ import psutil
 import pytest
 
 from agimeter.errors import RunInProgressError
-from agimeter.store.lease import LEASE_TTL_S, Heartbeat, this_process
-from agimeter.store.records import ItemRecord, Owner, RunRecord, SessionTick
+from agimeter.records.items import ItemRecord
+from agimeter.records.run import RunRecord
+from agimeter.records.sessions import Owner, SessionTick
+from agimeter.runner.heartbeat import Heartbeat, this_process
+from agimeter.store.lease import LEASE_TTL_S
 from agimeter.store.repository import Store
 from agimeter.testing.records import item_record
 

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from agimeter.errors import StoreError
-from agimeter.store.records import ItemRecord, RunRecord
+from agimeter.records.items import ItemRecord
+from agimeter.records.run import RunRecord
 from agimeter.store.repository import Store
 from agimeter.testing.records import item_record
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from agimeter.backends.fake import FakeBackend
-from agimeter.runner.session import RunOptions, execute_run, prepare_tasks
+from agimeter.records.options import RunOptions
+from agimeter.runner.session import execute_run, prepare_tasks
 from agimeter.scoring import score_item
 from agimeter.store.repository import Store
 from agimeter.tasks.item import Item

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from agimeter.backends.fake import FakeBackend
+from agimeter.records.options import RunOptions
 from agimeter.runner.execute import Executor
 from agimeter.runner.meter import Meter
-from agimeter.runner.session import RunOptions, execute_run, prepare_tasks
+from agimeter.runner.session import execute_run, prepare_tasks
 from agimeter.store.repository import Store
 from agimeter.tasks import Task, builtin_task_names, resolve_task
 
@@ -102,9 +103,9 @@ def test_the_stored_protocol_says_whether_the_chat_template_was_applied(
     options = RunOptions(model="fake:chat", tasks=["offline_arith_mc"], limit=3, chat=mode)  # type: ignore[arg-type]
     store = Store.open(f"sqlite:///{tmp_path}/s.db")
     run = execute_run(options, store, prepare_tasks(options), FakeBackend("chat", chat_template=True), 0.0)
-    protocol = run.summary["protocols"]["offline_arith_mc"]
-    assert protocol["prompt"]["chat"] is applied and run.summary["chat_template"]["offline_arith_mc"] is applied
-    assert protocol["standard"] == {"num_fewshot": 3, "chat": False}
+    protocol = run.summary.protocols["offline_arith_mc"]
+    assert protocol.chat is applied and run.summary.chat_template["offline_arith_mc"] is applied
+    assert protocol.standard is not None and protocol.standard.model_dump() == {"num_fewshot": 3, "chat": False}
     fresh = prepare_tasks(options)[0].protocol
-    assert (protocol["protocol_hash"] == fresh["protocol_hash"]) is (not applied)
-    assert run.summary["task_sizes"] == {"offline_arith_mc": 99}
+    assert (protocol.protocol_hash == fresh["protocol_hash"]) is (not applied)
+    assert run.summary.task_sizes == {"offline_arith_mc": 99}

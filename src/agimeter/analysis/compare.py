@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from agimeter.store.records import ItemRecord
+from agimeter.records.items import ItemRecord
+from agimeter.records.protocol import TaskProtocol
 
 COMPARE_SCHEMA_VERSION = 1
 
@@ -145,7 +145,7 @@ def compare_items(
     b_items: Sequence[ItemRecord],
     *,
     alpha: float = 0.05,
-    protocols: Mapping[str, Mapping[str, Any]] | None = None,
+    protocols: Mapping[str, TaskProtocol] | None = None,
 ) -> Comparison:
     """``protocols`` (a run's, per task) give dimensions and primary metrics for the
     per-dimension rows; without them only per-task rows are made."""
@@ -177,15 +177,15 @@ def compare_items(
 
 def _compare_dimensions(
     by_task: Mapping[str, list[tuple[ItemRecord, ItemRecord]]],
-    protocols: Mapping[str, Mapping[str, Any]],
+    protocols: Mapping[str, TaskProtocol],
     alpha: float,
     resamples: int = 2000,
     seed: int = 0,
 ) -> list[DimensionComparison]:
     groups: dict[str, list[tuple[str, np.ndarray, np.ndarray, float]]] = defaultdict(list)
     for task, items in sorted(by_task.items()):
-        protocol = protocols.get(task, {})
-        dimension, metrics = protocol.get("dimension"), list(protocol.get("metrics", []))
+        protocol = protocols.get(task) or TaskProtocol()
+        dimension, metrics = protocol.dimension, protocol.metrics
         if not dimension or not metrics or metrics[0] not in items[0][0].metrics:
             continue
         metric = str(metrics[0])

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from agimeter.analysis.summary import TaskScore
+from agimeter.scoring.aggregate import TaskScore
 
 CAPABILITY_SCHEMA_VERSION = 1
 Z95 = 1.959963984540054

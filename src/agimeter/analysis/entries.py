@@ -26,10 +26,11 @@ from agimeter.analysis.price_links import PricePoint, price_points
 from agimeter.analysis.published_entries import published_entries
 from agimeter.analysis.ranking import with_ranks
 from agimeter.analysis.selection import SelectionPolicy
+from agimeter.analysis.side_by_side import alias_card_entries, hub_id, with_release_dates
 from agimeter.analysis.solved import hosted_comparison
+from agimeter.records.run import RunRecord
 from agimeter.store.published import load_catalog
 from agimeter.store.published_repo import PublishedSet
-from agimeter.store.records import RunRecord
 from agimeter.store.repository import Store
 
 __all__ = [
@@ -90,8 +91,6 @@ def entries_from(
 ) -> list[ModelEntry]:
     """Measured entries of ``runs`` (default: all), then ``published``'s models, then (unless
     ``model_cards`` is off) the aliases' model cards; measured ones dated by their checkpoint."""
-    from agimeter.analysis.side_by_side import alias_card_entries, with_release_dates  # built on these records
-
     cards = alias_card_entries() if model_cards else []
     measured = measured_entries(store, runs, policy)
     dated = with_release_dates(measured + published_entries(published, usd_per_cny) + cards)
@@ -100,8 +99,6 @@ def entries_from(
 
 def with_hosted_prices(entries: Sequence[ModelEntry], prices: Sequence[PricePoint]) -> list[ModelEntry]:
     """Measured entries with a hosted price of their family on their tokens (``solved.hosted_comparison``)."""
-    from agimeter.analysis.side_by_side import hub_id
-
     out = []
     for e in entries:
         if e.provenance == "measured" and e.solved:

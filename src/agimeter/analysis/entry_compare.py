@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from agimeter.analysis.compare import Comparison, compare_items
 from agimeter.analysis.entry_model import ModelEntry
-from agimeter.store.records import ItemRecord
+from agimeter.analysis.runs import run_protocols
+from agimeter.records.items import ItemRecord
+from agimeter.records.protocol import TaskProtocol
 from agimeter.store.repository import Store
 
 
-def entry_items(store: Store, entry: ModelEntry) -> tuple[list[ItemRecord], dict[str, dict[str, object]]]:
+def entry_items(store: Store, entry: ModelEntry) -> tuple[list[ItemRecord], dict[str, TaskProtocol]]:
     """The items and protocols behind the entry's scores: per task, those of the run it was chosen
     from (``analysis.selection``), so the paired test compares the numbers the pages show."""
     items: list[ItemRecord] = []
-    protocols: dict[str, dict[str, object]] = {}
+    protocols: dict[str, TaskProtocol] = {}
     by_run: dict[str, list[str]] = {}
     counted = {s.name for s in entry.scores if s.counted}  # only these make up the dimension rows
     for score in entry.scores:
@@ -25,7 +27,7 @@ def entry_items(store: Store, entry: ModelEntry) -> tuple[list[ItemRecord], dict
             by_run.setdefault(score.run_id, []).append(score.name)
     for run_id, tasks in by_run.items():
         run = store.get_run(run_id)
-        stored = run.summary.get("protocols", {})
+        stored = run_protocols(run)
         protocols.update({t: stored[t] for t in tasks if t in stored and t in counted})
         items += [item for item in store.run_items(run.id) if item.task in tasks]
     return items, protocols

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agimeter.analysis.selection import ScoreStatus
 from agimeter.analysis.solved import HostedComparison, SolvedCost
-from agimeter.perf.metrics import Dist
+from agimeter.records.perf import Dist
 
 # 2: scores name their run, n, status and whether they count; coverage and rank; cost kind and both
 # token bases; cost per solved item

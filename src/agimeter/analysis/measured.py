@@ -13,12 +13,11 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from agimeter.analysis.benchmarks import benchmark_of_task
 from agimeter.analysis.dimensions import capability_map
 from agimeter.analysis.entry_model import BenchScore, CostInfo, LatencyPoint, ModelEntry, measured_key
-from agimeter.analysis.runs import BadRunError, PerfSummary, RunFacts, check_run, run_cost, run_scores
+from agimeter.analysis.runs import check_run, run_cost, run_scores
 from agimeter.analysis.selection import (
     PERF_TASK,
     Candidate,
@@ -30,10 +29,14 @@ from agimeter.analysis.selection import (
     task_size,
 )
 from agimeter.analysis.solved import OVERALL, SolvedCost, overall_row, solved_costs
-from agimeter.analysis.summary import TaskScore
 from agimeter.backends.aliases import load_catalog as load_aliases
-from agimeter.perf.metrics import PointSummary
-from agimeter.store.records import RunRecord
+from agimeter.records.hardware import HardwareInfo
+from agimeter.records.measurement import Measurement
+from agimeter.records.perf import PointSummary
+from agimeter.records.protocol import TaskProtocol
+from agimeter.records.run import BadRunError, RunRecord
+from agimeter.records.summary import EvalSummary, PerfSummary
+from agimeter.scoring.aggregate import TaskScore
 from agimeter.store.repository import Store
 
 log = logging.getLogger(__name__)
@@ -41,11 +44,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CheckedRun:
-    """A stored run that validates, with its typed JSON and its task scores."""
+    """A stored run that validates, with its task scores."""
 
     run: RunRecord
-    facts: RunFacts
     scores: list[TaskScore]
+
+    @property
+    def measurement(self) -> Measurement | None:
+        return self.run.summary.measurement if isinstance(self.run.summary, EvalSummary) else None
 
 
 @dataclass(frozen=True)
@@ -64,12 +70,11 @@ def usable_runs(store: Store, runs: Sequence[RunRecord]) -> tuple[list[CheckedRu
     bad: list[BadRunError] = []
     for run in runs:
         try:
-            facts = check_run(run)
-            scores = [] if isinstance(facts.summary, PerfSummary) else run_scores(store, run)
+            scores = [] if check_run(run).is_perf else run_scores(store, run)
         except BadRunError as err:
             bad.append(err)
             continue
-        good.append(CheckedRun(run=run, facts=facts, scores=scores))
+        good.append(CheckedRun(run=run, scores=scores))
     return good, bad
 
 
@@ -110,9 +115,9 @@ def choose_scores(runs: Sequence[CheckedRun], policy: SelectionPolicy) -> list[C
     return sorted(out, key=lambda c: c.score.task)
 
 
-def _protocol(run: RunRecord, task: str) -> dict[str, Any]:
-    protocol = run.summary.get("protocols", {}).get(task, {})
-    return protocol if isinstance(protocol, dict) else {}
+def _protocol(run: RunRecord, task: str) -> TaskProtocol:
+    summary = run.summary
+    return (summary.protocols.get(task) if isinstance(summary, EvalSummary) else None) or TaskProtocol()
 
 
 def _candidate(run: RunRecord, task: str, n: int) -> Candidate:
@@ -122,7 +127,7 @@ def _candidate(run: RunRecord, task: str, n: int) -> Candidate:
 
 def _perf_choice(runs: Sequence[CheckedRun], policy: SelectionPolicy) -> CheckedRun | None:
     """The perf run whose sweep stands for the model: pinned, else the newest."""
-    perf = [c for c in runs if isinstance(c.facts.summary, PerfSummary)]
+    perf = [c for c in runs if c.run.is_perf]
     if not perf:
         return None
     pin = policy.pin_for(perf[0].run.model_identity, PERF_TASK, {c.run.id for c in perf})
@@ -130,7 +135,7 @@ def _perf_choice(runs: Sequence[CheckedRun], policy: SelectionPolicy) -> Checked
 
 
 def _serving_cost(checked: CheckedRun) -> CostInfo | None:
-    summary = checked.facts.summary
+    summary = checked.run.summary
     assert isinstance(summary, PerfSummary)
     result, run = summary.perf, checked.run
     c = result.cost
@@ -150,8 +155,7 @@ def _serving_cost(checked: CheckedRun) -> CostInfo | None:
 
 
 def _evaluation_cost(checked: CheckedRun) -> CostInfo | None:
-    summary = checked.facts.summary
-    measurement = getattr(summary, "measurement", None)
+    measurement = checked.measurement
     if measurement is None:
         return None
     run = checked.run
@@ -183,28 +187,28 @@ def _evaluation_cost(checked: CheckedRun) -> CostInfo | None:
 
 def _measured(runs: list[CheckedRun], policy: SelectionPolicy) -> ModelEntry:
     newest = runs[-1].run
-    chosen = choose_scores([c for c in runs if not isinstance(c.facts.summary, PerfSummary)], policy)
+    chosen = choose_scores([c for c in runs if not c.run.is_perf], policy)
     perf = _perf_choice(runs, policy)
     latency = [_latency_point(perf.run.id, p) for p in _perf_points(perf)] if perf else []
     cost = _serving_cost(perf) if perf else None
     # Among the chosen evaluation runs, the one that computed the most items prices the model (a
     # run served from the cache took little time for its tokens and would look cheap).
     eval_runs = {c.checked.run.id: c.checked for c in chosen}
-    measured = [(c, m) for c in eval_runs.values() if (m := getattr(c.facts.summary, "measurement", None))]
+    measured = [(c, m) for c in eval_runs.values() if (m := c.measurement)]
     if cost is None and measured:
         cost = _evaluation_cost(max(measured, key=lambda cm: (cm[1].items_computed, cm[0].run.created_at))[0])
     memory = max((m.cuda_max_allocated_bytes or m.peak_rss_bytes for _, m in measured), default=None)
-    hardware = _hardware_text(measured[-1][1].hardware.model_dump()) if measured else None
+    hardware = _hardware_text(measured[-1][1].hardware) if measured else None
     if perf is not None and hardware is None:
-        summary = perf.facts.summary
+        summary = perf.run.summary
         assert isinstance(summary, PerfSummary)
-        hardware = _hardware_text(summary.perf.client_hardware.model_dump())
+        hardware = _hardware_text(summary.perf.client_hardware)
     scores = [_measured_score(c, policy) for c in chosen]
     solved = _solved(chosen)
     counted = [c.score for c, s in zip(chosen, scores, strict=True) if s.counted]
     cmap = capability_map(counted)
     alias = _alias_of(newest.model)
-    info = runs[-1].facts.model_info
+    info = runs[-1].run.model_info
     weights = info.extra.get("weights_bytes", "") if info else ""
     dtype = info.dtype if info else None
     finite_dims = [d for d in cmap.dimensions if _finite(d.score)]
@@ -243,7 +247,7 @@ def _solved(chosen: Sequence[ChosenScore]) -> list[SolvedCost]:
     rows: list[SolvedCost] = []
     for run_id, picked in by_run.items():
         checked = picked[0].checked
-        measurement = getattr(checked.facts.summary, "measurement", None)
+        measurement = checked.measurement
         cost = run_cost(checked.run, measurement) if measurement is not None else None
         per_task = {r.task: r for r in solved_costs(checked.scores, cost, run_id) if r.task != OVERALL}
         rows += [per_task[c.score.task] for c in picked if c.score.task in per_task]
@@ -252,7 +256,7 @@ def _solved(chosen: Sequence[ChosenScore]) -> list[SolvedCost]:
 
 
 def _perf_points(checked: CheckedRun) -> list[PointSummary]:
-    summary = checked.facts.summary
+    summary = checked.run.summary
     return summary.perf.points if isinstance(summary, PerfSummary) else []
 
 
@@ -266,10 +270,8 @@ def _alias_of(model: str) -> dict[str, str] | None:
     return {"family": alias.hf_id.split("/")[-1].split("-")[0]} if alias else None
 
 
-def _hardware_text(hw: dict[str, object]) -> str:
-    gpu = hw.get("gpu")
-    cores = hw.get("cpu_cores_logical")
-    return str(gpu) if gpu else f"{hw.get('cpu_model', 'CPU')} ({cores} threads)"
+def _hardware_text(hw: HardwareInfo) -> str:
+    return hw.gpu if hw.gpu else f"{hw.cpu_model} ({hw.cpu_cores_logical} threads)"
 
 
 def _latency_point(run_id: str, p: PointSummary) -> LatencyPoint:
@@ -294,8 +296,7 @@ def _measured_score(chosen: ChosenScore, policy: SelectionPolicy) -> BenchScore:
     bench = benchmark_of_task(score.task) if status != "user task" else None
     metric = score.primary_metric or ""
     est = score.metrics.get(metric)
-    fewshot = protocol.get("fewshot")
-    shots = fewshot.get("num_fewshot") if isinstance(fewshot, dict) else None
+    shots = protocol.shots
     pct = 100.0  # metrics are stored as fractions
     return BenchScore(
         name=score.task,
@@ -306,10 +307,10 @@ def _measured_score(chosen: ChosenScore, policy: SelectionPolicy) -> BenchScore:
         ci_high=est.ci_high * pct if est else None,
         n=score.n,
         metric=metric,
-        shots=shots if isinstance(shots, int) else None,
+        shots=shots,
         normalized=score.normalized.mean if score.normalized else None,
         protocol=protocol_text(protocol)
-        + _chat_text(run.summary.get("chat_template", {}).get(score.task))
+        + _chat_text(run.summary.chat_template.get(score.task) if isinstance(run.summary, EvalSummary) else None)
         + _weights_text(run.model),
         source=f"agimeter run {run.id}",
         provenance="measured",
@@ -328,24 +329,21 @@ def _weights_text(model: str) -> str:
     return f"; weights: {alias.weights_note}" if alias is not None and alias.weights_note else ""
 
 
-def _chat_text(chat: object) -> str:
+def _chat_text(chat: bool | None) -> str:
     return "" if chat is None else f"; chat template {'on' if chat else 'off'}"
 
 
-def protocol_text(protocol: object) -> str:
+def protocol_text(protocol: TaskProtocol) -> str:
     """A stored task protocol in words: "version 1; 3-shot CoT; generate; metrics exact_match; ..."."""
-    if not isinstance(protocol, dict):
-        return ""
-    parts = [f"version {protocol.get('version', '?')}"]
-    fewshot = protocol.get("fewshot")
-    if isinstance(fewshot, dict) and fewshot.get("num_fewshot") is not None:
-        parts.append(f"{fewshot['num_fewshot']}-shot" + (" CoT" if fewshot.get("chain_of_thought") else ""))
-    if protocol.get("output_type"):
-        parts.append(str(protocol["output_type"]))
-    if protocol.get("metrics"):
-        parts.append("metrics " + ", ".join(map(str, protocol["metrics"])))
-    scoring = protocol.get("scoring")
-    if isinstance(scoring, dict) and scoring.get("kind"):
-        parts.append(f"scoring {scoring['kind']}")
-    parts += [f"deviation: {d}" for d in protocol.get("deviations") or []]
+    parts = [f"version {protocol.version if protocol.version is not None else '?'}"]
+    fewshot = protocol.fewshot
+    if fewshot is not None and fewshot.num_fewshot is not None:
+        parts.append(f"{fewshot.num_fewshot}-shot" + (" CoT" if fewshot.chain_of_thought else ""))
+    if protocol.output_type:
+        parts.append(protocol.output_type)
+    if protocol.metrics:
+        parts.append("metrics " + ", ".join(protocol.metrics))
+    if protocol.scoring is not None and protocol.scoring.kind:
+        parts.append(f"scoring {protocol.scoring.kind}")
+    parts += [f"deviation: {d}" for d in protocol.deviations]
     return "; ".join(parts)

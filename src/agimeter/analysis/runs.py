@@ -1,168 +1,48 @@
-"""Views of one stored run: its typed summary, its task scores, its cost block and what it cost.
+"""Views of one stored run: its task scores, its measurement, its cost block and what it cost.
 
-A run's ``summary``, ``config`` and ``model_info`` are stored as JSON; ``check_run`` validates
-them against the records the readers use (``Measurement``, ``PerfResult``, task protocols,
-populations, sequential results) before anything reads them, so an old or malformed row fails
-with one line naming the run and the field (``BadRunError``) instead of crashing a reader, and
-callers can leave that run out. No number anywhere in a summary may be NaN or infinite.
+The store reads a run's JSON parts into typed records (``records.run.load_run``); a row that does
+not validate loads with its problem set, and ``check_run`` raises it (``BadRunError``, one line
+naming the run and the field) before anything reads the parts, so callers can leave that run
+out. Items are checked the same way: no number may be NaN or infinite.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from pydantic import ValidationError
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError, model_validator
-
-from agimeter.analysis.summary import TaskScore, summarize
-from agimeter.backends.base import ModelInfo
 from agimeter.config import HardwareProfile
-from agimeter.cost.prices import PriceRow
 from agimeter.cost.pricing import CostBlock, price_run
-from agimeter.errors import StoreError, first_problem
-from agimeter.perf.session import PerfResult
-from agimeter.runner.meter import Measurement
-from agimeter.runner.sequential import SequentialResult
-from agimeter.store.records import ItemRecord, RunRecord
+from agimeter.errors import first_problem
+from agimeter.records.checks import first_non_finite
+from agimeter.records.items import ItemRecord
+from agimeter.records.measurement import Measurement
+from agimeter.records.options import RunOptions
+from agimeter.records.perf import PerfResult
+from agimeter.records.protocol import TaskProtocol
+from agimeter.records.run import BadRunError, RunRecord
+from agimeter.records.summary import EvalSummary, PerfSummary
+from agimeter.scoring.aggregate import TaskScore, summarize
 from agimeter.store.repository import Store
 
 
-class BadRunError(StoreError):
-    """A stored (or uploaded) run whose summary, config, model info or items do not validate."""
-
-
-def first_non_finite(value: object, path: str = "") -> str | None:
-    """The dotted path of the first NaN or infinite float inside ``value`` (JSON-like), or None."""
-    if isinstance(value, float):
-        return None if math.isfinite(value) else path or "value"
-    if isinstance(value, Mapping):
-        items: Sequence[tuple[object, object]] = list(value.items())
-    elif isinstance(value, list | tuple):
-        items = list(enumerate(value))
-    else:
-        return None
-    for key, child in items:
-        found = first_non_finite(child, f"{path}.{key}" if path else str(key))
-        if found is not None:
-            return found
-    return None
-
-
-class FiniteOnly(BaseModel):
-    """A record that refuses a NaN or infinite number anywhere in its raw input, naming where
-    (nested records included, whatever their own settings)."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_non_finite(cls, data: Any) -> Any:
-        where = first_non_finite(data)
-        if where is not None:
-            raise ValueError(f"{where} is not a finite number")
-        return data
-
-
-class FewshotProtocol(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    num_fewshot: NonNegativeInt | None = None
-
-
-class TaskProtocol(BaseModel):
-    """The parts of a task's stored protocol (``Task.protocol()``) that readers use; the rest is kept."""
-
-    model_config = ConfigDict(extra="allow")
-
-    version: str | int | None = None
-    dimension: str | None = None
-    output_type: str | None = None
-    metrics: list[str] = Field(default_factory=list)
-    fewshot: FewshotProtocol | None = None
-    scoring: dict[str, Any] | None = None
-    prompt: dict[str, Any] | None = None
-    generation: dict[str, Any] | None = None
-    deviations: list[str] = Field(default_factory=list)
-    protocol_hash: str | None = None
-
-
-class EvalSummary(FiniteOnly):
-    """What ``runner.session`` stores with an evaluation run (empty while it starts)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    measurement: Measurement | None = None
-    protocols: dict[str, TaskProtocol] = Field(default_factory=dict)
-    chat_template: dict[str, bool] = Field(default_factory=dict)
-    populations: dict[str, dict[str, NonNegativeInt]] = Field(default_factory=dict)
-    task_sizes: dict[str, NonNegativeInt] = Field(default_factory=dict)  # documents in each whole task
-    sequential: dict[str, SequentialResult] = Field(default_factory=dict)
-
-
-class PerfSummary(FiniteOnly):
-    """What ``perf.session`` stores with a ``perf`` run."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["perf"]
-    perf: PerfResult
-
-
-class RunConfig(FiniteOnly):
-    """The options of a run that pricing reads; the others are kept as stored."""
-
-    model_config = ConfigDict(extra="allow")
-
-    profile: str = "custom"
-    price_per_hour: float = Field(default=0.0, ge=0)
-    price_is_example: bool = False
-    api_price: PriceRow | None = None
-
-
-class RunFacts(BaseModel):
-    """A run's stored JSON, typed: ``check_run``'s result."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    summary: EvalSummary | PerfSummary
-    config: RunConfig
-    model_info: ModelInfo | None  # None: not recorded (a run created by hand)
-
-
-def check_run(run: RunRecord) -> RunFacts:
-    """The run's summary, config and model info validated; ``BadRunError`` names the first problem."""
-    parts: list[tuple[str, type[BaseModel], object]] = [
-        ("summary", PerfSummary if is_perf(run) else EvalSummary, run.summary),
-        ("config", RunConfig, run.config),
-        ("model_info", ModelInfo, run.model_info),
-    ]
-    typed: dict[str, BaseModel | None] = {}
-    for name, model, raw in parts:
-        if name == "model_info" and not raw:
-            typed[name] = None
-            continue
-        where = first_non_finite(raw)
-        if where is not None:
-            raise BadRunError(f"run {run.id}: {name}.{where} is not a finite number")
-        try:
-            typed[name] = model.model_validate(raw)
-        except ValidationError as err:
-            field, message = first_problem(err)
-            raise BadRunError(f"run {run.id}: {'.'.join(p for p in (name, field) if p)}: {message}") from None
-    return RunFacts.model_validate(typed)
+def check_run(run: RunRecord) -> RunRecord:
+    """The run, when its stored summary, config and model info validated; else ``BadRunError``."""
+    return run.checked()
 
 
 def is_perf(run: RunRecord) -> bool:
-    return run.summary.get("kind") == "perf"
+    return run.is_perf
 
 
-def _eval_summary(run: RunRecord) -> EvalSummary:
-    summary = check_run(run).summary
+def eval_summary(run: RunRecord) -> EvalSummary:
+    """The evaluation summary of a run that validated (a perf run has none: an empty one)."""
+    summary = run.checked().summary
     return summary if isinstance(summary, EvalSummary) else EvalSummary()
 
 
 def perf_result(run: RunRecord) -> PerfResult:
     """The sweep of a ``perf`` run (``BadRunError`` when its summary does not validate)."""
-    summary = check_run(run).summary
+    summary = run.checked().summary
     if not isinstance(summary, PerfSummary):
         raise BadRunError(f"run {run.id}: summary: not a perf run")
     return summary.perf
@@ -183,19 +63,24 @@ def run_items(store: Store, run: RunRecord) -> list[ItemRecord]:
 
 
 def run_scores(store: Store, run: RunRecord) -> list[TaskScore]:
-    summary = _eval_summary(run)
-    # summarize reads protocols as the mappings Task.protocol() wrote; they have been validated
-    return summarize(run_items(store, run), run.summary.get("protocols", {}), summary.populations)
+    summary = eval_summary(run)
+    return summarize(run_items(store, run), summary.protocols, summary.populations)
+
+
+def run_protocols(run: RunRecord) -> dict[str, TaskProtocol]:
+    """Each task's protocol as the run stored it (none for a perf run)."""
+    return eval_summary(run).protocols
 
 
 def run_measurement(run: RunRecord) -> Measurement | None:
-    return _eval_summary(run).measurement
+    return eval_summary(run).measurement
 
 
 def run_cost(run: RunRecord, measurement: Measurement) -> CostBlock:
-    config = check_run(run).config
+    config = run.checked().config
     profile = HardwareProfile(price_per_hour=config.price_per_hour, example=config.price_is_example)
-    return price_run(measurement, config.profile, profile, config.api_price)
+    api = config.api_price if isinstance(config, RunOptions) else None
+    return price_run(measurement, config.profile, profile, api)
 
 
 def run_usd(run: RunRecord) -> float | None:

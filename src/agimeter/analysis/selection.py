@@ -21,12 +21,16 @@ task``) and left out of every aggregate. Every chosen score names its run and it
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Literal
+from typing import Literal
 
-from agimeter.store.records import PinRecord, RunRecord
+from agimeter.records.options import RunOptions
+from agimeter.records.pins import PinRecord
+from agimeter.records.protocol import TaskProtocol
+from agimeter.records.run import RunRecord
+from agimeter.records.summary import EvalSummary
 
 DEFAULT_MIN_ITEMS = 50
 PERF_TASK = "perf"  # how a perf run is pinned (``agimeter pin MODEL RUN --task perf``)
@@ -105,9 +109,7 @@ def choose(identity: str, task: str, candidates: Sequence[Candidate], policy: Se
     return Choice(candidate=chosen, rule=rule, others=others)
 
 
-def status_of(
-    task: str, choice: Choice, policy: SelectionPolicy, protocol: Mapping[str, Any]
-) -> tuple[ScoreStatus, str]:
+def status_of(task: str, choice: Choice, policy: SelectionPolicy, protocol: TaskProtocol) -> tuple[ScoreStatus, str]:
     """Whether the chosen score counts ("ok") and, if not, why in words."""
     c = choice.candidate
     minimum = policy.min_items_for(c.task_size)
@@ -124,36 +126,33 @@ def status_of(
 def task_size(run: RunRecord, task: str, n: int) -> int | None:
     """Documents in the whole task: as stored with the run, else the sampled population, else
     ``n`` when the run took every document (no --limit/--sample/--target-ci); None if unknown."""
-    sizes = run.summary.get("task_sizes")
-    if isinstance(sizes, dict) and isinstance(sizes.get(task), int):
-        return int(sizes[task])
-    population = (run.summary.get("populations") or {}).get(task)
-    if isinstance(population, dict) and population:
-        return sum(int(v) for v in population.values())
-    config = run.config
-    if all(config.get(k) is None for k in ("limit", "sample", "target_ci")):
+    summary, config = run.summary, run.config
+    if isinstance(summary, EvalSummary):
+        if task in summary.task_sizes:
+            return summary.task_sizes[task]
+        population = summary.populations.get(task)
+        if population:
+            return sum(population.values())
+    if isinstance(config, RunOptions) and config.limit is None and config.sample is None and config.target_ci is None:
         return n
     return None
 
 
-def deviation(run: RunRecord, task: str, protocol: Mapping[str, Any]) -> str:
+def deviation(run: RunRecord, task: str, protocol: TaskProtocol) -> str:
     """How the run's protocol for ``task`` leaves the task's own (``""``: it does not)."""
     out = []
-    fewshot = protocol.get("fewshot") or {}
-    shots = fewshot.get("num_fewshot") if isinstance(fewshot, dict) else None
-    standard = protocol.get("standard")
-    if isinstance(standard, dict):  # stored by agimeter >= this rule: compare with the task's own
-        if shots != standard.get("num_fewshot"):
-            out.append(f"{shots}-shot instead of {standard.get('num_fewshot')}")
-    elif run.config.get("num_fewshot") is not None:  # older runs: any override is a deviation
-        out.append(f"--num-fewshot {run.config['num_fewshot']}")
-    mode = run.config.get("chat", "auto")
-    if mode != "auto":
-        applied = (run.summary.get("chat_template") or {}).get(task)
-        prompt = protocol.get("prompt") or {}
-        default = standard.get("chat") if isinstance(standard, dict) else prompt.get("chat")  # older: the default
-        if applied is not None and bool(applied) != bool(default):
-            out.append(f"--chat {mode}: chat template {'on' if applied else 'off'}, the task says "
+    config = run.config if isinstance(run.config, RunOptions) else RunOptions(model=run.model, tasks=run.tasks)
+    shots, standard = protocol.shots, protocol.standard
+    if standard is not None:  # stored by agimeter >= this rule: compare with the task's own
+        if shots != standard.num_fewshot:
+            out.append(f"{shots}-shot instead of {standard.num_fewshot}")
+    elif config.num_fewshot is not None:  # older runs: any override is a deviation
+        out.append(f"--num-fewshot {config.num_fewshot}")
+    if config.chat != "auto":
+        applied = run.summary.chat_template.get(task) if isinstance(run.summary, EvalSummary) else None
+        default = standard.chat if standard is not None else protocol.chat  # older: the default
+        if applied is not None and applied != default:
+            out.append(f"--chat {config.chat}: chat template {'on' if applied else 'off'}, the task says "
                        f"{'on' if default else 'off'}")  # fmt: skip
     return "; ".join(out)
 
@@ -165,9 +164,8 @@ def _builtin_names() -> frozenset[str]:
     return frozenset(builtin_task_names())
 
 
-def counts_toward_dimension(protocol: Mapping[str, Any], task: str) -> bool:
+def counts_toward_dimension(protocol: TaskProtocol, task: str) -> bool:
     """What the task declares; a run stored before tasks declared it counts when it is built in."""
-    declared = protocol.get("counts_toward_dimension")
-    if isinstance(declared, bool):
-        return declared
+    if protocol.counts_toward_dimension is not None:
+        return protocol.counts_toward_dimension
     return task in _builtin_names()

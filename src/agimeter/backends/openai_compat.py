@@ -41,12 +41,12 @@ from agimeter.backends.base import (
     LoglikCallback,
     LoglikRequest,
     LoglikResult,
-    ModelInfo,
     Timing,
     Usage,
 )
 from agimeter.backends.stream import StreamTrace
 from agimeter.errors import ConfigError, ModelError, first_problem
+from agimeter.records.model import ModelInfo
 
 R = TypeVar("R")
 MAX_API_STOPS = 4

@@ -9,7 +9,17 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
 
 import typer
 
-from agimeter.analysis.runs import check_run, is_perf, perf_result, run_cost, run_measurement, run_scores, run_usd
+from agimeter.analysis.runs import (
+    check_run,
+    eval_summary,
+    is_perf,
+    perf_result,
+    run_cost,
+    run_measurement,
+    run_protocols,
+    run_scores,
+    run_usd,
+)
 from agimeter.backends.base import DTYPES
 from agimeter.cli import (
     catalog_cmd,
@@ -38,11 +48,13 @@ from agimeter.cli.options import (
 )
 from agimeter.config import load_file_config, resolve_data_dir, resolve_profile, resolve_store_url
 from agimeter.errors import AgimeterError, ConfigError
-from agimeter.store.records import RunRecord
+from agimeter.records.prices import PriceRow
+from agimeter.records.run import RunRecord
 from agimeter.store.repository import Store
 
 if TYPE_CHECKING:
-    from agimeter.runner.execute import ChatMode, PreparedTask
+    from agimeter.records.options import ChatMode
+    from agimeter.runner.execute import PreparedTask
 
 app = typer.Typer(
     add_completion=False,
@@ -141,7 +153,8 @@ def run(
 ) -> None:
     """Evaluate a model on tasks; resumes an interrupted identical run. Exits 3 if it ends incomplete."""
     from agimeter.cli.progress import RichProgress, spinner
-    from agimeter.runner.session import RunOptions, execute_run, load_backend, prepare_tasks
+    from agimeter.records.options import RunOptions
+    from agimeter.runner.session import execute_run, load_backend, prepare_tasks
     from agimeter.tasks.suites import expand_task_list
 
     check_choice(chat, "--chat", ("auto", "on", "off"))
@@ -205,7 +218,7 @@ def _api_price(
     config: Path | None,
     file_config: Any,
     data_dir: Path | None,
-) -> dict[str, Any] | None:
+) -> PriceRow | None:
     """Resolve ``--api-price`` against the price table; stored with the run as a ``PriceRow``."""
     if query is None:
         return None
@@ -215,7 +228,7 @@ def _api_price(
     catalog_path = resolve_catalog(catalog, file_config, data_dir)
     table = price_table(file_config.prices, str(config or config_path()), catalog_path)
     rate = usd_per_cny if usd_per_cny is not None else file_config.usd_per_cny
-    return find_price(table, query, rate).model_dump(mode="json")
+    return find_price(table, query, rate)
 
 
 def _summary_payload(
@@ -229,14 +242,15 @@ def _summary_payload(
         "run": run.model_dump(mode="json", exclude={"summary"}),
         "scores": [s.model_dump(mode="json") for s in scores],
         "capability": capability_map(scores, weights, run_usd(run)).model_dump(mode="json"),
-        "protocols": run.summary.get("protocols", {}),
+        "protocols": {task: p.model_dump(mode="json") for task, p in run_protocols(run).items()},
     }
     measurement = run_measurement(run)
     if measurement is not None:
         payload["measurement"] = measurement.model_dump(mode="json")
         payload["cost"] = run_cost(run, measurement).model_dump(mode="json")
-    if "sequential" in run.summary:
-        payload["sequential"] = run.summary["sequential"]
+    sequential = eval_summary(run).sequential
+    if sequential:
+        payload["sequential"] = {task: r.model_dump(mode="json") for task, r in sequential.items()}
     solved, hosted = run_solved(store, run, catalog_prices(store, config))
     payload["solved"] = [r.model_dump(mode="json") for r in solved]
     payload["hosted_comparison"] = [h.model_dump(mode="json") for h in hosted]

@@ -30,13 +30,12 @@ def compare(
     if not 0 < alpha < 1:
         raise ConfigError("--alpha must be between 0 and 1")
     from agimeter.analysis.compare import compare_items  # numpy/scipy only when comparing
-    from agimeter.analysis.runs import check_run, run_items
+    from agimeter.analysis.runs import run_items, run_protocols
 
     result_store = Store.open(resolve_store_url(store, load_file_config(config)))
     a, b = result_store.get_run(run_a), result_store.get_run(run_b)
-    for run in (a, b):
-        check_run(run)  # a malformed stored run: one line naming the field, exit 2
-    protocols = {**b.summary.get("protocols", {}), **a.summary.get("protocols", {})}
+    # a malformed stored run: one line naming the field, exit 2
+    protocols = {**run_protocols(b), **run_protocols(a)}
     items_a, items_b = run_items(result_store, a), run_items(result_store, b)
     result = compare_items(items_a, items_b, alpha=alpha, protocols=protocols)
     if result.shared_items == 0:

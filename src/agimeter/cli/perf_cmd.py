@@ -82,9 +82,11 @@ def perf(
 ) -> None:
     """Load-test a streaming server: TTFT, TPOT, ITL, latency percentiles, throughput, goodput, $/1M tokens."""
     from agimeter.cli.render_perf import perf_tables
+    from agimeter.cost.serving import priced_sweep
     from agimeter.perf.metrics import parse_slo
-    from agimeter.perf.session import PerfOptions, run_perf, store_perf
-    from agimeter.runner.session import RunOptions, load_backend
+    from agimeter.perf.session import perf_run_record, run_perf
+    from agimeter.records.options import PerfOptions, RunOptions
+    from agimeter.runner.session import load_backend
     from agimeter.store.repository import Store
 
     check_format(output)
@@ -146,10 +148,11 @@ def perf(
 
                 return update
 
-            result = run_perf(options, backend, progress)
+            result = priced_sweep(run_perf(options, backend, progress))
     finally:
         backend.close()
-    record = store_perf(result_store, result, backend)
+    record = perf_run_record(result, backend)
+    result_store.create_run(record)
     if output == "json":
         sys.stdout.write(json.dumps({"run_id": record.id, **result.model_dump(mode="json")}, indent=2) + "\n")
         return

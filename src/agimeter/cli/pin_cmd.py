@@ -15,7 +15,7 @@ from agimeter.cli.consoles import console
 from agimeter.cli.options import ConfigOpt, FormatOpt, StoreOpt, check_format
 from agimeter.config import load_file_config, resolve_store_url
 from agimeter.errors import ConfigError
-from agimeter.store.records import RunRecord
+from agimeter.records.run import RunRecord
 from agimeter.store.repository import Store
 
 
@@ -39,7 +39,7 @@ def _identity(runs: list[RunRecord], target: str) -> str:
 
 
 def _tasks(run: RunRecord) -> list[str]:
-    return [PERF_TASK] if run.summary.get("kind") == "perf" else list(run.tasks)
+    return [PERF_TASK] if run.is_perf else list(run.tasks)
 
 
 def pin(

@@ -7,10 +7,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from agimeter.analysis.summary import TaskScore
 from agimeter.cost.pricing import CostBlock
-from agimeter.runner.meter import Measurement
-from agimeter.store.records import RunRecord
+from agimeter.records.measurement import Measurement
+from agimeter.records.run import RunRecord
+from agimeter.scoring.aggregate import TaskScore
 
 
 def _pct(x: float) -> str:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from agimeter.perf.metrics import Dist, PointSummary
-from agimeter.perf.session import PerfResult
+from agimeter.records.perf import Dist, PerfResult, PointSummary
 
 
 def _ms(d: Dist | None, field: str) -> str:

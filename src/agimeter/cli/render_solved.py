@@ -12,9 +12,9 @@ from agimeter.analysis.runs import run_cost, run_measurement, run_scores
 from agimeter.analysis.side_by_side import hub_id
 from agimeter.analysis.solved import HOSTED_CAVEAT, HostedComparison, SolvedCost, hosted_comparison, solved_costs
 from agimeter.config import load_file_config, resolve_catalog, resolve_data_dir
+from agimeter.records.run import RunRecord
 from agimeter.store.published import load_catalog
 from agimeter.store.published_repo import PublishedSet
-from agimeter.store.records import RunRecord
 from agimeter.store.repository import Store
 
 

@@ -43,7 +43,7 @@ def report(
     from agimeter.analysis.entries import default_policy
     from agimeter.analysis.selection import SelectionPolicy
     from agimeter.report import write_report
-    from agimeter.report.data import gather, merge_published
+    from agimeter.report.gather import gather, merge_published
     from agimeter.store.published import load_catalog
     from agimeter.store.published_repo import PublishedSet
     from agimeter.store.repository import Store

@@ -20,7 +20,8 @@ from agimeter.store.repository import Store
 if TYPE_CHECKING:
     import httpx
 
-    from agimeter.store.records import ItemRecord, RunRecord
+    from agimeter.records.items import ItemRecord
+    from agimeter.records.run import RunRecord
 
 TOKEN_ENV = "AGIMETER_PUSH_TOKEN"
 
@@ -104,6 +105,8 @@ def _check_upload(run: RunRecord, items: list[ItemRecord]) -> None:
     from agimeter.errors import first_problem
     from agimeter.server.schemas import UploadBody
 
+    if run.problem is not None:  # the stored row does not validate: the server would refuse it too
+        raise PushError(f"run {run.id} cannot be uploaded: run.{run.problem.removeprefix(f'run {run.id}: ')}")
     try:
         # python-mode dumps keep NaN (JSON-mode ones turn it into null), so it is named as such
         UploadBody.model_validate({"run": run.model_dump(), "items": [i.model_dump() for i in items]})

@@ -8,45 +8,14 @@ one the USD columns stay empty. The blended price weights input:output 3:1.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
 from agimeter.errors import ConfigError, first_problem
-
-Currency = Literal["USD", "CNY"]
-
-
-class ProviderPrice(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    provider: str
-    model: str
-    date: str = Field(pattern=r"^\d{4}-\d{2}(-\d{2})?$")
-    currency: Currency
-    input_per_mtok: float | None = Field(default=None, ge=0)
-    output_per_mtok: float | None = Field(default=None, ge=0)
-    source: str
-    note: str = ""
-
-    @field_validator("date", mode="before")
-    @classmethod
-    def _date_as_text(cls, value: object) -> object:
-        return value.isoformat() if isinstance(value, dt.date) else value  # YAML reads dates as dates
-
-
-class PriceRow(BaseModel):
-    """A price as shown: original currency plus USD when a rate allows it."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    price: ProviderPrice
-    usd_input: float | None
-    usd_output: float | None
-    usd_blended_3_1: float | None
+from agimeter.records.prices import PriceRow, ProviderPrice
 
 
 def load_catalog_prices(path: Path) -> list[ProviderPrice]:

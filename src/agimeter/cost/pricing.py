@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from agimeter.config import HardwareProfile
-from agimeter.cost.prices import PriceRow
-from agimeter.runner.meter import Measurement
+from agimeter.records.measurement import Measurement
+from agimeter.records.prices import PriceRow
 
 
 class CostBlock(BaseModel):

@@ -12,24 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict
-
-from agimeter.perf.metrics import PointSummary
+from agimeter.records.perf import PerfResult, PointSummary, ServingCost
 
 BLEND_INPUT, BLEND_OUTPUT = 3, 1
-
-
-class ServingCost(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    point: int  # index into the sweep
-    price_per_hour: float
-    price_is_example: bool
-    prefill_time_share: float
-    usd_per_1m_input: float | None
-    usd_per_1m_output: float | None
-    usd_per_1m_blended_3_1: float | None
-    method: str = "hour split by prefill time share; blended = (3 x input + 1 x output) / 4"
 
 
 def operating_point(points: Sequence[PointSummary], *, with_slo: bool) -> int | None:
@@ -71,3 +56,12 @@ def serving_cost(
         usd_per_1m_output=usd_out,
         usd_per_1m_blended_3_1=blended,
     )
+
+
+def priced_sweep(result: PerfResult) -> PerfResult:
+    """The sweep with its serving cost at the operating point, under the price it ran with."""
+    options = result.options
+    cost = serving_cost(
+        result.points, options.price_per_hour, example=options.price_is_example, with_slo=bool(result.slo_s)
+    )
+    return result.model_copy(update={"cost": cost})

@@ -15,86 +15,22 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
 from agimeter.errors import ConfigError
 from agimeter.perf.loadgen import PointRun, Sample
+from agimeter.records.perf import Dist, Overhead, PointSummary, ServerComparison
 
 PERCENTILES = (50, 90, 95, 99)
 SLO_KEYS = ("ttft", "tpot", "itl", "e2e")
 
 
-class Dist(BaseModel):
-    """A latency distribution in milliseconds."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    n: int
-    mean: float
-    p50: float
-    p90: float
-    p95: float
-    p99: float
-    max: float
-
-    @classmethod
-    def of(cls, seconds: Sequence[float]) -> Dist | None:
-        if not seconds:
-            return None
-        ms = np.asarray(seconds, dtype=float) * 1000.0
-        p50, p90, p95, p99 = (float(v) for v in np.percentile(ms, PERCENTILES))
-        return cls(n=len(ms), mean=float(ms.mean()), p50=p50, p90=p90, p95=p95, p99=p99, max=float(ms.max()))
-
-
-class Overhead(BaseModel):
-    """The generator's own cost: how much delay its timestamps can carry."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    loop_lag_ms: Dist | None  # event-loop wake-up delay, sampled every 5 ms
-    dispatch_lag_ms: Dist | None  # open loop: actual send - scheduled arrival
-    parse_us_per_request: float | None  # client time parsing a stream, mean
-
-
-class ServerComparison(BaseModel):
-    """Client-measured vs server-reported timings (servers that send llama.cpp-style ``timings``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    n: int
-    server_ttft_ms: Dist
-    client_minus_server_ttft_ms: Dist
-    # Only against agimeter's stub on the same machine (shared monotonic clock): client read time
-    # of the first token - stub write time of it. The meter's own error, free of server queueing.
-    meter_ttft_error_ms: Dist | None = None
-
-
-class PointSummary(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    mode: str
-    level: float
-    requests: int
-    succeeded: int
-    errors: dict[str, int]
-    wall_s: float
-    request_per_s: float
-    output_tokens_per_s: float
-    input_tokens_per_s: float
-    goodput_per_s: float | None
-    slo_ok: int | None
-    ttft: Dist | None
-    tpot: Dist | None
-    itl: Dist | None
-    e2e: Dist | None
-    input_tokens: int
-    output_tokens: int
-    output_tokens_counted_client_side: bool
-    prefill_time_share: float | None  # sum(TTFT) / sum(E2E): the share of time spent before decoding
-    overhead: Overhead
-    server: ServerComparison | None = None
-    # For CDF plots: each distribution's quantiles at 0, 0.5, ..., 100 % (201 values, in ms).
-    quantiles_ms: dict[str, list[float]] | None = None
+def dist_of(seconds: Sequence[float]) -> Dist | None:
+    """The distribution of ``seconds`` in milliseconds (None when there is none)."""
+    if not seconds:
+        return None
+    ms = np.asarray(seconds, dtype=float) * 1000.0
+    p50, p90, p95, p99 = (float(v) for v in np.percentile(ms, PERCENTILES))
+    return Dist(n=len(ms), mean=float(ms.mean()), p50=p50, p90=p90, p95=p95, p99=p99, max=float(ms.max()))
 
 
 def parse_slo(text: str | None) -> dict[str, float]:
@@ -171,17 +107,17 @@ def summarize_point(run: PointRun, slo: dict[str, float]) -> PointSummary:
         input_tokens_per_s=in_tokens / wall,
         goodput_per_s=slo_ok / wall if slo_ok is not None else None,
         slo_ok=slo_ok,
-        ttft=Dist.of(ttfts),
-        tpot=Dist.of(tpots),
-        itl=Dist.of(itls),
-        e2e=Dist.of(e2es),
+        ttft=dist_of(ttfts),
+        tpot=dist_of(tpots),
+        itl=dist_of(itls),
+        e2e=dist_of(e2es),
         input_tokens=in_tokens,
         output_tokens=out_tokens,
         output_tokens_counted_client_side=any(flag for _, flag in counted),
         prefill_time_share=sum(ttfts) / sum(e2es) if ttfts and sum(e2es) > 0 else None,
         overhead=Overhead(
-            loop_lag_ms=Dist.of(run.loop_lag_s),
-            dispatch_lag_ms=Dist.of(dispatch),
+            loop_lag_ms=dist_of(run.loop_lag_s),
+            dispatch_lag_ms=dist_of(dispatch),
             parse_us_per_request=1e6 * float(np.mean(parse)) if parse else None,
         ),
         server=_compare_with_server(ok),
@@ -211,7 +147,7 @@ def _compare_with_server(ok: Sequence[Sample]) -> ServerComparison | None:
         return None
     server = [p[0] for p in pairs]
     diff = [c - srv for srv, c in pairs]
-    server_dist, diff_dist = Dist.of(server), Dist.of(diff)
+    server_dist, diff_dist = dist_of(server), dist_of(diff)
     assert server_dist is not None and diff_dist is not None
     errors = [
         s.trace.token_times[0] - float(s.trace.server_timings["stub_first_token_monotonic"])
@@ -222,5 +158,5 @@ def _compare_with_server(ok: Sequence[Sample]) -> ServerComparison | None:
         n=len(pairs),
         server_ttft_ms=server_dist,
         client_minus_server_ttft_ms=diff_dist,
-        meter_ttft_error_ms=Dist.of(errors),
+        meter_ttft_error_ms=dist_of(errors),
     )

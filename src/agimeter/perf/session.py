@@ -1,5 +1,6 @@
-"""One ``agimeter perf`` sweep end to end: build the workload, run each point, summarise, price,
-and store the result as a run (``summary.kind == "perf"``) next to evaluation runs."""
+"""One ``agimeter perf`` sweep end to end: build the workload, run each point and summarise it;
+``perf_run_record`` makes the result a run (``summary.kind == "perf"``) to store next to
+evaluation runs, once ``cost.serving`` has priced it."""
 
 from __future__ import annotations
 
@@ -7,60 +8,19 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from agimeter.backends.base import Backend
+from agimeter.backends.hardware import detect_hardware
 from agimeter.backends.stream import StreamTrace
-from agimeter.cost.serving import ServingCost, serving_cost
 from agimeter.errors import ConfigError
 from agimeter.perf.loadgen import HTTPTarget, LocalTarget, PointSpec, Progress, StreamTarget, run_point
-from agimeter.perf.metrics import PointSummary, parse_slo, summarize_point
+from agimeter.perf.metrics import parse_slo, summarize_point
 from agimeter.perf.workload import PerfPrompt, load_tokenizer, synthetic_prompts, task_prompts
-from agimeter.runner.hardware import HardwareInfo, detect_hardware
-from agimeter.store.records import RunRecord
-from agimeter.store.repository import Store
-
-PERF_SCHEMA_VERSION = 2  # 2: per-point latency quantiles for CDF plots (v1 rows load without them)
-
-
-class PerfOptions(BaseModel):
-    """Everything ``agimeter perf`` was asked to do."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str
-    mode: Literal["concurrency", "rate"] = "concurrency"
-    levels: list[float] = Field(default_factory=lambda: [1.0])
-    requests: int | None = Field(default=None, ge=1)
-    duration_s: float | None = Field(default=None, gt=0)
-    max_concurrency: int | None = Field(default=None, ge=1)
-    input_tokens: int = Field(default=128, ge=1)
-    output_tokens: int = Field(default=64, ge=1)
-    warmup: int = Field(default=1, ge=0)  # unmeasured requests before each sweep point
-    prompts_from: str | None = None
-    data_dir: str | None = None
-    tokenizer: str | None = None
-    ignore_eos: bool = True
-    slo: str | None = None
-    seed: int = 0
-    profile: str = "laptop-cpu"
-    price_per_hour: float = 0.0
-    price_is_example: bool = True
-    backend_options: dict[str, str] = Field(default_factory=dict)
-
-
-class PerfResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    schema_version: int = PERF_SCHEMA_VERSION
-    options: PerfOptions
-    slo_s: dict[str, float]
-    input_lengths_exact: bool
-    points: list[PointSummary]
-    cost: ServingCost | None
-    client_hardware: HardwareInfo
+from agimeter.records.options import PerfOptions
+from agimeter.records.perf import PerfResult, PointSummary
+from agimeter.records.run import RunRecord
+from agimeter.records.summary import PerfSummary
 
 
 def build_prompts(options: PerfOptions, n: int) -> list[PerfPrompt]:
@@ -100,7 +60,8 @@ def run_perf(
     backend: Backend,
     progress: Callable[[PointSpec], Progress | None] | None = None,
 ) -> PerfResult:
-    """Run every sweep point in order; each point starts with fresh connections."""
+    """Run every sweep point in order; each point starts with fresh connections. The result is not
+    priced yet (``cost.serving.priced_sweep`` does that)."""
     if options.requests is None and options.duration_s is None:
         raise ConfigError("give --requests and/or --duration so that the run ends by itself")
     slo = parse_slo(options.slo)
@@ -120,13 +81,12 @@ def run_perf(
         target = make_target(backend, options)
         run = asyncio.run(_run_one(target, prompts, spec, options.warmup, progress(spec) if progress else None))
         points.append(summarize_point(run, slo))
-    cost = serving_cost(points, options.price_per_hour, example=options.price_is_example, with_slo=bool(slo))
     return PerfResult(
         options=options,
         slo_s=slo,
         input_lengths_exact=all(p.exact for p in prompts),
         points=points,
-        cost=cost,
+        cost=None,
         client_hardware=detect_hardware(),
     )
 
@@ -142,10 +102,11 @@ async def _run_one(
         return await run_point(target, prompts, spec, progress)
 
 
-def store_perf(store: Store, result: PerfResult, backend: Backend) -> RunRecord:
+def perf_run_record(result: PerfResult, backend: Backend) -> RunRecord:
+    """The sweep as a finished run, to store next to evaluation runs."""
     now = datetime.now(UTC).replace(tzinfo=None)
     failed = sum(sum(p.errors.values()) for p in result.points)
-    record = RunRecord(
+    return RunRecord(
         id=uuid.uuid4().hex[:12],
         run_key=uuid.uuid4().hex,
         status="finished",
@@ -154,10 +115,8 @@ def store_perf(store: Store, result: PerfResult, backend: Backend) -> RunRecord:
         model=result.options.model,
         model_identity=backend.info.identity,
         tasks=["perf"],
-        config=result.options.model_dump(mode="json"),
-        model_info=backend.info.model_dump(mode="json"),
-        summary={"kind": "perf", "perf": result.model_dump(mode="json")},
+        config=result.options,
+        model_info=backend.info,
+        summary=PerfSummary(perf=result),
         error=f"{failed} request(s) failed; see errors per point" if failed else None,
     )
-    store.create_run(record)
-    return record

@@ -7,7 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from agimeter.report.data import ReportData, gather
+from agimeter.report.data import ReportData
+from agimeter.report.gather import gather
 
 ReportFormat = Literal["html", "md"]
 

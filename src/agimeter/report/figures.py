@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from agimeter.analysis.entry_model import LatencyPoint, ModelEntry
 from agimeter.analysis.progress import DensityReport, ParetoReport
 from agimeter.analysis.trends import DAYS_PER_YEAR, BandPoint, TrendFit, TrendPoint
+from agimeter.report.tables_progress import fit_claim
 
 Figure = Any
 SYMBOL = {"measured": "diamond", "published": "circle"}
@@ -392,8 +393,6 @@ def trend_figure(fit: TrendFit, y_label: str, title: str, sensitivity: Sequence[
     """The fit's points and frontier with its line and band; the same quantity fitted otherwise
     (``sensitivity``: (label, fit), e.g. on another benchmark set) is drawn too, with its own line
     and band, and named in the legend and the subtitle."""
-    from agimeter.report.tables import fit_claim
-
     claim = fit_claim(fit)
     lines = []
     if fit.fitted:

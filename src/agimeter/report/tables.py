@@ -9,11 +9,18 @@ from __future__ import annotations
 
 from agimeter.analysis.entry_model import COST_KIND_SHORT, ModelEntry
 from agimeter.analysis.ranking import coverage_text, group_key
-from agimeter.analysis.trends import TrendFit
 from agimeter.report.data import ReportData
 from agimeter.report.table_model import Table, ci, dimensions_of, num, sig
+from agimeter.report.tables_progress import (
+    compare_table,
+    density_table,
+    family_density_table,
+    laws_table,
+    pareto_table,
+    price_claim_table,
+)
 
-__all__ = ["Table", "all_tables", "dimensions_of", "fit_claim"]
+__all__ = ["Table", "all_tables", "dimensions_of"]
 
 
 def runs_table(data: ReportData) -> Table:
@@ -257,22 +264,7 @@ def published_scores_table(data: ReportData) -> Table:
     )
 
 
-def fit_claim(fit: TrendFit) -> str:
-    from agimeter.report.tables_progress import fit_claim as claim
-
-    return claim(fit)
-
-
 def all_tables(data: ReportData) -> dict[str, Table]:
-    from agimeter.report.tables_progress import (
-        compare_table,
-        density_table,
-        family_density_table,
-        laws_table,
-        pareto_table,
-        price_claim_table,
-    )
-
     tables = [
         runs_table(data),
         leaderboard_table(data),

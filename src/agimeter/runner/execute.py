@@ -10,19 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Protocol
 
 from agimeter.backends.base import Backend, GenRequest, GenResult, LoglikRequest, LoglikResult
+from agimeter.records.items import ItemRecord
+from agimeter.records.options import ChatMode
 from agimeter.runner.keys import item_cache_key, prompt_sha256, scoring_identity
 from agimeter.runner.meter import Meter
+from agimeter.runner.run_store import RunStore
 from agimeter.scoring.base import Answer, ItemScore, Scorer, ScoringContext
 from agimeter.scoring.registry import check_roles, scorer_for
-from agimeter.store.records import ItemRecord
-from agimeter.store.repository import Store
 from agimeter.tasks.item import Item
 from agimeter.tasks.spec import TaskSpec
-
-ChatMode = Literal["auto", "on", "off"]
 
 
 class ProgressSink(Protocol):
@@ -112,7 +111,7 @@ class Executor:
     def __init__(
         self,
         backend: Backend,
-        store: Store,
+        store: RunStore,
         meter: Meter,
         *,
         numerics: dict[str, str],

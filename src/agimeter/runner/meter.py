@@ -13,47 +13,9 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from agimeter.runner.hardware import HardwareInfo, cuda_max_allocated_bytes, detect_hardware, peak_rss_bytes
-from agimeter.store.records import RunTotals, SessionRecord, SessionTick
-
-# 3: counts and tokens from the stored items, wall time summed over sessions, one model load,
-# errors of the latest session; ``sessions``. (v2 rows load: ``sessions`` is then None.)
-MEASUREMENT_SCHEMA_VERSION = 3
-
-
-class Measurement(BaseModel):
-    """What a run consumed; stored with the run, priced by ``agimeter.cost``. Counts and times are
-    non-negative finite numbers: a stored or uploaded block that breaks this is refused."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    schema_version: int = MEASUREMENT_SCHEMA_VERSION
-    wall_s: float = Field(ge=0)  # evaluation wall time, summed over sessions up to each one's last commit
-    load_s: float = Field(ge=0)  # one model load: the first session's (later ones redo the same work)
-    # items_computed: stored by this run, in any of its sessions; items_cached: results of other
-    # runs that it linked. Their sum is the run's items, always.
-    items_computed: int = Field(ge=0)
-    items_cached: int = Field(ge=0)
-    items_per_s: float | None = Field(ge=0)
-    # Tokens and seconds of the computed items (cached items cost this run nothing).
-    prompt_tokens: int = Field(ge=0)
-    computed_prompt_tokens: int = Field(ge=0)
-    completion_tokens: int = Field(ge=0)
-    prefill_s: float = Field(ge=0)
-    decode_s: float = Field(ge=0)
-    prefill_tokens_per_s: float | None = Field(ge=0)
-    decode_tokens_per_s: float | None = Field(ge=0)
-    peak_rss_bytes: int = Field(ge=0)  # of the latest session's process
-    cuda_max_allocated_bytes: int | None = Field(ge=0)
-    hardware: HardwareInfo
-    # The run's current state, not a sum over re-runs: requests that failed for good (after
-    # retries) in the latest session, by kind, and the items that session left without a result
-    # (a re-run retries exactly those, and starts counting again from zero).
-    errors: dict[str, int] = Field(default_factory=dict)
-    failed_items: int = Field(default=0, ge=0)
-    sessions: int | None = Field(default=None, ge=1)  # processes that worked on the run: 1 + resumes (None: v2 row)
+from agimeter.backends.hardware import cuda_max_allocated_bytes, detect_hardware, peak_rss_bytes
+from agimeter.records.measurement import Measurement
+from agimeter.records.sessions import RunTotals, SessionRecord, SessionTick
 
 
 class Meter:

@@ -11,31 +11,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from pydantic import BaseModel, ConfigDict
-
-from agimeter.analysis.summary import summarize
+from agimeter.records.protocol import TaskProtocol
+from agimeter.records.summary import SequentialResult
 from agimeter.runner.execute import Executor, PreparedTask
-from agimeter.store.repository import Store
+from agimeter.runner.run_store import RunStore
+from agimeter.scoring.aggregate import summarize
 
 FIRST_CHUNK = 64
 GROWTH = 1.5
 
 
-class SequentialResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    target_half_width: float
-    metric: str | None
-    evaluated: int
-    population: int
-    half_width: float | None
-    reached: bool
-    looks: int
-
-
 def run_until_ci(
     executor: Executor,
-    store: Store,
+    store: RunStore,
     run_id: str,
     task: PreparedTask,
     target: float,
@@ -53,7 +41,8 @@ def run_until_ci(
         if after_chunk is not None:
             after_chunk()
         rows = [r for r in store.run_items(run_id) if r.task == task.spec.name]
-        scores = summarize(rows, {task.spec.name: task.protocol}, {task.spec.name: task.population or {}})
+        protocol = TaskProtocol.model_validate(task.protocol)
+        scores = summarize(rows, {task.spec.name: protocol}, {task.spec.name: task.population or {}})
         if scores and scores[0].primary_metric is not None:
             metric = scores[0].primary_metric
             est = scores[0].metrics[metric]

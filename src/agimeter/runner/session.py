@@ -10,50 +10,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from agimeter.backends.base import Backend
 from agimeter.backends.registry import create_backend, split_model_spec
 from agimeter.errors import ConfigError, ModelError, RunInProgressError
-from agimeter.runner.execute import ChatMode, Executor, PreparedTask, ProgressSink, use_chat
+from agimeter.records.options import RunOptions
+from agimeter.records.protocol import TaskProtocol
+from agimeter.records.run import RunRecord, RunStatus
+from agimeter.records.sessions import Owner
+from agimeter.records.summary import EvalSummary, SequentialResult
+from agimeter.runner.execute import Executor, PreparedTask, ProgressSink, use_chat
+from agimeter.runner.heartbeat import Heartbeat, this_process
 from agimeter.runner.keys import run_key
-from agimeter.runner.meter import Measurement, Meter
+from agimeter.runner.meter import Meter
+from agimeter.runner.run_store import RunStore
 from agimeter.runner.sequential import run_until_ci
 from agimeter.scoring.base import ScoringContext
 from agimeter.scoring.registry import check_roles, scorer_for
-from agimeter.store.lease import Heartbeat, this_process
-from agimeter.store.records import Owner, RunRecord
-from agimeter.store.repository import Store
 from agimeter.tasks.registry import resolve_task
 from agimeter.tasks.sampling import population as sample_population
 from agimeter.tasks.task import Task, with_protocol_hash
-
-
-class RunOptions(BaseModel):
-    """Everything ``agimeter run`` was asked to do."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str
-    tasks: list[str]
-    # Directories of lm-eval task YAMLs: their task names resolve in ``tasks``, and includes.
-    include_paths: list[str] = Field(default_factory=list)
-    data_dir: str | None = None
-    limit: int | None = Field(default=None, ge=1)
-    sample: int | None = Field(default=None, ge=1)
-    # Stop each task once its primary metric's 95% CI half-width is at most this (e.g. 0.02).
-    target_ci: float | None = Field(default=None, gt=0, lt=0.5)
-    seed: int = 1234
-    num_fewshot: int | None = Field(default=None, ge=0)
-    batch_size: int | None = Field(default=None, ge=1)
-    dtype: str = "auto"
-    device: str = "auto"
-    chat: ChatMode = "auto"
-    profile: str = "laptop-cpu"
-    price_per_hour: float = 0.0
-    price_is_example: bool = True
-    backend_options: dict[str, str] = Field(default_factory=dict)
-    api_price: dict[str, Any] | None = None  # a cost.prices.PriceRow, for runs against hosted APIs
 
 
 def prepare_tasks(options: RunOptions) -> list[PreparedTask]:
@@ -141,7 +116,7 @@ def _now() -> datetime:
 
 def execute_run(
     options: RunOptions,
-    store: Store,
+    store: RunStore,
     prepared: list[PreparedTask],
     backend: Backend,
     load_s: float,
@@ -160,10 +135,11 @@ def execute_run(
     previous = store.find_resumable_run(key)
     if previous is not None:
         run_id = previous.id
+        summary = previous.checked().summary  # a run whose stored summary does not validate is not resumed
         session = store.claim_run(run_id, owner, load_s)
         earlier = [s for s in store.run_sessions(run_id) if s.number < session.number]
-        legacy = previous.summary.get("measurement") if not earlier else None
-        meter.carry(earlier, Measurement.model_validate(legacy) if legacy else None)
+        legacy = summary.measurement if isinstance(summary, EvalSummary) and not earlier else None
+        meter.carry(earlier, legacy)
     else:
         run_id = uuid.uuid4().hex[:12]
         now = _now()
@@ -176,9 +152,9 @@ def execute_run(
             model=options.model,
             model_identity=backend.info.identity,
             tasks=[p.spec.name for p in prepared],
-            config=options.model_dump(mode="json"),
-            model_info=backend.info.model_dump(mode="json"),
-            summary={},
+            config=options,
+            model_info=backend.info,
+            summary=EvalSummary(),
         )
         session = store.start_run(run, owner, load_s)
     meter.session_id = session.id
@@ -189,7 +165,7 @@ def execute_run(
         backend, store, meter, numerics=numerics, chat_mode=options.chat, progress=progress, models=models
     )
 
-    sequential: dict[str, Any] = {}
+    sequential: dict[str, SequentialResult] = {}
     # Whether each task's prompts went through the chat template (``--chat`` and the model decide,
     # not the task's default alone): the stored protocol says what was done.
     chat = {
@@ -198,20 +174,19 @@ def execute_run(
         else use_chat(p.spec, backend, options.chat)
         for p in prepared
     }
-    protocols = {p.spec.name: applied_protocol(p.protocol, chat[p.spec.name]) for p in prepared}
+    protocols = {
+        p.spec.name: TaskProtocol.model_validate(applied_protocol(p.protocol, chat[p.spec.name])) for p in prepared
+    }
 
-    def checkpoint(status: Any, error: str | None = None, *, final: bool = True) -> None:
-        summary: dict[str, Any] = {
-            "measurement": meter.measurement(store.run_totals(run_id)).model_dump(mode="json"),
-            "protocols": protocols,
-            "chat_template": {p.spec.name: chat[p.spec.name] for p in prepared if p.items},
-            "task_sizes": {p.spec.name: p.size for p in prepared if p.size is not None},
-        }
-        populations = {p.spec.name: p.population for p in prepared if p.population}
-        if populations:
-            summary["populations"] = populations
-        if sequential:
-            summary["sequential"] = sequential
+    def checkpoint(status: RunStatus, error: str | None = None, *, final: bool = True) -> None:
+        summary = EvalSummary(
+            measurement=meter.measurement(store.run_totals(run_id)),
+            protocols=protocols,
+            chat_template={p.spec.name: chat[p.spec.name] for p in prepared if p.items},
+            task_sizes={p.spec.name: p.size for p in prepared if p.size is not None},
+            populations={p.spec.name: p.population for p in prepared if p.population},
+            sequential=sequential,
+        )
         store.update_run(run_id, status=status, summary=summary, error=error, tick=meter.tick(final=final))
 
     with Heartbeat(lambda: store.heartbeat(session.id)):
@@ -223,7 +198,7 @@ def execute_run(
                         executor.run_task(run_id, task)
                     else:
                         result = run_until_ci(executor, store, run_id, task, options.target_ci)
-                        sequential[task.spec.name] = result.model_dump(mode="json")
+                        sequential[task.spec.name] = result
                 finally:
                     meter.stop()
                 checkpoint("running", final=False)

@@ -24,14 +24,27 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from agimeter.scoring._sandbox_boot import PROGRAM, BootSpec
 from agimeter.scoring._sandbox_cgroup import KILL_GRACE_S, RunCgroup, cgroup_roots, kill_until_gone
 from agimeter.scoring._sandbox_seccomp import LIBSECCOMP
 
-if TYPE_CHECKING:
-    from agimeter.scoring.sandbox import SandboxLimits
+
+class SandboxLimits(BaseModel):
+    """Resource limits of one program; the defaults suit HumanEval and MBPP."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    wall_s: float = Field(default=10.0, gt=0)
+    cpu_s: float = Field(default=10.0, gt=0)
+    memory_mb: int = Field(default=1024, ge=32)  # address space per process, and the run's cgroup total
+    max_processes: int = Field(default=64, ge=1)  # processes and threads of the run
+    max_output_bytes: int = Field(default=65536, ge=0)  # per stream; the tail is kept
+    max_file_mb: int = Field(default=16, ge=1)  # per file; each private tmpfs holds 4x this
+
 
 log = logging.getLogger(__name__)
 

@@ -63,10 +63,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from agimeter.scoring import _sandbox_host as host
 from agimeter.scoring._sandbox_cgroup import cgroup_roots
+from agimeter.scoring._sandbox_host import SandboxLimits as SandboxLimits  # the public name is here
 
 __all__ = ["JUDGE_VERSION", "ExecResult", "SandboxLimits", "isolation", "run_many", "run_program"]
 
@@ -76,19 +77,6 @@ Status = Literal["passed", "failed", "timeout", "error"]
 # an earlier sandbox are not reused. 2: a pass needs the per-run marker written after the last
 # statement (before: exit status 0 alone, which sys.exit(0) could forge).
 JUDGE_VERSION = "2"
-
-
-class SandboxLimits(BaseModel):
-    """Resource limits of one program; the defaults suit HumanEval and MBPP."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    wall_s: float = Field(default=10.0, gt=0)
-    cpu_s: float = Field(default=10.0, gt=0)
-    memory_mb: int = Field(default=1024, ge=32)  # address space per process, and the run's cgroup total
-    max_processes: int = Field(default=64, ge=1)  # processes and threads of the run
-    max_output_bytes: int = Field(default=65536, ge=0)  # per stream; the tail is kept
-    max_file_mb: int = Field(default=16, ge=1)  # per file; each private tmpfs holds 4x this
 
 
 class ExecResult(BaseModel):

@@ -9,8 +9,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import IntegrityError
 
 from agimeter.analysis.entries import ModelEntry, Provenance
-from agimeter.analysis.runs import BadRunError, check_run, run_scores
+from agimeter.analysis.runs import check_run, run_scores
 from agimeter.errors import StoreError
+from agimeter.records.run import BadRunError, RunRecord, RunStatus
 from agimeter.server.query import EntryQuery, select_entries
 from agimeter.server.schemas import (
     MAX_LIMIT,
@@ -29,7 +30,6 @@ from agimeter.server.schemas import (
 from agimeter.server.security import check_bearer
 from agimeter.server.state import ServerState, StateDep
 from agimeter.server.views import run_kind, run_summary, utc
-from agimeter.store.records import RunRecord, RunStatus
 from agimeter.tasks.dimensions import Dimension
 
 router = APIRouter(prefix="/api/v1", tags=["api"])

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agimeter.analysis.compare import Comparison
 from agimeter.analysis.entries import ModelEntry, Provenance
-from agimeter.analysis.runs import BadRunError, FiniteOnly, check_run
-from agimeter.analysis.summary import TaskScore
-from agimeter.store.records import ItemRecord, RunRecord, RunStatus
+from agimeter.records.checks import FiniteOnly
+from agimeter.records.items import ItemRecord
+from agimeter.records.run import RunRecord, RunStatus, StoredRunError, typed_parts
+from agimeter.scoring.aggregate import TaskScore
 from agimeter.store.tables import IDENTITY_LENGTH
 from agimeter.tasks.dimensions import Dimension
 
@@ -147,14 +148,27 @@ class ProtocolDiff(BaseModel):
 class UploadBody(FiniteOnly):
     """``POST /api/v1/runs``: one run and its scored items (``agimeter push``).
 
-    Validated as fully as the readers will read it: the run's summary, config and model info
-    against their typed records, no NaN or infinite number anywhere, and the store's column sizes
-    (checked here so that every database refuses alike)."""
+    Validated as fully as the readers will read it: the run's summary, config and model info go
+    through the store's own loader (``records.run.typed_parts``: the same migrations and records),
+    no NaN or infinite number anywhere, and the store's column sizes (checked here so that every
+    database refuses alike)."""
 
     model_config = ConfigDict(extra="forbid")
 
     run: RunRecord
     items: list[ItemRecord] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_as_stored(cls, data: Any) -> Any:
+        run = data.get("run") if isinstance(data, dict) else None
+        if not isinstance(run, dict):
+            return data
+        try:
+            parts = typed_parts(run)
+        except StoredRunError as err:
+            raise ValueError(f"run {run.get('id')}: {err}") from None
+        return {**data, "run": {**{k: v for k, v in run.items() if k != "schema_version"}, **parts}}
 
     @model_validator(mode="after")
     def _fits_the_store(self) -> UploadBody:
@@ -167,10 +181,6 @@ class UploadBody(FiniteOnly):
         for item in self.items:
             if len(item.cache_key) > 64 or len(item.task) > 128:
                 raise ValueError("item cache_key must be at most 64 characters and task at most 128")
-        try:
-            check_run(self.run)
-        except BadRunError as err:
-            raise ValueError(str(err)) from None
         return self
 
 

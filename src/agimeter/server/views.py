@@ -12,9 +12,9 @@ from agimeter.analysis.entry_model import BenchScore, ModelEntry
 from agimeter.analysis.pareto import unloaded_point
 from agimeter.analysis.runs import is_perf
 from agimeter.analysis.side_by_side import protocol_differences
+from agimeter.records.run import RunRecord
 from agimeter.server.query import ttft_p50
 from agimeter.server.schemas import CompareRow, CompareView, EntryRef, ProtocolDiff, RunKind, RunSummary
-from agimeter.store.records import RunRecord
 from agimeter.store.repository import Store
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, select
 
 from agimeter.errors import StoreError
-from agimeter.store.records import PIN_SCHEMA_VERSION, PinRecord
+from agimeter.records.pins import PIN_SCHEMA_VERSION, PinRecord
 from agimeter.store.tables import PinRow, RunRow
 
 if TYPE_CHECKING:

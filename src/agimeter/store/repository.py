@@ -18,10 +18,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from agimeter.errors import StoreError
+from agimeter.records.items import ItemRecord, migrate_item
+from agimeter.records.options import RunConfig
+from agimeter.records.run import RUN_SCHEMA_VERSION, RunRecord, RunStatus, load_run
+from agimeter.records.sessions import RunTotals, SessionTick
+from agimeter.records.summary import RunSummary
 from agimeter.store.migrations import widen_columns
 from agimeter.store.pins_repo import PinsMixin
 from agimeter.store.published_repo import PublishedMixin
-from agimeter.store.records import ItemRecord, RunRecord, RunStatus, RunTotals, SessionTick
+from agimeter.store.run_rows import HEADER, run_row, stored_parts
 from agimeter.store.sessions_repo import SessionsMixin, commit_tick, effective_status
 from agimeter.store.tables import Base, ItemRow, RunItemRow, RunRow
 
@@ -78,7 +83,7 @@ class Store(PublishedMixin, SessionsMixin, PinsMixin):
     # runs -----------------------------------------------------------------------------------
     def create_run(self, run: RunRecord) -> None:
         with self._session.begin() as s:
-            s.add(RunRow(**run.model_dump()))
+            s.add(run_row(run))
 
     def find_resumable_run(self, run_key: str) -> RunRecord | None:
         """The newest unfinished run started by the same command (same run key)."""
@@ -88,19 +93,20 @@ class Store(PublishedMixin, SessionsMixin, PinsMixin):
                 .where(RunRow.run_key == run_key, RunRow.status != "finished")
                 .order_by(RunRow.created_at.desc())
             ).first()
-            return _run(row) if row else None
+            return run_from_row(row) if row else None
 
     def update_run(
         self,
         run_id: str,
         *,
         status: RunStatus | None = None,
-        summary: dict[str, Any] | None = None,
+        summary: RunSummary | None = None,
         error: str | None = None,
-        config: dict[str, Any] | None = None,
+        config: RunConfig | None = None,
         tick: SessionTick | None = None,
     ) -> None:
-        """Change a run; with ``tick``, only while that session holds the run, in one transaction."""
+        """Change a run; with ``tick``, only while that session holds the run, in one transaction.
+        The summary and config are stored as the current version of their records."""
         with self._session.begin() as s:
             if tick is not None:
                 commit_tick(s, run_id, tick)
@@ -109,10 +115,11 @@ class Store(PublishedMixin, SessionsMixin, PinsMixin):
                 raise StoreError(f"unknown run {run_id!r}")
             if status is not None:
                 row.status = status
-            if summary is not None:
-                row.summary = summary
-            if config is not None:
-                row.config = config
+            if summary is not None or config is not None:
+                current = run_from_row(row).checked()
+                parts = stored_parts(summary or current.summary, config or current.config, current.model_info)
+                row.summary, row.config, row.model_info = parts["summary"], parts["config"], parts["model_info"]
+                row.schema_version = RUN_SCHEMA_VERSION
             row.error = error
             row.updated_at = _now()
 
@@ -121,7 +128,7 @@ class Store(PublishedMixin, SessionsMixin, PinsMixin):
             query = select(RunRow).order_by(RunRow.created_at.desc())
             if limit:
                 query = query.limit(limit)
-            return [_run(r) for r in s.scalars(query)]
+            return [run_from_row(r) for r in s.scalars(query)]
 
     def get_run(self, run_id: str) -> RunRecord:
         """Look a run up by id or by a unique id prefix."""
@@ -137,7 +144,7 @@ class Store(PublishedMixin, SessionsMixin, PinsMixin):
                     why = "is ambiguous" if rows else "not found"
                     raise StoreError(f"run {run_id!r} {why}; see `agimeter runs`")
                 row = rows[0]
-            return _run(row)
+            return run_from_row(row)
 
     # items ----------------------------------------------------------------------------------
     def cached_items(self, cache_keys: Iterable[str]) -> dict[str, ItemRecord]:
@@ -147,7 +154,7 @@ class Store(PublishedMixin, SessionsMixin, PinsMixin):
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
                 for row in s.scalars(select(ItemRow).where(ItemRow.cache_key.in_(chunk))):
-                    found[row.cache_key] = ItemRecord.model_validate(row.record)
+                    found[row.cache_key] = ItemRecord.model_validate(migrate_item(row.record))
         return found
 
     def add_item(self, run_id: str, record: ItemRecord, tick: SessionTick | None = None) -> None:
@@ -248,7 +255,7 @@ class Store(PublishedMixin, SessionsMixin, PinsMixin):
                 .where(RunItemRow.run_id == run_id)
                 .order_by(RunItemRow.task, RunItemRow.doc_id)
             )
-            return [ItemRecord.model_validate(rec) for (rec,) in rows]
+            return [ItemRecord.model_validate(migrate_item(rec)) for (rec,) in rows]
 
     def import_run(self, run: RunRecord, items: Sequence[ItemRecord]) -> bool:
         """Add a run computed elsewhere (``agimeter push``) with its items, all or nothing.
@@ -256,7 +263,7 @@ class Store(PublishedMixin, SessionsMixin, PinsMixin):
         with self._session.begin() as s:
             if s.get(RunRow, run.id) is not None:
                 return False
-            s.add(RunRow(**run.model_dump()))
+            s.add(run_row(run))
             s.flush()
             for record in items:
                 self._insert_item(s, record)
@@ -268,20 +275,16 @@ class Store(PublishedMixin, SessionsMixin, PinsMixin):
             return set(s.scalars(select(RunItemRow.cache_key).where(RunItemRow.run_id == run_id)))
 
 
-def _run(row: RunRow) -> RunRecord:
+def run_from_row(row: RunRow) -> RunRecord:
     status, error = effective_status(row)
-    return RunRecord(
-        schema_version=row.schema_version,
-        id=row.id,
-        run_key=row.run_key,
-        status=status,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        model=row.model,
-        model_identity=row.model_identity,
-        tasks=list(row.tasks),
-        config=dict(row.config),
-        model_info=dict(row.model_info),
-        summary=dict(row.summary),
-        error=error,
+    return load_run(
+        {
+            **{name: getattr(row, name) for name in HEADER},
+            "status": status,
+            "error": error,
+            "tasks": list(row.tasks),
+            "summary": row.summary,
+            "config": row.config,
+            "model_info": row.model_info,
+        }
     )

@@ -20,16 +20,10 @@ from sqlalchemy import CursorResult, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from agimeter.errors import RunInProgressError, StoreError
+from agimeter.records.run import RunRecord, RunStatus
+from agimeter.records.sessions import SESSION_SCHEMA_VERSION, Owner, SessionRecord, SessionState, SessionTick
 from agimeter.store.lease import owner_alive
-from agimeter.store.records import (
-    SESSION_SCHEMA_VERSION,
-    Owner,
-    RunRecord,
-    RunStatus,
-    SessionRecord,
-    SessionState,
-    SessionTick,
-)
+from agimeter.store.run_rows import run_row
 from agimeter.store.tables import RunRow, RunSessionRow
 
 if TYPE_CHECKING:
@@ -50,7 +44,7 @@ class SessionsMixin:
             if s.bind is not None and s.bind.dialect.name == "postgresql":  # SQLite: the INSERT locks
                 key = int.from_bytes(hashlib.sha256(run.run_key.encode()).digest()[:8], "big", signed=True)
                 s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-            s.add(RunRow(**run.model_dump()))
+            s.add(run_row(run))
             s.flush()
             rivals = s.scalars(
                 select(RunRow).where(RunRow.run_key == run.run_key, RunRow.id != run.id, RunRow.status == "running")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agimeter.store.records import ItemRecord
+from agimeter.records.items import ItemRecord
 
 
 def item_record(doc_id: int, cache_key: str, **fields: Any) -> ItemRecord:

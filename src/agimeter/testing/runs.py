@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from agimeter.runner.hardware import detect_hardware
-from agimeter.runner.meter import Measurement
-from agimeter.store.records import RunRecord
+from agimeter.backends.hardware import detect_hardware
+from agimeter.records.measurement import Measurement
+from agimeter.records.model import ModelInfo
+from agimeter.records.options import RunOptions
+from agimeter.records.run import RunRecord
+from agimeter.records.summary import EvalSummary
 from agimeter.store.repository import Store
 from agimeter.testing.records import item_record
 
@@ -65,14 +68,17 @@ def eval_run(
     run = RunRecord(
         id=run_id, run_key=f"k-{run_id}", status="finished", created_at=created, updated_at=created, model=model,
         model_identity=identity, tasks=list(tasks),
-        config={"price_per_hour": price_per_hour, "profile": "laptop-cpu", **(config or {})},
-        model_info={"backend": "hf", "name": model, "identity": identity, "num_parameters": num_parameters},
-        summary={
+        config=RunOptions(
+            model=model, tasks=list(tasks), price_per_hour=price_per_hour, profile="laptop-cpu",
+            price_is_example=False, **(config or {}),
+        ),
+        model_info=ModelInfo(backend="hf", name=model, identity=identity, num_parameters=num_parameters),
+        summary=EvalSummary.model_validate({
             "protocols": {t: (protocols or {}).get(t) or protocol(t) for t in tasks},
-            "measurement": measurement(total).model_dump(mode="json"),
+            "measurement": measurement(total),
             "task_sizes": task_sizes or {t: 1000 for t in tasks},
             **summary,
-        },
+        }),
     )  # fmt: skip
     store.create_run(run)
     for task, (n, share) in tasks.items():

@@ -1,4 +1,5 @@
-"""What machine a run used, and how much memory it peaked at."""
+"""What machine a backend runs on (``HardwareInfo``, stored with each measurement), and how much
+memory this process peaked at."""
 
 from __future__ import annotations
 
@@ -9,20 +10,8 @@ import sys
 from pathlib import Path
 
 import psutil
-from pydantic import BaseModel, ConfigDict
 
-
-class HardwareInfo(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    cpu_model: str
-    cpu_cores_logical: int
-    cpu_cores_physical: int | None
-    ram_bytes: int
-    gpu: str | None = None
-    os: str
-    python: str
-    torch: str | None = None
+from agimeter.records.hardware import HardwareInfo
 
 
 def _cpu_model() -> str:

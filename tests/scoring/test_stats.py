@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from agimeter.analysis.stats import estimate, wilson_interval
+from agimeter.scoring.stats import estimate, wilson_interval
 
 
 def test_wilson_matches_reference_values() -> None:

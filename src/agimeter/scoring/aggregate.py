@@ -6,12 +6,12 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agimeter.analysis.stats import Estimate, estimate, stratified_estimate, weighted_estimate
-from agimeter.store.records import ItemRecord
+from agimeter.records.items import ItemRecord
+from agimeter.records.protocol import TaskProtocol
+from agimeter.scoring.stats import Estimate, estimate, stratified_estimate, weighted_estimate
 
 SUMMARY_SCHEMA_VERSION = 2
 
@@ -68,7 +68,7 @@ def _metric_estimate(rows: Sequence[ItemRecord], metric: str, population: Mappin
 
 def summarize(
     items: Sequence[ItemRecord],
-    protocols: Mapping[str, Mapping[str, Any]] | None = None,
+    protocols: Mapping[str, TaskProtocol] | None = None,
     populations: Mapping[str, Mapping[str, int]] | None = None,
 ) -> list[TaskScore]:
     """``protocols`` (the run's, per task) give each task's dimension and primary metric;
@@ -79,9 +79,9 @@ def summarize(
         by_task[item.task].append(item)
     scores = []
     for task, rows in by_task.items():
-        protocol = (protocols or {}).get(task, {})
+        protocol = (protocols or {}).get(task) or TaskProtocol()
         population = (populations or {}).get(task)
-        declared = [str(m) for m in protocol.get("metrics", [])]
+        declared = list(protocol.metrics)
         present = {name for row in rows for name in row.metrics}
         metric_names = [m for m in declared if m in present] + sorted(present - set(declared))
         subtask_rows: dict[str, list[ItemRecord]] = defaultdict(list)
@@ -98,7 +98,7 @@ def summarize(
             TaskScore(
                 task=task,
                 task_version=rows[0].task_version,
-                dimension=protocol.get("dimension"),
+                dimension=protocol.dimension,
                 primary_metric=primary,
                 n=len(rows),
                 metrics=metrics,
