@@ -9,7 +9,7 @@ from typing import Any
 
 from agimeter.scoring.base import DEFAULT_VERSION, Scorer, ScoringContext
 from agimeter.tasks.item import Item
-from agimeter.tasks.spec import TaskSpec
+from agimeter.tasks.spec import TaskSpec, dump_scoring
 
 
 def _digest(payload: dict[str, Any]) -> str:
@@ -31,7 +31,7 @@ def scoring_identity(scorer: Scorer, spec: TaskSpec, context: ScoringContext) ->
     """
     identity: dict[str, Any] = {
         "scorer": scorer.name,
-        **spec.scoring.model_dump(mode="json"),
+        **dump_scoring(spec.scoring),
         "metrics": spec.metrics,
     }
     if scorer.version != DEFAULT_VERSION:
@@ -73,6 +73,8 @@ def item_cache_key(
             "sampling": [item.samples, item.temperature, item.top_p, item.sample_seed],
             "extra": item.extra,
             "scoring": scoring or {},
+            # Later item fields enter only when set, so keys of items without them stay valid.
+            **({"followups": list(item.followups)} if item.followups else {}),
         }
     )
 
