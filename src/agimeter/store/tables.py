@@ -84,6 +84,21 @@ class RunItemRow(Base):
     cached: Mapped[bool] = mapped_column(default=False)
 
 
+class CompletionRow(Base):
+    """A generation result kept by model identity and exact request (``cache_key``): the answers
+    of judged tasks and their judges' answers, so that changing the judge, or resuming a killed
+    run, never asks a model again what it already answered. ``run_id``: the run that paid for it."""
+
+    __tablename__ = "completions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cache_key: Mapped[str] = mapped_column(String(64), unique=True)
+    schema_version: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    record: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
 class CatalogImportRow(Base):
     """One imported catalog (by label); its published rows are replaced as a whole on re-import."""
 
