@@ -22,7 +22,7 @@ from agimeter.cost.prices import PriceRow
 from agimeter.cost.pricing import CostBlock, price_run
 from agimeter.errors import StoreError, first_problem
 from agimeter.perf.session import PerfResult
-from agimeter.runner.meter import Measurement
+from agimeter.runner.meter import JudgeMeasurement, Measurement
 from agimeter.runner.sequential import SequentialResult
 from agimeter.store.records import ItemRecord, RunRecord
 from agimeter.store.repository import Store
@@ -95,6 +95,7 @@ class EvalSummary(FiniteOnly):
     chat_template: dict[str, bool] = Field(default_factory=dict)
     populations: dict[str, dict[str, NonNegativeInt]] = Field(default_factory=dict)
     sequential: dict[str, SequentialResult] = Field(default_factory=dict)
+    judge: JudgeMeasurement | None = None  # judged tasks: the judge model's own meter
 
 
 class PerfSummary(FiniteOnly):
@@ -189,6 +190,11 @@ def run_scores(store: Store, run: RunRecord) -> list[TaskScore]:
 
 def run_measurement(run: RunRecord) -> Measurement | None:
     return _eval_summary(run).measurement
+
+
+def run_judge(run: RunRecord) -> JudgeMeasurement | None:
+    """The judge's meter of a run with judged tasks (None: no judge)."""
+    return _eval_summary(run).judge
 
 
 def run_cost(run: RunRecord, measurement: Measurement) -> CostBlock:

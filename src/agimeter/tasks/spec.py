@@ -300,6 +300,8 @@ class TaskSpec(SpecModel):
         self._check_scorer()
         if self.prompt.followups is not None and (self.generation is None or self.generation.n != 1):
             raise ValueError("prompt.followups: a conversation draws one sample per turn (generation.n must be 1)")
+        if self.prompt.followups is not None and self.prompt.response_prefix:
+            raise ValueError("prompt.followups: a conversation cannot also have a prompt.response_prefix")
         if self.subtask_dimensions and self.subtask_field is None:
             raise ValueError("subtask_dimensions needs subtask_field (the field naming each item's subtask)")
         if self.extraction is not None and self.extraction.kind == "regex" and not self.extraction.pattern:
