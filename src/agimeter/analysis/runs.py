@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationErr
 from agimeter.analysis.summary import TaskScore, summarize
 from agimeter.backends.base import ModelInfo
 from agimeter.config import HardwareProfile
+from agimeter.cost.judge import JudgeCost, price_judge
 from agimeter.cost.prices import PriceRow
 from agimeter.cost.pricing import CostBlock, price_run
 from agimeter.errors import StoreError, first_problem
@@ -116,6 +117,8 @@ class RunConfig(FiniteOnly):
     price_per_hour: float = Field(default=0.0, ge=0)
     price_is_example: bool = False
     api_price: PriceRow | None = None
+    judge_price_per_hour: float | None = Field(default=None, ge=0)  # None: the run's price per hour
+    judge_api_price: PriceRow | None = None
 
 
 class RunFacts(BaseModel):
@@ -201,6 +204,12 @@ def run_cost(run: RunRecord, measurement: Measurement) -> CostBlock:
     config = check_run(run).config
     profile = HardwareProfile(price_per_hour=config.price_per_hour, example=config.price_is_example)
     return price_run(measurement, config.profile, profile, config.api_price)
+
+
+def run_judge_cost(run: RunRecord, judge: JudgeMeasurement) -> JudgeCost:
+    config = check_run(run).config
+    hourly = config.judge_price_per_hour if config.judge_price_per_hour is not None else config.price_per_hour
+    return price_judge(judge, hourly, config.judge_api_price)
 
 
 def run_usd(run: RunRecord) -> float | None:

@@ -24,6 +24,7 @@ from agimeter.cli.options import (
     build_options,
     check_choice,
     check_format,
+    non_negative,
     parse_model_args,
     usage_error_line,
 )
@@ -97,13 +98,35 @@ def run(
     ] = None,
     usd_per_cny: UsdPerCnyOpt = None,
     catalog: Annotated[str | None, typer.Option("--catalog", help="Published price catalog (published.json).")] = None,
+    judge: Annotated[
+        str | None,
+        typer.Option("--judge", help="Judge model of judged tasks (MT-Bench, Arena-Hard, XSTest), as --model."),
+    ] = None,
+    judge_arg: Annotated[
+        list[str] | None, typer.Option("--judge-arg", help="Judge backend option KEY=VALUE (repeatable).")
+    ] = None,
+    judge_price_per_hour: Annotated[
+        float | None,
+        typer.Option("--judge-price-per-hour", callback=non_negative, help="The judge's $/hour (default: the run's)."),
+    ] = None,
+    judge_api_price: Annotated[
+        str | None, typer.Option("--judge-api-price", help="Hosted API price of the judge: MODEL or PROVIDER/MODEL.")
+    ] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
     output: FormatOpt = "table",
 ) -> None:
     """Evaluate a model on tasks; resumes an interrupted identical run. Exits 3 if it ends incomplete."""
     from agimeter.cli.progress import RichProgress, spinner
-    from agimeter.runner.session import RunOptions, execute_run, load_backend, prepare_tasks
+    from agimeter.runner.session import (
+        GRADER,
+        RunOptions,
+        execute_run,
+        judge_spec,
+        load_backend,
+        load_judge,
+        prepare_tasks,
+    )
     from agimeter.tasks.suites import expand_task_list
 
     check_choice(chat, "--chat", ("auto", "on", "off"))
@@ -132,17 +155,37 @@ def run(
         price_is_example=hw_profile.example,
         backend_options=parse_model_args(model_arg),
         api_price=_api_price(api_price, usd_per_cny, catalog, config, file_config, resolved_data),
+        judge=judge,
+        judge_default=file_config.judge,
+        judge_options=parse_model_args(judge_arg, "--judge-arg"),
+        judge_price_per_hour=judge_price_per_hour,
+        judge_api_price=_api_price(judge_api_price, usd_per_cny, catalog, config, file_config, resolved_data),
     )
     prepared = prepare_tasks(options)
     _note_small_tasks(prepared, sample)
+    chosen_judge = judge_spec(options, prepared)  # a task that needs a judge without one: before any load
+    if judge is not None and chosen_judge is None:
+        err_console.print("note: --judge is not used: no task here is judged", highlight=False)
+    options = options.model_copy(update={"judge": chosen_judge})
     result_store = Store.open(resolve_store_url(store, file_config))
-    with spinner(err_console, f"loading {model}"):
-        backend, load_s = load_backend(options)
+    models = {}
+    judge_load_s = 0.0
+    if chosen_judge is not None:
+        with spinner(err_console, f"loading judge {chosen_judge}"):
+            models[GRADER], judge_load_s = load_judge(options, chosen_judge)
     try:
-        with RichProgress(err_console) as progress:
-            record = execute_run(options, result_store, prepared, backend, load_s, progress)
+        with spinner(err_console, f"loading {model}"):
+            backend, load_s = load_backend(options)
+        try:
+            with RichProgress(err_console) as progress:
+                record = execute_run(
+                    options, result_store, prepared, backend, load_s, progress, models=models, judge_load_s=judge_load_s
+                )
+        finally:
+            backend.close()
     finally:
-        backend.close()
+        for loaded in models.values():
+            loaded.close()
     _show(result_store, record, output, subtasks=False)
     if record.status == "incomplete":
         raise typer.Exit(EXIT_INCOMPLETE)
@@ -196,7 +239,9 @@ def _summary_payload(store: Store, run: RunRecord, weights: dict[str, float] | N
         payload["cost"] = run_cost(run, measurement).model_dump(mode="json")
     if "sequential" in run.summary:
         payload["sequential"] = run.summary["sequential"]
-    return payload
+    from agimeter.cli.judge_view import judge_payload
+
+    return payload | judge_payload(store, run)
 
 
 def _show(
@@ -229,6 +274,10 @@ def _show(
     measurement = run_measurement(run)
     if measurement is not None:
         console.print(cost_table(measurement, run_cost(run, measurement)))
+    from agimeter.cli.judge_view import judge_tables
+
+    for table in judge_tables(store, run):
+        console.print(table)
     if run.error:
         console.print(error_line(run.error))
 
