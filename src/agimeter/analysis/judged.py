@@ -7,8 +7,11 @@
   and the style-controlled win rate: Arena-Hard v2's Bradley-Terry model with the answers' length
   and markdown (headers, lists, bold) differences as covariates (``print_leaderboard_with_style_features``),
   which for one model against its baseline is a logistic regression of the battle outcome on an
-  intercept and the four normalised features; the controlled win rate is sigmoid(intercept), the
-  win probability at the average style difference, over 100 bootstrap fits (median, 5th-95th).
+  intercept and the four normalised features (100 bootstrap fits; median, 5th-95th percentile).
+  The controlled win rate is the fitted win probability with no style difference from the baseline
+  (every raw feature 0). Arena-Hard reads the model's coefficient instead, which is the win
+  probability at the average style difference of all models on its leaderboard; a run has only its
+  own model's battles, whose average style difference is exactly what the control must remove.
 - The judge's biases, on every judged task: for pairwise verdicts, the share of items whose two
   games (baseline first, candidate first) disagree on who won (swap inconsistency), the share of
   decisive games won by whichever answer was shown first, and the correlation of the item's
@@ -160,11 +163,13 @@ def style_controlled(
     varying = std > 1e-12
     if not varying.any():
         return None
-    normalised = (x[:, varying] - x[:, varying].mean(axis=0)) / std[varying]
+    mean = x[:, varying].mean(axis=0)
+    normalised = (x[:, varying] - mean) / std[varying]
     design = np.hstack([np.ones((len(y), 1)), normalised])
     rng = np.random.default_rng(seed)
     fits = np.array([fit_logistic(design[idx], y[idx]) for idx in rng.integers(0, len(y), size=(rounds, len(y)))])
-    rates = 1.0 / (1.0 + np.exp(-fits[:, 0]))
+    same_style = np.concatenate([[1.0], -mean / std[varying]])  # every raw feature 0, normalised
+    rates = 1.0 / (1.0 + np.exp(-(fits @ same_style)))
     low, high = np.quantile(rates, QUANTILES)
     names = [name for name, keep in zip(STYLE_FEATURES, varying, strict=True) if keep]
     coefficients = {name: float(np.median(fits[:, k + 1])) for k, name in enumerate(names)}
