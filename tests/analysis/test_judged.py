@@ -149,7 +149,9 @@ def _single(doc_id: int, category: str, ratings: list[float], lengths: list[int]
         ],
     )
     metrics = {"score": sum(ratings) / len(ratings) / 10, **{f"turn_{t + 1}": r / 10 for t, r in enumerate(ratings)}}
-    return _item("mt", doc_id, details.model_dump(mode="json"), metrics, subtask=category, chance=dict.fromkeys(metrics, 0.1))
+    return _item(
+        "mt", doc_id, details.model_dump(mode="json"), metrics, subtask=category, chance=dict.fromkeys(metrics, 0.1)
+    )
 
 
 def test_mt_bench_scores_per_turn_and_category_and_length_bias() -> None:
