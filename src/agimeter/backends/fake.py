@@ -9,7 +9,8 @@ each request down so that tests can interrupt a run part-way. A scripted answer 
 
 From the command line (``fake:NAME``, e.g. as ``--judge``): ``--model-arg responses_file=PATH`` reads
 the script from a JSON object ``{"prompt substring": "answer" or ["answers"]}``, and ``default=``
-replaces the default answer.
+replaces the default answer, and ``calls_file=PATH`` appends a line per generation request (how
+many times a process asked it: the kill-and-resume tests count them).
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ class FakeBackend:
             max_length=4096,
         )
         self.calls = 0
+        self.requests: list[GenRequest] = []  # every generation request, in order (tests read them)
+        self.calls_file: Path | None = None  # when set, one line per generation request is appended
 
     def loglikelihood(
         self, requests: Sequence[LoglikRequest], on_result: LoglikCallback | None = None
@@ -108,6 +111,10 @@ class FakeBackend:
             if self.delay_s:
                 time.sleep(self.delay_s)
             self.calls += 1
+            self.requests.append(req)
+            if self.calls_file is not None:
+                with self.calls_file.open("a", encoding="utf-8") as log:
+                    log.write(hashlib.sha256(req.model_dump_json().encode()).hexdigest() + "\n")
             scripted = next((out for key, out in self.responses.items() if key in req.prompt), self.default)
             if isinstance(scripted, str):
                 text = scripted
@@ -164,10 +171,13 @@ def create(spec: str, **options: object) -> FakeBackend:
         except (OSError, json.JSONDecodeError) as err:
             raise ConfigError(f"fake:{spec}: responses_file {path}: {err}") from None
     extra = {"default": str(options["default"])} if "default" in options else {}
-    return FakeBackend(
+    backend = FakeBackend(
         spec or "fake",
         responses=scripted,
         delay_s=float(delay) if isinstance(delay, int | float | str) else 0.0,
         chat_template=str(chat).lower() not in ("", "0", "false", "no"),
         **extra,
     )
+    if options.get("calls_file"):
+        backend.calls_file = Path(str(options["calls_file"]))
+    return backend
