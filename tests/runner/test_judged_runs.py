@@ -4,7 +4,6 @@ generating again, judge errors counted and retried (never a score), and the judg
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -12,94 +11,15 @@ import pytest
 from agimeter.backends.fake import FakeBackend
 from agimeter.runner.session import RunOptions, execute_run, judge_spec, prepare_tasks
 from agimeter.store.repository import Store
-
-CONV = """\
-name: conv_judged
-version: "1"
-dimension: instruction_following
-output_type: generate
-source: {kind: file, path: conv/conv.jsonl, format: jsonl}
-prompt:
-  doc_to_text: "{{ turns[0] }}"
-  doc_to_target: "{{ qid }}"
-  followups: "{{ turns[1:] }}"
-  chat: true
-generation: {stop: [], max_tokens: 64}
-scoring:
-  kind: judge_single
-  fields:
-    ref_answer_1: "{{ ref[0] if ref else '' }}"
-    ref_answer_2: "{{ ref[1] if ref else '' }}"
-  judge:
-    prompts:
-      single: {name: s1, system: "Judge one.", template: "[Q] {question} [A] {answer}"}
-      single_reference: {name: s1r, system: "Judge one.", template: "[Q] {question} [REF] {ref_answer_1} [A] {answer}"}
-      multi_turn:
-        name: m1
-        system: "Judge two."
-        template: "[Q1] {question_1} [A1] {answer_1} [Q2] {question_2} [A2] {answer_2}"
-      multi_turn_reference:
-        name: m1r
-        system: "Judge two."
-        template: "[REF2] {ref_answer_2} [Q1] {question_1} [A1] {answer_1} [Q2] {question_2} [A2] {answer_2}"
-metrics: [score, turn_1, turn_2]
-subtask_field: category
-subtask_dimensions: {writing: creativity}
-"""
-
-PAIR = """\
-name: pair_judged
-version: "1"
-dimension: creativity
-output_type: generate
-source: {kind: file, path: conv/conv.jsonl, format: jsonl}
-prompt: {doc_to_text: "{{ turns[0] }}", doc_to_target: "{{ qid }}", chat: true}
-generation: {stop: [], max_tokens: 64}
-scoring:
-  kind: judge_pairwise
-  fields: {baseline: "{{ baseline }}", category: category}
-  judge:
-    verdict_patterns: ['\\[\\[([AB<>=]+)\\]\\]', '\\[([AB<>=]+)\\]']
-    prompts:
-      writing: {name: writing, system: "Compare.", template: "<Q>{QUESTION}<A>{ANSWER_A}<B>{ANSWER_B}"}
-      math: {name: math, system: "Compare.", template: "<Q>{QUESTION}<A>{ANSWER_A}<B>{ANSWER_B}"}
-metrics: [win_rate]
-"""
-
-N = 4
+from agimeter.testing.judged import N, candidate, judge, write_judged_toy
 
 
 @pytest.fixture()
 def env(tmp_path: Path) -> dict[str, Path]:
-    data = tmp_path / "data" / "conv"
-    data.mkdir(parents=True)
-    rows = [
-        {
-            "qid": i,
-            "category": "math" if i % 2 else "writing",
-            "turns": [f"first question {i}?", f"second question {i}?"],
-            "ref": [f"ref one {i}", f"ref two {i}"] if i % 2 else None,
-            "baseline": f"baseline answer {i}",
-        }
-        for i in range(N)
-    ]
-    (data / "conv.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (tmp_path / "conv.yaml").write_text(CONV)
-    (tmp_path / "pair.yaml").write_text(PAIR)
-    return {"data": tmp_path / "data", "conv": tmp_path / "conv.yaml", "pair": tmp_path / "pair.yaml", "tmp": tmp_path}
+    return write_judged_toy(tmp_path)
 
 
-def _candidate() -> FakeBackend:
-    responses = {f"second question {i}?": f"answer two {i}" for i in range(N)}
-    responses |= {f"first question {i}?": f"answer one {i}" for i in range(N)}
-    return FakeBackend("cand", chat_template=True, responses=responses)
-
-
-def _judge(name: str = "judge", **scripted: str) -> FakeBackend:
-    # Turn 2 prompts hold "[A2]", turn 1 prompts "[A]": ratings 5 and 8 unless scripted otherwise.
-    return FakeBackend(
-        name, chat_template=True, responses={**scripted, "[A2]": "fine. [[5]]", "[A]": "good. Rating: [[8]]"}
-    )
+_candidate, _judge = candidate, judge
 
 
 def _options(env: dict[str, Path], task: str = "conv") -> RunOptions:
