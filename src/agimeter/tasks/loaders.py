@@ -133,7 +133,7 @@ def load_file_source(source: FileSource, data_dir: Path | None, *, spec_name: st
 
 
 def _join_index(join: Join, data_dir: Path | None) -> dict[str, dict[str, Any]]:
-    """The records of a joined file by their ``on`` field (as text); a key seen twice is an error."""
+    """The records of a joined file by their ``key`` field (as text); a key seen twice is an error."""
     path = expand_paths(join.path, data_dir)[0]
     name = _display(path, data_dir)
     fmt = _SUFFIX_FORMATS.get(path.suffix.lower())
@@ -141,21 +141,21 @@ def _join_index(join: Join, data_dir: Path | None) -> dict[str, dict[str, Any]]:
         raise DataError(f"{name}: source.join reads jsonl or json files")
     index: dict[str, dict[str, Any]] = {}
     for doc in read_file(path, fmt, name=name):
-        if join.on not in doc.fields:
-            raise DataError(f"{doc.origin}: missing field {join.on!r} (needed by source.join.on)")
-        key = str(doc.fields[join.on])
+        if join.key not in doc.fields:
+            raise DataError(f"{doc.origin}: missing field {join.key!r} (needed by source.join.key)")
+        key = str(doc.fields[join.key])
         if key in index:
-            raise DataError(f"{doc.origin}: {join.on} {key!r} occurs twice (source.join)")
+            raise DataError(f"{doc.origin}: {join.key} {key!r} occurs twice (source.join)")
         index[key] = doc.fields
     return index
 
 
 def _join_one(doc: Doc, join: Join, index: dict[str, dict[str, Any]]) -> None:
-    if join.on not in doc.fields:
-        raise DataError(f"{doc.origin}: missing field {join.on!r} (needed by source.join.on)")
-    match = index.get(str(doc.fields[join.on]))
+    if join.key not in doc.fields:
+        raise DataError(f"{doc.origin}: missing field {join.key!r} (needed by source.join.key)")
+    match = index.get(str(doc.fields[join.key]))
     if match is None and join.required:
-        raise DataError(f"{doc.origin}: no record of {join.path} has {join.on} {doc.fields[join.on]!r} (source.join)")
+        raise DataError(f"{doc.origin}: no record of {join.path} has {join.key} {doc.fields[join.key]!r} (source.join)")
     doc.fields[join.into] = match
 
 

@@ -43,10 +43,10 @@ class FileSource(SpecModel):
 
 
 class Join(SpecModel):
-    """Records of ``path`` (jsonl or json, under the data dir) matched on field ``on``."""
+    """Records of ``path`` (jsonl or json, under the data dir) matched on their field ``key``."""
 
     path: str
-    on: str
+    key: str
     into: str  # the joined record (an object) lands in this field of each doc
     # A doc without a match: an error, or the field set to null (MT-Bench has references for 30 of 80).
     required: bool = True
