@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from agimeter.testing.judged import candidate_responses, judge_responses, write_judged_toy
+from agimeter.testing.judged import candidate_responses, count_rows, judge_responses, write_judged_toy
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 MISSING_MODEL = "gguf:/nonexistent/never-loaded.gguf"  # loading it would fail with another message
@@ -94,19 +94,6 @@ def test_an_openai_judge_rate_limited_once_is_retried_by_the_next_run(
         assert text in shown.stdout
 
 
-def _count(store: Path, sql: str) -> int:
-    if not store.exists():
-        return 0
-    try:
-        con = sqlite3.connect(store, timeout=30)
-        try:
-            return int(con.execute(sql).fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.OperationalError:  # tables not created yet
-        return 0
-
-
 @pytest.mark.slow
 def test_kill_9_mid_judging_then_resume_asks_nothing_twice(agimeter: Cli, env: dict[str, Path], tmp_path: Path) -> None:
     judge_file = tmp_path / "judge.json"
@@ -138,12 +125,12 @@ def test_kill_9_mid_judging_then_resume_asks_nothing_twice(agimeter: Cli, env: d
     while (
         time.monotonic() < deadline
         and proc.poll() is None
-        and _count(env["store"], "select count(*) from run_items") < 2
+        and count_rows(env["store"], "select count(*) from run_items") < 2
     ):
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    done = _count(env["store"], "select count(*) from run_items")
+    done = count_rows(env["store"], "select count(*) from run_items")
     assert 2 <= done < 6, "the kill came too late to test a resume"
     res = agimeter(*args, "--format", "json")
     assert res.returncode == 0, res.stderr
