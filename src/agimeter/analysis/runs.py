@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError, model_validator
 
+from agimeter.analysis.judged import JudgedFigures
 from agimeter.analysis.summary import TaskScore, summarize
 from agimeter.backends.base import ModelInfo
 from agimeter.config import HardwareProfile
@@ -97,6 +98,7 @@ class EvalSummary(FiniteOnly):
     populations: dict[str, dict[str, NonNegativeInt]] = Field(default_factory=dict)
     sequential: dict[str, SequentialResult] = Field(default_factory=dict)
     judge: JudgeMeasurement | None = None  # judged tasks: the judge model's own meter
+    judged: list[JudgedFigures] = Field(default_factory=list)  # and their figures (analysis.judged)
 
 
 class PerfSummary(FiniteOnly):

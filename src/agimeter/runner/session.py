@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agimeter.analysis.judged import judged_figures
 from agimeter.backends.base import Backend
 from agimeter.backends.registry import create_backend, split_model_spec
 from agimeter.errors import AgimeterError, ConfigError, ModelError, RunInProgressError
@@ -253,6 +254,8 @@ def execute_run(
             judge = models[GRADER]
             spec = options.judge or f"{judge.info.backend}:{judge.info.name}"
             summary["judge"] = judge_measurement(spec, judge.info, judge_load_s, totals).model_dump(mode="json")
+            # The judged tasks' figures, for readers of run summaries (reports, the server).
+            summary["judged"] = [f.model_dump(mode="json") for f in judged_figures(store.run_items(run_id))]
         store.update_run(run_id, status=status, summary=summary, error=error, tick=meter.tick(final=final))
 
     with Heartbeat(lambda: store.heartbeat(session.id)):
