@@ -90,23 +90,29 @@ def test_a_new_judge_rejudges_without_generating_again(env: dict[str, Path]) -> 
 def test_judge_errors_are_counted_and_retried_never_scored(env: dict[str, Path]) -> None:
     store = Store.open(f"sqlite:///{env['tmp'] / 's.db'}")
     candidate = _candidate()
-    scripted = {"answer two 2": "!error:rate_limit", "[A] answer one 3": "I cannot decide."}
+    # Item 0's first turn times out, item 2's second turn is rate-limited (after the backend's own
+    # retries), item 3's first judgement names no rating.
+    scripted = {
+        "[A] answer one 0": "!error:timeout",
+        "answer two 2": "!error:rate_limit",
+        "[A] answer one 3": "I cannot decide.",
+    }
     judge = _judge(**scripted)
     options = _options(env)
     run = execute_run(options, store, prepare_tasks(options), candidate, 0.0, models={"grader": judge})
     assert run.status == "incomplete"
     measurement = run.summary["measurement"]
-    assert measurement["errors"] == {"judge rate_limit": 1, "judge no_verdict": 1}
-    assert measurement["failed_items"] == 2
-    assert [r.doc_id for r in store.run_items(run.id)] == [0, 1]  # neither failure is a score
+    assert measurement["errors"] == {"judge timeout": 1, "judge rate_limit": 1, "judge no_verdict": 1}
+    assert measurement["failed_items"] == 3
+    assert [r.doc_id for r in store.run_items(run.id)] == [1]  # no failure is a score
     asked = judge.calls
     # The judge recovers (same model, same identity): the re-run resumes the run and asks it only
-    # what it did not answer with a verdict: item 2's second turn and item 3's first.
+    # what it did not answer with a verdict: item 0's first turn, item 2's second, item 3's first.
     judge.responses = {k: v for k, v in judge.responses.items() if k not in scripted}
     calls_before = candidate.calls
     again = execute_run(options, store, prepare_tasks(options), candidate, 0.0, models={"grader": judge})
     assert again.id == run.id and again.status == "finished"
-    assert judge.calls - asked == 2
+    assert judge.calls - asked == 3
     assert candidate.calls == calls_before  # every answer was kept
     assert [r.doc_id for r in store.run_items(run.id)] == [0, 1, 2, 3]
 
