@@ -25,7 +25,6 @@ from agimeter.backends.aliases import is_installed, resolve_alias
 from agimeter.tasks.registry import resolve_task
 
 CANDIDATE, JUDGE = "smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 _aliases = [resolve_alias(a) for a in (CANDIDATE, JUDGE)]
 
 pytestmark = [
@@ -38,15 +37,7 @@ pytestmark = [
 ]
 
 
-def _data_dir() -> Path:
-    configured = os.environ.get("AGIMETER_DATA_DIR")
-    path = Path(configured) if configured else REPO_ROOT.parent / "shared" / "benchmarks"
-    if not (path / "mt_bench" / "question.jsonl").is_file():
-        pytest.skip("MT-Bench data not found (set AGIMETER_DATA_DIR)")
-    return path
-
-
-def test_a_local_judge_grades_three_mt_bench_answers(tmp_path: Path) -> None:
+def test_a_local_judge_grades_three_mt_bench_answers(tmp_path: Path, data_dir: Path) -> None:
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install -e '.[gguf]')")
     spec = resolve_task("mt_bench").model_dump(mode="json", exclude_none=True)
     spec["name"] = "mt_bench_small_budget"
@@ -57,7 +48,7 @@ def test_a_local_judge_grades_three_mt_bench_answers(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'store.db'}"
     args = [
         "run", "--model", f"gguf:{CANDIDATE}", "--model-arg", "n_threads=1", "--tasks", str(task), "--limit", "3",
-        "--judge", f"gguf:{JUDGE}", "--judge-arg", "n_threads=1", "--data-dir", str(_data_dir()), "--store", store,
+        "--judge", f"gguf:{JUDGE}", "--judge-arg", "n_threads=1", "--data-dir", str(data_dir), "--store", store,
         "--format", "json",
     ]  # fmt: skip
     start = time.monotonic()

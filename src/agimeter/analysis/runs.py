@@ -96,6 +96,7 @@ class EvalSummary(FiniteOnly):
     protocols: dict[str, TaskProtocol] = Field(default_factory=dict)
     chat_template: dict[str, bool] = Field(default_factory=dict)
     populations: dict[str, dict[str, NonNegativeInt]] = Field(default_factory=dict)
+    task_sizes: dict[str, NonNegativeInt] = Field(default_factory=dict)  # documents in each whole task
     sequential: dict[str, SequentialResult] = Field(default_factory=dict)
     judge: JudgeMeasurement | None = None  # judged tasks: the judge model's own meter
     judged: list[JudgedFigures] = Field(default_factory=list)  # and their figures (analysis.judged)

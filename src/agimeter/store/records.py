@@ -12,6 +12,7 @@ ITEM_SCHEMA_VERSION = 3
 COMPLETION_SCHEMA_VERSION = 1
 RUN_SCHEMA_VERSION = 1
 SESSION_SCHEMA_VERSION = 1
+PIN_SCHEMA_VERSION = 1
 
 # "incomplete": the run went to the end but some requests failed; re-running resumes it and
 # retries only those items. "interrupted": stopped by Ctrl-C/SIGTERM, or stored as "running" while
@@ -148,3 +149,15 @@ class RunTotals(BaseModel):
     judge_prompt_tokens: int = 0
     judge_completion_tokens: int = 0
     judge_s: float = 0.0
+
+
+class PinRecord(BaseModel):
+    """A run pinned for a model's task (``task`` None: for every task the run has)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = PIN_SCHEMA_VERSION
+    model_identity: str
+    task: str | None
+    run_id: str
+    created_at: datetime

@@ -22,7 +22,14 @@ from agimeter.scoring.base import (
     uses_role,
 )
 from agimeter.scoring.judge.calls import GRADER, Verdicts, judge_identity, judge_request, run_calls
-from agimeter.scoring.refusal import JUDGE_PROMPT, JUDGE_SYSTEM, RefusalVerdict, judge_verdict, string_match
+from agimeter.scoring.refusal import (
+    JUDGE_PROMPT,
+    JUDGE_SYSTEM,
+    JUDGE_VERSION,
+    RefusalVerdict,
+    judge_verdict,
+    string_match,
+)
 from agimeter.scoring.registry import scorer
 from agimeter.tasks.item import Item
 from agimeter.tasks.spec import Judge, TaskSpec
@@ -57,7 +64,7 @@ def judge_refusal(spec: TaskSpec, item: Item, verdict: RefusalVerdict) -> Judged
 JUDGE_MAX_TOKENS = 16  # JudgeClassifier's: the class name is all the judge needs to write
 
 
-@scorer("refusal")
+@scorer("refusal", version=JUDGE_VERSION)
 class Refusal(SampleScorer):
     metrics = ("refused", "appropriate")
     optional_roles = (GRADER,)
