@@ -22,6 +22,7 @@ from agimeter.store.migrations import widen_columns
 from agimeter.store.published_repo import PublishedMixin
 from agimeter.store.records import ItemRecord, RunRecord, RunStatus, RunTotals, SessionTick
 from agimeter.store.sessions_repo import SessionsMixin, commit_tick, effective_status
+from agimeter.store.sweeps_repo import SweepsMixin
 from agimeter.store.tables import Base, ItemRow, RunItemRow, RunRow
 
 
@@ -50,7 +51,7 @@ def _prepare_sqlite_path(url: str, path: Path) -> None:
         raise StoreError(f"cannot open store {url!r}: {path} is a folder, not a database file")
 
 
-class Store(PublishedMixin, SessionsMixin):
+class Store(PublishedMixin, SessionsMixin, SweepsMixin):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)
