@@ -15,6 +15,7 @@ reading it. Free space is checked before writing.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -183,15 +184,28 @@ def quantize(source: SourceInfo, quant: str, cache_dir: Path | None = None, *, t
     found = cached_variant(source, kind.name, cache_dir)
     if found is not None:
         return found
-    from agimeter.backends.gguf import _import_llama_cpp
-
-    llama_cpp = _import_llama_cpp()
     folder = variant_dir(source, cache_dir)
     target = folder / variant_file_name(source, kind.name)
+    created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ModelError(f"cannot write model cache {folder}: {err.strerror or err}") from None
+    try:
+        return _write_variant(source, kind, target, threads)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):  # not empty: another process's variant is in it
+                folder.rmdir()
+        raise
+
+
+def _write_variant(source: SourceInfo, kind: QuantType, target: Path, threads: int | None) -> Variant:
+    """Quantize into a partial file next to ``target``, check it, rename it into place, stamp it."""
+    from agimeter.backends.gguf import _import_llama_cpp
+
+    llama_cpp = _import_llama_cpp()
+    folder = target.parent
     _remove_stale_partials(folder, target.name)
     needed = estimated_bytes(source, kind.name) + SPACE_MARGIN_BYTES
     free = shutil.disk_usage(folder).free
