@@ -13,7 +13,6 @@ from agimeter.analysis.entries import BenchScore, CostInfo, ModelEntry, Provenan
 from agimeter.analysis.price_links import PricePoint, price_points
 from agimeter.analysis.progress import density_report, density_trend, price_trend
 
-CATALOG = Path(__file__).resolve().parents[3] / "shared" / "catalog" / "published.json"
 FIVE = ("mmlu", "bbh", "math", "humaneval", "mbpp")
 
 
@@ -122,13 +121,12 @@ def test_price_trend_links_prices_to_qualifying_models() -> None:
     assert only_published.months_per_factor_2 == pytest.approx(365 / 30.44 / 2)  # x1/4 in 365 days
 
 
-@pytest.mark.skipif(not CATALOG.exists(), reason=f"published catalog not found at {CATALOG}")
-def test_real_catalog_reference_fit_and_trends() -> None:
+def test_real_catalog_reference_fit_and_trends(published_catalog: Path) -> None:
     from agimeter.store.published import load_catalog
     from agimeter.store.repository import Store
 
     store = Store.open("sqlite:///:memory:")
-    catalog, digest = load_catalog(CATALOG)
+    catalog, digest = load_catalog(published_catalog)
     store.import_catalog(catalog, digest, Path("x"), "published")
     entries = published_entries(store.published())
     report = density_report(entries)
@@ -150,16 +148,15 @@ def test_real_catalog_reference_fit_and_trends() -> None:
     assert prices.months_per_factor_2 is not None
 
 
-@pytest.mark.skipif(not CATALOG.exists(), reason=f"published catalog not found at {CATALOG}")
 @pytest.mark.parametrize("model", ["Qwen/Qwen2.5-0.5B", "Qwen/Qwen2-7B"])
-def test_one_nan_mmlu_refuses_the_density_trend(model: str) -> None:
+def test_one_nan_mmlu_refuses_the_density_trend(model: str, published_catalog: Path) -> None:
     """The issue's case: a NaN MMLU on Qwen2.5-0.5B (a reference model) moved the doubling time from
     3.48 to 4.17 months, one on Qwen2-7B (not a reference model) to 3.69. Both now refuse the fit."""
     from agimeter.store.published import load_catalog
     from agimeter.store.published_repo import PublishedSet
 
-    catalog, digest = load_catalog(CATALOG)
-    entries = published_entries(PublishedSet.from_catalog(catalog, digest, CATALOG, "published"))
+    catalog, digest = load_catalog(published_catalog)
+    entries = published_entries(PublishedSet.from_catalog(catalog, digest, published_catalog, "published"))
     clean = density_trend(density_report(entries), provenance=("published",), n_boot=100)
     assert clean.status == "ok" and clean.months_per_factor_2 is not None
     target = next(e for e in entries if e.model == model)

@@ -1,5 +1,6 @@
 """The item cache key follows the judge: a scorer's name and version are part of it, and the keys of
-items cached before scorers had versions are unchanged (so existing stores keep their results)."""
+items cached before scorers had versions are unchanged (so existing stores keep their results);
+refusal verdicts of the classifier before its re-tuning are not reused."""
 
 from __future__ import annotations
 
@@ -88,3 +89,12 @@ def test_what_a_scorer_depends_on_enters_the_key(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(scorer, "identity", lambda self, spec, context: {"grader": "judge-model-hash"})
     assert _identity(spec)["scorer_identity"] == {"grader": "judge-model-hash"}
     assert _key(spec, GEN) != KEYS_BEFORE_SCORER_VERSIONS["gsm8k"]
+
+
+def test_refusal_tasks_key_on_the_classifier_version() -> None:
+    from agimeter.scoring import refusal
+
+    safety, closed = resolve_task("xstest"), resolve_task("arc_challenge")
+    assert get_scorer("refusal").version == refusal.JUDGE_VERSION != "1"  # re-tuned: old verdicts re-scored
+    assert _identity(safety)["scorer_version"] == refusal.JUDGE_VERSION
+    assert "scorer_version" not in _identity(closed)

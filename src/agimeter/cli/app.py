@@ -50,6 +50,35 @@ app = typer.Typer(
     help="agimeter: what an open LLM can do, dimension by dimension, and what it costs to run.",
 )
 DEFAULT_SUITE = "offline"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"agimeter {package_version()}", highlight=False)
+        raise typer.Exit()
+
+
+def package_version() -> str:
+    """The installed package's version (its metadata); the source tree's when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("agimeter")
+    except PackageNotFoundError:
+        from agimeter import __version__
+
+        return __version__
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """agimeter: what an open LLM can do, dimension by dimension, and what it costs to run."""
+
+
 # `run` exits with this after printing its table when the run ended incomplete (some items failed
 # for good; re-running the same command retries them). Errors exit 2, interruptions 130.
 EXIT_INCOMPLETE = 3
@@ -247,13 +276,19 @@ def runs(
     store: StoreOpt = None,
     config: ConfigOpt = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many recent runs.")] = 50,
+    output: FormatOpt = "table",
 ) -> None:
     """List runs: id, model, tasks, status, when."""
     from agimeter.cli.render import runs_table
 
+    check_format(output)
     result_store = _open_store(store, config)
     records = result_store.list_runs(limit)
     counts = {r.id: len(result_store.run_item_keys(r.id)) for r in records}
+    if output == "json":  # the summary (scores, cost) is `show RUN --format json`
+        rows = [{**r.model_dump(mode="json", exclude={"summary"}), "items": counts[r.id]} for r in records]
+        sys.stdout.write(json.dumps({"runs": rows}, indent=2) + "\n")
+        return
     console.print(runs_table(records, counts))
 
 
@@ -316,18 +351,23 @@ def list_tasks(
     data_dir: Annotated[str | None, typer.Option("--data-dir", help="Benchmark data dir, to count items.")] = None,
     dimension: Annotated[str | None, typer.Option("--dimension", help="Only this dimension.")] = None,
     config: ConfigOpt = None,
+    output: FormatOpt = "table",
 ) -> None:
     """Built-in tasks with dimension, protocol and size."""
     from rich.table import Table
 
+    from agimeter.cli.choices import check_dimension
     from agimeter.tasks.registry import builtin_task_names, resolve_task
     from agimeter.tasks.suites import task_size
 
+    check_format(output)
+    check_dimension(dimension)
     file_config = load_file_config(config)
     resolved = resolve_data_dir(data_dir, file_config)
     table = Table(title="built-in tasks", title_justify="left")
     for col in ("task", "dimension", "type", "protocol", "metrics", "items", "version"):
         table.add_column(col)
+    rows: list[dict[str, Any]] = []
     for name in builtin_task_names():
         spec = resolve_task(name)
         if dimension and spec.dimension != dimension:
@@ -335,6 +375,18 @@ def list_tasks(
         shots = spec.fewshot.num_fewshot
         protocol = f"{shots}-shot" + (", chat" if spec.prompt.chat else "")
         size = task_size(spec, resolved)
+        rows.append(
+            {
+                "task": spec.name,
+                "dimension": spec.dimension,
+                "output_type": spec.output_type,
+                "num_fewshot": shots,
+                "chat": spec.prompt.chat,
+                "metrics": list(spec.metrics),
+                "items": size,  # null: the data dir is needed to count them
+                "version": spec.version,
+            }
+        )
         table.add_row(
             spec.name,
             spec.dimension,
@@ -344,6 +396,10 @@ def list_tasks(
             f"{size:,}" if size is not None else "needs --data-dir",
             spec.version,
         )
+    if output == "json":
+        payload = {"data_dir": str(resolved) if resolved else None, "tasks": rows}
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return
     console.print(table)
 
 

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from agimeter.cli.choices import check_benchmarks, check_capability
 from agimeter.cli.consoles import console
 from agimeter.cli.options import ConfigOpt, FormatOpt, SeedOpt, StoreOpt, UsdPerCnyOpt, check_format
 from agimeter.config import load_file_config, resolve_catalog, resolve_data_dir, resolve_store_url
@@ -78,6 +79,7 @@ def density(
     kinds = _provenance(provenance)
     entries, _ = _entries(store, config, catalog, data_dir)
     bench = [b.strip() for b in benchmarks.split(",") if b.strip()]
+    check_benchmarks(bench, entries, "--benchmarks")
     report = density_report(entries, family=family, benchmarks=bench, params=cast(Any, params))
     report.rows = [r for r in report.rows if r.provenance in kinds]
     if output == "json":
@@ -124,6 +126,7 @@ def pareto(
     if cost not in COST_AXES:
         raise ConfigError(f"--cost must be one of {', '.join(COST_AXES)}, not {cost!r}")
     entries, _ = _entries(store, config, catalog, data_dir)
+    check_capability(capability, entries)
     report = pareto_report(entries, capability=capability, cost=cost, provenance=cast(Any, _provenance(provenance)))
     if output == "json":
         _dump(report)
@@ -167,6 +170,7 @@ def trends(
         raise ConfigError(f"--what must be density or price, not {what!r}")
     kinds = cast(Any, _provenance(provenance))
     entries, prices = _entries(store, config, catalog, data_dir, usd_per_cny)
+    check_benchmarks([benchmark], entries, "--benchmark")
     if what == "density":
         fit = density_trend(density_report(entries, family=family), provenance=kinds, n_boot=n_boot, seed=seed)
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from agimeter.errors import DataError
 from agimeter.scoring.base import Judged, SampleScorer
-from agimeter.scoring.refusal import RefusalVerdict, string_match
+from agimeter.scoring.refusal import JUDGE_VERSION, RefusalVerdict, string_match
 from agimeter.scoring.registry import scorer
 from agimeter.tasks.item import Item
 from agimeter.tasks.spec import TaskSpec
@@ -37,7 +37,7 @@ def judge_refusal(spec: TaskSpec, item: Item, verdict: RefusalVerdict) -> Judged
     return Judged(metrics, extracted=verdict.label, details=details)
 
 
-@scorer("refusal")
+@scorer("refusal", version=JUDGE_VERSION)
 class Refusal(SampleScorer):
     metrics = ("refused", "appropriate")
 
