@@ -117,8 +117,12 @@ def test_sweep_end_to_end(uninterrupted: dict[str, Any]) -> None:
         assert needle in table
     assert "quantized in" in uninterrupted["stderr"]
 
-    listed = _cli(["sweeps", "--store", f"sqlite:///{uninterrupted['store']}"], uninterrupted["cache"])
+    store = ["--store", f"sqlite:///{uninterrupted['store']}"]
+    listed = _cli(["sweeps", *store], uninterrupted["cache"])
     assert report["sweep_id"] in listed.stdout and "finished" in listed.stdout
+    listed = _cli(["sweeps", *store, "--format", "json"], uninterrupted["cache"])
+    (row,) = json.loads(listed.stdout)["sweeps"]
+    assert (row["id"], row["status"], row["quants"]) == (report["sweep_id"], "finished", ["Q8_0", "Q4_0"])
 
 
 def test_rerunning_a_finished_sweep_recomputes_nothing(uninterrupted: dict[str, Any], tiny_gguf: Path) -> None:

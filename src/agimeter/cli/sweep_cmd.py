@@ -135,12 +135,19 @@ def sweeps(
     store: StoreOpt = None,
     config: ConfigOpt = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many recent sweeps.")] = 50,
+    output: FormatOpt = "table",
 ) -> None:
     """List sweeps: id, model, reference type, variants, status, when."""
     from agimeter.cli.render_sweep import sweeps_table
 
+    check_format(output)
     result_store = Store.open(resolve_store_url(store, load_file_config(config)))
-    console.print(sweeps_table(result_store.list_sweeps(limit)))
+    records = result_store.list_sweeps(limit)
+    if output == "json":  # each sweep's table is `show SWEEP --format json`
+        rows = [r.model_dump(mode="json", exclude={"options", "owner"}) for r in records]
+        sys.stdout.write(json.dumps({"sweeps": rows}, indent=2) + "\n")
+        return
+    console.print(sweeps_table(records))
 
 
 __all__ = ["is_sweep_id", "show_sweep", "sweep", "sweeps"]
