@@ -157,7 +157,7 @@ def stored_sweep(tmp_path: Path) -> tuple[Store, SweepRecord]:
                 sha256=quant.lower(),
                 bytes=size,
                 variant=None if quant == REFERENCE else _variant(quant, size),
-                run_id=run_id,
+                run_ids=[run_id],
                 speed=_speed(decode),
                 peak_rss_bytes=size * 10,
             )

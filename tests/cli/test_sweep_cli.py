@@ -42,6 +42,7 @@ def _write_text(root: Path) -> Path:
 def _args(text: Path, model: Path, store: Path, quants: str = "q8_0,q4_0") -> list[str]:
     return [
         "sweep", "--model", f"gguf:{model}", "--quants", quants, "--tasks", ",".join(TASKS), "--limit", str(LIMIT),
+        "--task-fewshot", f"{TASKS[0]}=0",  # two groups of tasks: two runs per row
         "--kl-text", str(text), "--kl-tokens", "256", "--kl-chunk", "64",
         "--speed-prompt-tokens", "32", "--speed-gen-tokens", "8", "--speed-repeats", "1",
         "--model-arg", "n_threads=1", "--store", f"sqlite:///{store}",
@@ -97,7 +98,8 @@ def test_sweep_end_to_end(uninterrupted: dict[str, Any]) -> None:
     ref, q8, q4 = report["rows"]
     assert (ref["quant"], q8["quant"], q4["quant"]) == ("reference", "Q8_0", "Q4_0")
     assert all(row["state"] == "done" for row in report["rows"])
-    assert len({row["run_id"] for row in report["rows"]}) == 3
+    assert [len(row["run_ids"]) for row in report["rows"]] == [2, 2, 2]
+    assert len({run for row in report["rows"] for run in row["run_ids"]}) == 6
     assert ref["file_bytes"] > q8["file_bytes"] > q4["file_bytes"] and q4["gb_saved"] > q8["gb_saved"] > 0
     for row in report["rows"]:
         assert {t["task"] for t in row["tasks"]} == set(TASKS)
@@ -154,11 +156,11 @@ def test_killed_sweep_resumes_without_recomputation(
     cmd = [sys.executable, "-m", "agimeter.cli.app", *_args(text, tiny_gguf, store)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(cache))
     deadline = time.monotonic() + 300
-    # kill while Q8_0's run is half done: the reference's 40 items are in, and 5 of Q8_0's
-    while _count(store, "select count(*) from run_items") < 2 * LIMIT + 5:
+    # kill while Q8_0's first run is under way: the reference's 40 items are in, and one of Q8_0's
+    while _count(store, "select count(*) from run_items") < 2 * LIMIT + 1:
         assert proc.poll() is None, "the sweep ended before it could be killed"
         assert time.monotonic() < deadline, "the sweep did not get to its first variant"
-        time.sleep(0.05)
+        time.sleep(0.02)
     children = psutil.Process(proc.pid).children()
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -182,10 +184,12 @@ def test_killed_sweep_resumes_without_recomputation(
     assert q8_file.stat().st_mtime_ns == made  # ... the file is the one made before the kill
 
     rows = state.sweep_variants(sweep.id)
-    assert rows[0].run_id == ref_row.run_id and len(state.run_sessions(ref_row.run_id or "")) == 1
+    assert rows[0].run_ids == ref_row.run_ids
+    assert [len(state.run_sessions(run_id)) for run_id in ref_row.run_ids] == [1, 1]
     q8_runs = state.runs_of_model(f"sha256:{q8_row.sha256}")
-    assert [r.id for r in q8_runs] == [rows[1].run_id]  # the interrupted run was resumed, not redone
-    assert len(state.run_sessions(q8_runs[0].id)) == 2
+    assert {r.id for r in q8_runs} == set(rows[1].run_ids) and len(q8_runs) == 2  # resumed, not redone
+    # its first group's run was interrupted and resumed (2 sessions); the second ran once
+    assert [len(state.run_sessions(run_id)) for run_id in rows[1].run_ids] == [2, 1]
     # every item computed exactly once: 40 per row, no duplicates, nothing lost
     assert _count(store, "select count(*) from item_results") == 3 * 2 * LIMIT > items_before
     assert _count(store, "select count(*) from run_items where cached = 1") == 0

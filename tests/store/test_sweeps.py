@@ -76,14 +76,15 @@ def _gone() -> Owner:
 def test_an_old_store_gains_the_sweep_tables(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     engine = create_engine(f"sqlite:///{path}")
-    old_tables = [t for name, t in Base.metadata.tables.items() if name not in ("sweeps", "sweep_variants")]
+    new = ("sweeps", "sweep_variants", "sweep_runs")
+    old_tables = [t for name, t in Base.metadata.tables.items() if name not in new]
     Base.metadata.create_all(engine, tables=old_tables)
     engine.dispose()
     assert "sweeps" not in inspect(create_engine(f"sqlite:///{path}")).get_table_names()
     old = Store(create_engine(f"sqlite:///{path}"))
     old.create_run(_run_record("r1", "x"))
     store = Store.open(f"sqlite:///{path}")
-    assert {"sweeps", "sweep_variants"} <= set(inspect(store.engine).get_table_names())
+    assert set(new) <= set(inspect(store.engine).get_table_names())
     assert store.get_run("r1").status == "finished" and store.list_sweeps() == []
 
 
@@ -92,12 +93,13 @@ def test_rows_are_saved_and_linked_to_runs(tmp_path: Path) -> None:
     store.start_sweep(_sweep("sw1", this_process()), _rows("sw1"))
     store.create_run(_run_record("r1", "sha256:" + "a" * 64))
     ref, q8 = store.sweep_variants("sw1")
-    store.save_variant(ref.model_copy(update={"state": "evaluated", "run_id": "r1"}))
-    assert store.sweep_variants("sw1")[0].run_id == "r1"
+    store.save_variant(ref.model_copy(update={"state": "evaluated", "run_ids": ["r1"]}))
+    store.save_variant(ref.model_copy(update={"state": "evaluated", "run_ids": ["r1"]}))  # linked once
+    assert store.sweep_variants("sw1")[0].run_ids == ["r1"]
     assert store.sweeps_of_runs(["r1", "r2"]) == {"r1": ["sw1"]}
     assert [r.id for r in store.runs_of_model("sha256:" + "a" * 64)] == ["r1"]
     with pytest.raises(StoreError, match="sw1 row Q8_0"):  # a run id that is not stored
-        store.save_variant(q8.model_copy(update={"run_id": "nope"}))
+        store.save_variant(q8.model_copy(update={"run_ids": ["nope"]}))
     assert store.get_sweep("sw").id == "sw1"  # a unique prefix
     with pytest.raises(StoreError, match="sweep 'sx' not found"):
         store.get_sweep("sx")

@@ -23,7 +23,7 @@ from agimeter.analysis.summary import TaskScore
 from agimeter.analysis.sweep_stats import PairedScore, choice_divergence, paired_items, paired_score
 from agimeter.backends.gguf_probe import TextDivergence
 from agimeter.backends.gguf_quantize import SourceInfo
-from agimeter.store.records import ItemRecord
+from agimeter.store.records import ItemRecord, RunRecord
 from agimeter.store.repository import Store
 from agimeter.store.sweep_records import SweepRecord, SweepStatus, VariantRecord
 
@@ -54,7 +54,7 @@ class SweepRow(BaseModel):
     quant: str  # "reference" or a llama.cpp type
     label: str  # Q8_0, or the reference's own type
     state: str
-    run_id: str | None
+    run_ids: list[str]  # one per group of tasks sharing sample size and shots
     file_bytes: int
     weights_gb: float
     gb_saved: float  # reference file size - this one (GB)
@@ -100,8 +100,8 @@ def sweep_report(store: Store, sweep: SweepRecord) -> SweepReport:
     reference = next((r for r in rows if r.is_reference), None)
     ref_items: list[ItemRecord] = []
     ref_bytes = reference.bytes if reference is not None else sweep.source.bytes
-    if reference is not None and reference.run_id is not None:
-        ref_items = run_items(store, store.get_run(reference.run_id))
+    if reference is not None:
+        ref_items = [i for run_id in reference.run_ids for i in run_items(store, store.get_run(run_id))]
     views = [_row(store, sweep, row, ref_items, ref_bytes, alpha) for row in rows]
     frontier_gb, frontier_tps = _frontiers(views)
     for view in views:
@@ -129,12 +129,10 @@ def _row(
     store: Store, sweep: SweepRecord, row: VariantRecord, ref_items: Sequence[ItemRecord], ref_bytes: int, alpha: float
 ) -> SweepRow:
     label = sweep.source.file_type if row.is_reference else row.quant
-    run = store.get_run(row.run_id) if row.run_id else None
-    scores: list[TaskScore] = run_scores(store, run) if run else []
-    items = run_items(store, run) if run else []
-    measurement = run_measurement(run) if run else None
-    cost = run_cost(run, measurement) if run and measurement else None
-    tasks = [_task_row(score, row.is_reference) for score in scores if score.primary_metric]
+    runs = [store.get_run(run_id) for run_id in row.run_ids]
+    scores: list[TaskScore] = [score for run in runs for score in run_scores(store, run)]
+    items = [item for run in runs for item in run_items(store, run)]
+    tasks = [_task_row(score) for score in scores if score.primary_metric]
     overall = None
     if not row.is_reference and items and ref_items:
         overall = _paired(tasks, ref_items, items, alpha)
@@ -143,14 +141,14 @@ def _row(
         quant=row.quant,
         label=label,
         state=row.state,
-        run_id=row.run_id,
+        run_ids=row.run_ids,
         file_bytes=row.bytes,
         weights_gb=row.bytes / 1e9,
         gb_saved=(ref_bytes - row.bytes) / 1e9,
         peak_rss_bytes=row.peak_rss_bytes,
         prefill_tokens_per_s=row.speed.prefill_tokens_per_s if row.speed else None,
         decode_tokens_per_s=row.speed.decode_tokens_per_s if row.speed else None,
-        usd_per_1m_tokens=cost.usd_per_1m_tokens if cost else None,
+        usd_per_1m_tokens=_usd_per_1m(runs),
         quantize_s=row.variant.seconds if row.variant else None,
         requantized=row.variant.requantized if row.variant else False,
         tasks=tasks,
@@ -163,7 +161,19 @@ def _row(
     )
 
 
-def _task_row(score: TaskScore, is_reference: bool) -> TaskRow:
+def _usd_per_1m(runs: Sequence[RunRecord]) -> float | None:
+    """$ per 1M tokens over the row's runs together, at their hardware price."""
+    usd = tokens = 0.0
+    for run in runs:
+        measurement = run_measurement(run)
+        if measurement is None:
+            return None
+        usd += run_cost(run, measurement).usd_per_run
+        tokens += measurement.prompt_tokens + measurement.completion_tokens
+    return usd / tokens * 1e6 if runs and tokens else None
+
+
+def _task_row(score: TaskScore) -> TaskRow:
     metric = score.primary_metric or ""
     return TaskRow(task=score.task, metric=metric, score=score.metrics[metric])
 

@@ -23,6 +23,7 @@ from agimeter.cli.options import (
     parse_model_args,
 )
 from agimeter.config import load_file_config, resolve_data_dir, resolve_profile, resolve_store_url
+from agimeter.errors import ConfigError
 from agimeter.store.repository import Store
 from agimeter.store.sweep_records import SweepRecord
 
@@ -45,6 +46,12 @@ def sweep(
     ] = None,
     seed: SeedOpt = 1234,
     num_fewshot: Annotated[int | None, typer.Option("--num-fewshot", min=0, help="Override few-shot count.")] = None,
+    task_sample: Annotated[
+        list[str] | None, typer.Option("--task-sample", help="TASK=N: this task's sample size (repeatable).")
+    ] = None,
+    task_fewshot: Annotated[
+        list[str] | None, typer.Option("--task-fewshot", help="TASK=K: this task's few-shot count (repeatable).")
+    ] = None,
     chat: Annotated[str, typer.Option("--chat", help="Chat template: auto (as the task says), on, off.")] = "auto",
     profile: Annotated[str | None, typer.Option("--profile", help="Hardware price profile name.")] = None,
     price_per_hour: PricePerHourOpt = None,
@@ -79,18 +86,21 @@ def sweep(
     file_config = load_file_config(config)
     resolved_data = resolve_data_dir(data_dir, file_config)
     profile_name, hw_profile = resolve_profile(profile, price_per_hour, file_config)
+    task_names = expand_task_list(tasks)
     options = build_options(
         SweepOptions,
         {"backend_options": "--model-arg"},
         model=model,
         quants=[quants],
-        tasks=expand_task_list(tasks),
+        tasks=task_names,
         include_paths=include_path or [],
         data_dir=str(resolved_data) if resolved_data else None,
         limit=limit,
         sample=sample,
         seed=seed,
         num_fewshot=num_fewshot,
+        task_sample=_per_task(task_sample, "--task-sample", task_names, 1),
+        task_fewshot=_per_task(task_fewshot, "--task-fewshot", task_names, 0),
         chat=chat,
         profile=profile_name,
         price_per_hour=hw_profile.price_per_hour,
@@ -112,6 +122,22 @@ def sweep(
     result_store = Store.open(url)
     record = execute_sweep(plan, result_store, url, lambda line: err_console.print(line, highlight=False))
     show_sweep(result_store, record, output)
+
+
+def _per_task(pairs: list[str] | None, flag: str, tasks: list[str], least: int) -> dict[str, int]:
+    """``["arc_challenge=200"]`` -> ``{"arc_challenge": 200}``; a malformed pair, a task not in
+    ``--tasks`` or a number below ``least`` is a one-line error."""
+    out: dict[str, int] = {}
+    for pair in pairs or []:
+        name, sep, value = (part.strip() for part in pair.partition("="))
+        if not sep or not name or not value.lstrip("-").isdigit():
+            raise ConfigError(f"{flag} expects TASK=N (an integer), got {pair!r}")
+        if name not in tasks:
+            raise ConfigError(f"{flag} {pair}: {name!r} is not one of --tasks ({', '.join(tasks)})")
+        if int(value) < least:
+            raise ConfigError(f"{flag} {pair}: must be >= {least}")
+        out[name] = int(value)
+    return out
 
 
 def show_sweep(store: Store, record: SweepRecord, output: str) -> None:

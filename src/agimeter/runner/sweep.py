@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agimeter.backends.gguf_quantize import SourceInfo, describe_source, parse_quant_types, quantize
 from agimeter.errors import ConfigError, ModelError, StoreError
@@ -67,23 +67,46 @@ class SweepOptions(BaseModel):
     speed_repeats: int = Field(default=3, ge=1)
     quantize_threads: int | None = Field(default=None, ge=1)
 
-    def run_options(self, model: str) -> RunOptions:
-        """The options of the run that evaluates one row: the same items on every row."""
-        return RunOptions(
-            model=model,
-            tasks=self.tasks,
-            include_paths=self.include_paths,
-            data_dir=self.data_dir,
-            limit=self.limit,
-            sample=self.sample,
-            seed=self.seed,
-            num_fewshot=self.num_fewshot,
-            chat=self.chat,
-            profile=self.profile,
-            price_per_hour=self.price_per_hour,
-            price_is_example=self.price_is_example,
-            backend_options=self.backend_options,
-        )
+    # Per task, instead of --sample / --num-fewshot (e.g. ARC 0-shot 200 next to HumanEval 40).
+    task_sample: dict[str, int] = Field(default_factory=dict)
+    task_fewshot: dict[str, int] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _overrides_name_tasks(self) -> SweepOptions:
+        for field, values in (("task_sample", self.task_sample), ("task_fewshot", self.task_fewshot)):
+            unknown = sorted(set(values) - set(self.tasks))
+            if unknown:
+                raise ValueError(f"{field} names {', '.join(unknown)}, not among the tasks ({', '.join(self.tasks)})")
+            low = [f"{k}={v}" for k, v in values.items() if v < (1 if field == "task_sample" else 0)]
+            if low:
+                raise ValueError(f"{field}: {', '.join(low)} is out of range")
+        return self
+
+    def run_groups(self, model: str) -> list[RunOptions]:
+        """The runs that evaluate one row: one per group of tasks with the same sample size and
+        few-shot count, in the order of the tasks; the same items on every row."""
+        groups: dict[tuple[int | None, int | None], list[str]] = {}
+        for task in self.tasks:
+            key = (self.task_sample.get(task, self.sample), self.task_fewshot.get(task, self.num_fewshot))
+            groups.setdefault(key, []).append(task)
+        return [
+            RunOptions(
+                model=model,
+                tasks=tasks,
+                include_paths=self.include_paths,
+                data_dir=self.data_dir,
+                limit=self.limit,
+                sample=sample,
+                seed=self.seed,
+                num_fewshot=shots,
+                chat=self.chat,
+                profile=self.profile,
+                price_per_hour=self.price_per_hour,
+                price_is_example=self.price_is_example,
+                backend_options=self.backend_options,
+            )
+            for (sample, shots), tasks in groups.items()
+        ]
 
 
 class SweepPlan(BaseModel):
@@ -118,7 +141,8 @@ def source_path(model: str) -> Path:
 def plan_sweep(options: SweepOptions) -> SweepPlan:
     """Check every input (types, model, tasks and data, the text) and name the reference."""
     quants = parse_quant_types(options.quants)
-    prepare_tasks(options.run_options(options.model))  # bad tasks or data fail here, before any work
+    for group in options.run_groups(options.model):
+        prepare_tasks(group)  # bad tasks or data fail here, before any work
     from agimeter.runner.sweep_row import load_text
 
     load_text(options)  # a missing text file fails here too

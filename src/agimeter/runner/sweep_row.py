@@ -20,7 +20,7 @@ from agimeter.errors import ConfigError, DataError, ModelError
 from agimeter.runner.execute import ProgressSink
 from agimeter.runner.hardware import peak_rss_bytes
 from agimeter.runner.meter import Measurement
-from agimeter.runner.session import execute_run, load_backend, prepare_tasks
+from agimeter.runner.session import RunOptions, execute_run, load_backend, prepare_tasks
 from agimeter.runner.sweep import SweepOptions
 from agimeter.store.records import RunRecord
 from agimeter.store.repository import Store
@@ -80,13 +80,11 @@ def _model_spec(sweep: SweepRecord, row: VariantRecord) -> str:
     return sweep.model if row.is_reference else f"gguf:{row.path}"
 
 
-def _finished_run(store: Store, sweep: SweepRecord, row: VariantRecord, options: SweepOptions) -> RunRecord | None:
-    """The row's finished run: the one it names, or (after a kill between the run's end and the row's
-    update) one of this sweep's time with exactly the row's run options."""
-    if row.run_id is not None:
-        stored = store.get_run(row.run_id)
-        return stored if stored.status == "finished" else None
-    config = options.run_options(_model_spec(sweep, row)).model_dump(mode="json")
+def _finished_run(store: Store, sweep: SweepRecord, row: VariantRecord, group: RunOptions) -> RunRecord | None:
+    """The group's finished run for this row, if any: a run of this sweep's time, of the row's file,
+    with exactly the group's options (also found after a kill between the run's end and the
+    row's update)."""
+    config = group.model_dump(mode="json")
     for run in store.runs_of_model("sha256:" + row.sha256):
         if run.status == "finished" and run.created_at >= sweep.created_at and run.config == config:
             return run
@@ -99,23 +97,28 @@ def measure_row(store: Store, sweep_id: str, quant: str, progress: ProgressSink 
     options = SweepOptions.model_validate(sweep.options)
     row = _find_row(store, sweep_id, quant)
     backend: GGUFBackend | None = None
+    load_s = 0.0
     try:
         if row.state == "quantized":
-            run = _finished_run(store, sweep, row, options)
-            if run is None:
-                run_options = options.run_options(_model_spec(sweep, row))
-                prepared = prepare_tasks(run_options)
-                loaded, load_s = load_backend(run_options)
-                backend = _gguf(loaded)
-                run = execute_run(run_options, store, prepared, backend, load_s, progress)
-                if run.status != "finished":
-                    raise ModelError(f"its run {run.id} ended {run.status}: {run.error or 'see agimeter show'}")
-            row = row.model_copy(update={"state": "evaluated", "run_id": run.id})
+            for group in options.run_groups(_model_spec(sweep, row)):
+                run = _finished_run(store, sweep, row, group)
+                if run is None:
+                    if backend is None:
+                        loaded, load_s = load_backend(group)
+                        backend = _gguf(loaded)
+                    run = execute_run(group, store, prepare_tasks(group), backend, load_s, progress)
+                    load_s = 0.0  # one load, billed to the first run that needed it
+                    if run.status != "finished":
+                        raise ModelError(f"its run {run.id} ended {run.status}: {run.error or 'see agimeter show'}")
+                if run.id not in row.run_ids:
+                    row = row.model_copy(update={"run_ids": [*row.run_ids, run.id]})
+                    store.save_variant(row)
+            row = row.model_copy(update={"state": "evaluated"})
             store.save_variant(row)
         if row.state == "evaluated":
             text = load_text(options)
             if backend is None:
-                loaded, _ = load_backend(options.run_options(_model_spec(sweep, row)))
+                loaded, _ = load_backend(options.run_groups(_model_spec(sweep, row))[0])
                 backend = _gguf(loaded)
             tokens = _tokens(backend, text[1] if text else None, options)
             speed = measure_speed(
@@ -125,7 +128,7 @@ def measure_row(store: Store, sweep_id: str, quant: str, progress: ProgressSink 
                 gen_tokens=options.speed_gen_tokens,
                 repeats=options.speed_repeats,
             )
-            peak = max(peak_rss_bytes(), _run_peak(store, row.run_id))
+            peak = max([peak_rss_bytes(), *(_run_peak(store, run_id) for run_id in row.run_ids)])
             backend.close()
             backend = None
             divergence = None
@@ -164,9 +167,7 @@ def _tokens(backend: GGUFBackend, text: str | None, options: SweepOptions) -> li
     return tokens[: options.kl_tokens]
 
 
-def _run_peak(store: Store, run_id: str | None) -> int:
-    if run_id is None:
-        return 0
+def _run_peak(store: Store, run_id: str) -> int:
     raw = store.get_run(run_id).summary.get("measurement")
     return Measurement.model_validate(raw).peak_rss_bytes if raw else 0
 

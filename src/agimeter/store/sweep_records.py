@@ -58,7 +58,7 @@ class VariantRecord(BaseModel):
     sha256: str
     bytes: int
     variant: Variant | None = None  # None for the reference (the source file)
-    run_id: str | None = None
+    run_ids: list[str] = Field(default_factory=list)  # one run per group of tasks (same sample and shots)
     speed: SpeedProbe | None = None
     peak_rss_bytes: int | None = None  # the process that evaluated it (and ran the speed probe)
     divergence: TextDivergence | None = None  # None for the reference (0 by definition) or without a text

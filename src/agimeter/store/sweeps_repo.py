@@ -19,7 +19,7 @@ from agimeter.errors import RunInProgressError, StoreError
 from agimeter.store.lease import owner_alive
 from agimeter.store.records import Owner, RunRecord
 from agimeter.store.sweep_records import SweepRecord, SweepStatus, VariantRecord
-from agimeter.store.tables import RunRow, SweepRow, SweepVariantRow
+from agimeter.store.tables import RunRow, SweepRow, SweepRunRow, SweepVariantRow
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -125,8 +125,18 @@ class SweepsMixin:
                 if row is None:
                     raise StoreError(f"sweep {variant.sweep_id} has no row {variant.quant!r}")
                 row.record = variant.model_dump(mode="json")
-                row.run_id = variant.run_id
                 row.position = variant.position
+                linked = set(
+                    s.scalars(
+                        select(SweepRunRow.run_id).where(
+                            SweepRunRow.sweep_id == variant.sweep_id, SweepRunRow.quant == variant.quant
+                        )
+                    )
+                )
+                for run_id in variant.run_ids:
+                    if run_id not in linked:
+                        s.add(SweepRunRow(sweep_id=variant.sweep_id, quant=variant.quant, run_id=run_id))
+                s.flush()
         except IntegrityError as err:  # a run id that is not stored
             raise StoreError(f"sweep {variant.sweep_id} row {variant.quant}: {str(err).splitlines()[0]}") from None
 
@@ -144,9 +154,7 @@ class SweepsMixin:
         """For each run id, the sweeps whose rows it evaluated."""
         out: dict[str, list[str]] = {}
         with self._session() as s:
-            rows = s.execute(
-                select(SweepVariantRow.run_id, SweepVariantRow.sweep_id).where(SweepVariantRow.run_id.in_(run_ids))
-            )
+            rows = s.execute(select(SweepRunRow.run_id, SweepRunRow.sweep_id).where(SweepRunRow.run_id.in_(run_ids)))
             for run_id, sweep_id in rows:
                 out.setdefault(str(run_id), []).append(str(sweep_id))
         return out
@@ -171,7 +179,6 @@ def _variant_row(variant: VariantRecord) -> SweepVariantRow:
         quant=variant.quant,
         position=variant.position,
         schema_version=variant.schema_version,
-        run_id=variant.run_id,
         record=variant.model_dump(mode="json"),
     )
 

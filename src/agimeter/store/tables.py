@@ -127,7 +127,7 @@ class SweepRow(Base):
 
 
 class SweepVariantRow(Base):
-    """One row of a sweep (the reference or a variant) and the run that evaluated it."""
+    """One row of a sweep (the reference or a variant); its runs are in ``sweep_runs``."""
 
     __tablename__ = "sweep_variants"
     __table_args__ = (UniqueConstraint("sweep_id", "quant", name="uq_sweep_variant"),)
@@ -137,5 +137,16 @@ class SweepVariantRow(Base):
     quant: Mapped[str] = mapped_column(String(32))
     position: Mapped[int] = mapped_column(Integer)
     schema_version: Mapped[int] = mapped_column(Integer)
-    run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id"), nullable=True, index=True)
     record: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
+class SweepRunRow(Base):
+    """A run that evaluated a row of a sweep (one per group of tasks that share sample and shots)."""
+
+    __tablename__ = "sweep_runs"
+    __table_args__ = (UniqueConstraint("sweep_id", "run_id", name="uq_sweep_run"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sweep_id: Mapped[str] = mapped_column(ForeignKey("sweeps.id"), index=True)
+    quant: Mapped[str] = mapped_column(String(32))
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
