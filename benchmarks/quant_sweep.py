@@ -69,22 +69,16 @@ def _cli(args: list[str], *, capture: bool) -> subprocess.CompletedProcess[str]:
 
 
 def _sweep(model: str, quants: str, tasks: list[tuple[str, int, int | None]], args: argparse.Namespace) -> str:
-    """Run one ``agimeter sweep`` per few-shot setting group: every task shares the sweep's options,
-    so tasks that need another few-shot count than their default go with ``--num-fewshot``."""
-    shots = {t[2] for t in tasks}
-    if len(shots) > 1:
-        raise SystemExit("one sweep runs its tasks with one --num-fewshot setting; split the plan")
-    (num_fewshot,) = shots
-    sample = max(t[1] for t in tasks)
+    """One ``agimeter sweep``: each task with its own sample size (and few-shot count where given)."""
     command = [
         "sweep", "--model", f"gguf:{model}", "--quants", quants, "--tasks", ",".join(t[0] for t in tasks),
-        "--sample", str(sample), "--seed", "1234", "--model-arg", f"n_threads={args.threads}",
-        "--store", args.store, "--kl-tokens", str(args.kl_tokens),
+        "--seed", "1234", "--model-arg", f"n_threads={args.threads}", "--store", args.store,
+        "--kl-tokens", str(args.kl_tokens), "--data-dir", args.data_dir,
     ]  # fmt: skip
-    if num_fewshot is not None:
-        command += ["--num-fewshot", str(num_fewshot)]
-    if args.data_dir:
-        command += ["--data-dir", args.data_dir]
+    for name, sample, shots in tasks:
+        command += ["--task-sample", f"{name}={sample}"]
+        if shots is not None:
+            command += ["--task-fewshot", f"{name}={shots}"]
     res = _cli(command, capture=False)
     if res.returncode != 0:
         raise SystemExit(res.returncode)
@@ -98,7 +92,8 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="SmolLM2, Q8_0 and Q4_0, 20 ARC items")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--kl-tokens", type=int, default=4096)
-    parser.add_argument("--data-dir", default=os.environ.get("AGIMETER_DATA_DIR") or str(REPO_ROOT.parent / "shared" / "benchmarks"))
+    default_data = os.environ.get("AGIMETER_DATA_DIR") or str(REPO_ROOT.parent / "shared" / "benchmarks")
+    parser.add_argument("--data-dir", default=default_data)
     parser.add_argument("--store", default=f"sqlite:///{REPO_ROOT / 'artifacts' / 'benchmarks' / 'quant_sweep.db'}")
     args = parser.parse_args()
     (REPO_ROOT / "artifacts" / "benchmarks").mkdir(parents=True, exist_ok=True)
@@ -106,9 +101,6 @@ def main() -> None:
     plan = TINY if args.tiny else {"model": args.model, **PLANS[args.model]}
     if args.tiny:
         args.kl_tokens = min(args.kl_tokens, 1024)
-    # SmolLM2's sizes differ per task only in protocol: one sweep per few-shot group keeps each honest
-    if plan["model"] == "smollm2-135m-instruct" and not args.tiny:
-        plan["tasks"] = [t for t in plan["tasks"] if t[2] == 0]
     started = time.perf_counter()
     sweep_id = _sweep(plan["model"], plan["quants"], plan["tasks"], args)
     wall = time.perf_counter() - started

@@ -64,6 +64,10 @@ class SweepRow(BaseModel):
     usd_per_1m_tokens: float | None  # at the run's hardware price
     quantize_s: float | None
     requantized: bool
+    # llama.cpp's "N of M tensor(s) required fallback quantization": rows whose length the type's
+    # block does not divide (e.g. 896 columns for 256-wide k-quants) are stored in another type
+    fallback_tensors: int | None = None
+    tensors: int | None = None
     tasks: list[TaskRow]
     overall: PairedScore | None = None  # None on the reference row and while unmeasured
     overall_score: float | None = None
@@ -151,6 +155,8 @@ def _row(
         usd_per_1m_tokens=_usd_per_1m(runs),
         quantize_s=row.variant.seconds if row.variant else None,
         requantized=row.variant.requantized if row.variant else False,
+        fallback_tensors=row.variant.fallback_tensors if row.variant else None,
+        tensors=sum(row.variant.tensor_types.values()) if row.variant else None,
         tasks=tasks,
         overall=overall,
         overall_score=overall_score,

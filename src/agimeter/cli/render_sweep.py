@@ -18,6 +18,7 @@ def _cost_table(report: SweepReport) -> Table:
     table = Table(title="cost per variant", title_justify="left")
     for col in ("variant", "file GB", "GB saved", "peak RSS MiB", "prefill tok/s", "decode tok/s", "$/1M tok"):
         table.add_column(col, justify="left" if col == "variant" else "right")
+    table.add_column("fallbacks", justify="right")
     table.add_column("frontier")
     table.add_column("state")
     for row in report.rows:
@@ -30,6 +31,7 @@ def _cost_table(report: SweepReport) -> Table:
             _num(row.prefill_tokens_per_s, ",.1f"),
             _num(row.decode_tokens_per_s, ",.1f"),
             _num(row.usd_per_1m_tokens, ".4f"),
+            f"{row.fallback_tensors or 0}/{row.tensors}" if row.tensors else "-",
             frontier or "-",
             row.state,
         )
@@ -139,6 +141,9 @@ def sweep_view(report: SweepReport) -> RenderableType:
     lines = [
         f"price: {report.price}; $/1M tokens over the run's prompt + completion tokens at that price",
         "peak RSS: the process that evaluated the row and ran its speed probe; speed: median of the probe's repeats",
+        "fallbacks: tensors llama.cpp stored in another type than asked (their rows do not fit the type's blocks)",
+        "frontier: nobody is smaller (GB) or faster (decode tok/s) with at least the same overall score, "
+        "on point estimates: see the CIs before reading a place on it as a difference",
         "p: McNemar exact (0/1 metrics; flips = items only the reference / only the variant got right) or "
         "paired sign-flip permutation (overall, fractional metrics); "
         f"bold: a significant loss at alpha = {report.alpha:g}",
