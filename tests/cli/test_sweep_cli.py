@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 
 from agimeter.store.repository import Store
 from agimeter.testing.models import tiny_corpus
+from agimeter.testing.records import sqlite_count
 
 pytestmark = pytest.mark.slow
 
@@ -136,19 +136,6 @@ def test_rerunning_a_finished_sweep_recomputes_nothing(uninterrupted: dict[str, 
     assert len(store.list_runs()) == runs_before and len(store.list_sweeps()) == 1
 
 
-def _count(store: Path, sql: str) -> int:
-    if not store.exists():
-        return 0
-    try:
-        con = sqlite3.connect(store, timeout=30)
-        try:
-            return int(con.execute(sql).fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.OperationalError:
-        return 0
-
-
 def test_killed_sweep_resumes_without_recomputation(
     uninterrupted: dict[str, Any], tiny_gguf: Path, tmp_path: Path
 ) -> None:
@@ -157,7 +144,7 @@ def test_killed_sweep_resumes_without_recomputation(
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(cache))
     deadline = time.monotonic() + 300
     # kill while Q8_0's first run is under way: the reference's 40 items are in, and one of Q8_0's
-    while _count(store, "select count(*) from run_items") < 2 * LIMIT + 1:
+    while sqlite_count(store, "select count(*) from run_items") < 2 * LIMIT + 1:
         assert proc.poll() is None, "the sweep ended before it could be killed"
         assert time.monotonic() < deadline, "the sweep did not get to its first variant"
         time.sleep(0.02)
@@ -174,7 +161,7 @@ def test_killed_sweep_resumes_without_recomputation(
     assert (ref_row.state, q8_row.state, q4_row.state) == ("done", "quantized", "pending")
     q8_file = Path(q8_row.path)
     made = q8_file.stat().st_mtime_ns
-    items_before = _count(store, "select count(*) from item_results")
+    items_before = sqlite_count(store, "select count(*) from item_results")
 
     res = _cli(_args(text, tiny_gguf, store), cache)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -191,8 +178,8 @@ def test_killed_sweep_resumes_without_recomputation(
     # its first group's run was interrupted and resumed (2 sessions); the second ran once
     assert [len(state.run_sessions(run_id)) for run_id in rows[1].run_ids] == [2, 1]
     # every item computed exactly once: 40 per row, no duplicates, nothing lost
-    assert _count(store, "select count(*) from item_results") == 3 * 2 * LIMIT > items_before
-    assert _count(store, "select count(*) from run_items where cached = 1") == 0
+    assert sqlite_count(store, "select count(*) from item_results") == 3 * 2 * LIMIT > items_before
+    assert sqlite_count(store, "select count(*) from run_items where cached = 1") == 0
     assert _numbers(_report(store, cache)) == _numbers(_report(uninterrupted["store"], uninterrupted["cache"]))
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from agimeter.errors import StoreError
+from agimeter.store.lookup import by_id_or_prefix
 from agimeter.store.migrations import widen_columns
 from agimeter.store.published_repo import PublishedMixin
 from agimeter.store.records import ItemRecord, RunRecord, RunStatus, RunTotals, SessionTick
@@ -125,19 +126,8 @@ class Store(PublishedMixin, SessionsMixin, SweepsMixin):
 
     def get_run(self, run_id: str) -> RunRecord:
         """Look a run up by id or by a unique id prefix."""
-        if not run_id:
-            raise StoreError("empty run id; see `agimeter runs`")
         with self._session() as s:
-            row = s.get(RunRow, run_id)
-            if row is None:
-                # autoescape: a prefix is literal text, so ``show %`` or ``show _`` matches nothing
-                prefix = RunRow.id.startswith(run_id, autoescape=True)
-                rows = list(s.scalars(select(RunRow).where(prefix).limit(2)))
-                if len(rows) != 1:
-                    why = "is ambiguous" if rows else "not found"
-                    raise StoreError(f"run {run_id!r} {why}; see `agimeter runs`")
-                row = rows[0]
-            return _run(row)
+            return _run(by_id_or_prefix(s, RunRow, run_id, "run", "runs"))
 
     # items ----------------------------------------------------------------------------------
     def cached_items(self, cache_keys: Iterable[str]) -> dict[str, ItemRecord]:

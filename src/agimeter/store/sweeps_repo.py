@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from agimeter.errors import RunInProgressError, StoreError
 from agimeter.store.lease import owner_alive
+from agimeter.store.lookup import by_id_or_prefix
 from agimeter.store.records import Owner, RunRecord
 from agimeter.store.sweep_records import SweepRecord, SweepStatus, VariantRecord
 from agimeter.store.tables import RunRow, SweepRow, SweepRunRow, SweepVariantRow
@@ -86,18 +87,8 @@ class SweepsMixin:
 
     def get_sweep(self, sweep_id: str) -> SweepRecord:
         """A sweep by id or a unique id prefix."""
-        if not sweep_id:
-            raise StoreError("empty sweep id; see `agimeter sweeps`")
         with self._session() as s:
-            row = s.get(SweepRow, sweep_id)
-            if row is None:
-                prefix = SweepRow.id.startswith(sweep_id, autoescape=True)
-                rows = list(s.scalars(select(SweepRow).where(prefix).limit(2)))
-                if len(rows) != 1:
-                    why = "is ambiguous" if rows else "not found"
-                    raise StoreError(f"sweep {sweep_id!r} {why}; see `agimeter sweeps`")
-                row = rows[0]
-            return _sweep(row)
+            return _sweep(by_id_or_prefix(s, SweepRow, sweep_id, "sweep", "sweeps"))
 
     def list_sweeps(self, limit: int | None = None) -> list[SweepRecord]:
         with self._session() as s:
