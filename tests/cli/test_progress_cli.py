@@ -19,8 +19,17 @@ def test_density_trend_and_pareto_as_json(tmp_path: Path, agimeter, published_ca
     assert report["reference"]["family"] == "Qwen2.5" and report["reference"]["r2"] > 0.95
     assert {r["provenance"] for r in report["rows"]} == {"published"}  # nothing measured in this store
 
-    trend = json.loads(agimeter("trends", "--n-boot", "300", *_args(tmp_path, published_catalog)).stdout)
+    # Issue 15: on the paper's five benchmarks the catalog's density frontier (reference family
+    # left out) has fewer than MIN_FRONTIER_POINTS points, so there is no fit and no CI ...
+    default = json.loads(agimeter("trends", "--n-boot", "300", *_args(tmp_path, published_catalog)).stdout)
+    assert default["status"].startswith("insufficient:") and default["months_ci"] is None
+    assert len(default["frontier"]) < default["min_frontier_points"]
+    assert all(p["key"] not in {r["key"] for r in report["reference"]["points"]} for p in default["points"])
+    # ... and the sensitivity set MMLU alone (more models report it) has enough
+    args = _args(tmp_path, published_catalog)
+    trend = json.loads(agimeter("trends", "--n-boot", "300", "--benchmarks", "mmlu", *args).stdout)
     assert trend["status"] == "ok" and trend["direction"] == "up"
+    assert len(trend["frontier"]) >= trend["min_frontier_points"] and trend["band"]
     low, high = trend["months_ci"]
     assert low is not None and low <= trend["months_per_factor_2"] and (high is None or high >= low)
     assert [p["provenance"] for p in trend["frontier"]] == ["published"] * len(trend["frontier"])

@@ -19,6 +19,7 @@ TOY_ARC = """\
 name: arc_challenge
 version: "toy-1"
 dimension: reasoning
+counts_toward_dimension: true
 output_type: multiple_choice
 source: {kind: file, path: toy/toy.jsonl, format: jsonl}
 fewshot: {num_fewshot: 2}

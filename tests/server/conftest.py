@@ -82,8 +82,9 @@ def built_store(
     catalog, sha = load_catalog(published_catalog)
     store.import_catalog(catalog, sha, published_catalog, "published")
     offline = expand_task_list("offline")
-    _evaluate(store, "fake:alpha", offline, limit=12)
-    beta = _evaluate(store, "fake:beta", offline, limit=12)
+    # 50 items a task: the default minimum (analysis.selection) below which a score is not ranked
+    _evaluate(store, "fake:alpha", offline, limit=50)
+    beta = _evaluate(store, "fake:beta", offline, limit=50)
     # Peak RSS is process-wide: runs made in one test process can share it. Give one run its own
     # value so that sorting by memory has something to order.
     run = store.get_run(beta)

@@ -94,6 +94,7 @@ class EvalSummary(FiniteOnly):
     protocols: dict[str, TaskProtocol] = Field(default_factory=dict)
     chat_template: dict[str, bool] = Field(default_factory=dict)
     populations: dict[str, dict[str, NonNegativeInt]] = Field(default_factory=dict)
+    task_sizes: dict[str, NonNegativeInt] = Field(default_factory=dict)  # documents in each whole task
     sequential: dict[str, SequentialResult] = Field(default_factory=dict)
 
 

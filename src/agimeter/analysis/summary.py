@@ -30,9 +30,10 @@ class TaskScore(BaseModel):
     chance: dict[str, float] = Field(default_factory=dict)
     # Primary metric rescaled: 0 = chance, 100 = perfect (Open LLM Leaderboard v2), CI included.
     normalized: Estimate | None = None
-    prompt_tokens: int
+    prompt_tokens: int  # as lm-eval counts them: a multiple-choice context once per choice
     completion_tokens: int
     compute_s: float = 0.0  # prefill + decode time of the items computed in this run or cached
+    computed_prompt_tokens: int = 0  # prompt tokens the model actually ran (shared prefixes once)
 
 
 def normalize(est: Estimate, chance: float) -> Estimate:
@@ -112,6 +113,7 @@ def summarize(
                 prompt_tokens=sum(r.prompt_tokens for r in rows),
                 completion_tokens=sum(r.completion_tokens for r in rows),
                 compute_s=math.fsum(r.prefill_s + r.decode_s for r in rows),
+                computed_prompt_tokens=sum(r.computed_prompt_tokens for r in rows),
             )
         )
     return scores

@@ -15,6 +15,7 @@ from agimeter.cli import (
     catalog_cmd,
     compare_cmd,
     perf_cmd,
+    pin_cmd,
     prices_cmd,
     progress_cmd,
     report_cmd,
@@ -181,7 +182,7 @@ def run(
             record = execute_run(options, result_store, prepared, backend, load_s, progress)
     finally:
         backend.close()
-    _show(result_store, record, output, subtasks=False)
+    _show(result_store, record, output, subtasks=False, config=config)
     if record.status == "incomplete":
         raise typer.Exit(EXIT_INCOMPLETE)
 
@@ -218,8 +219,11 @@ def _api_price(
     return find_price(table, query, rate).model_dump(mode="json")
 
 
-def _summary_payload(store: Store, run: RunRecord, weights: dict[str, float] | None = None) -> dict[str, Any]:
+def _summary_payload(
+    store: Store, run: RunRecord, weights: dict[str, float] | None = None, config: Path | None = None
+) -> dict[str, Any]:
     from agimeter.analysis.dimensions import capability_map
+    from agimeter.cli.render_solved import catalog_prices, run_solved
 
     scores = run_scores(store, run)
     payload: dict[str, Any] = {
@@ -234,15 +238,25 @@ def _summary_payload(store: Store, run: RunRecord, weights: dict[str, float] | N
         payload["cost"] = run_cost(run, measurement).model_dump(mode="json")
     if "sequential" in run.summary:
         payload["sequential"] = run.summary["sequential"]
+    solved, hosted = run_solved(store, run, catalog_prices(store, config))
+    payload["solved"] = [r.model_dump(mode="json") for r in solved]
+    payload["hosted_comparison"] = [h.model_dump(mode="json") for h in hosted]
     return payload
 
 
 def _show(
-    store: Store, run: RunRecord, output: str, *, subtasks: bool, weights: dict[str, float] | None = None
+    store: Store,
+    run: RunRecord,
+    output: str,
+    *,
+    subtasks: bool,
+    weights: dict[str, float] | None = None,
+    config: Path | None = None,
 ) -> None:
     from agimeter.analysis.dimensions import capability_map
     from agimeter.cli.render import cost_table, scores_table
     from agimeter.cli.render_dimensions import bar_chart, dimension_table
+    from agimeter.cli.render_solved import catalog_prices, run_solved, solved_table
 
     check_run(run)  # a malformed stored run: one line naming the field, exit 2
     if is_perf(run):
@@ -256,7 +270,7 @@ def _show(
                 console.print(table)
         return
     if output == "json":
-        sys.stdout.write(json.dumps(_summary_payload(store, run, weights), indent=2) + "\n")
+        sys.stdout.write(json.dumps(_summary_payload(store, run, weights, config), indent=2) + "\n")
         return
     scores = run_scores(store, run)
     console.print(scores_table(run, scores, subtasks=subtasks))
@@ -267,6 +281,9 @@ def _show(
     measurement = run_measurement(run)
     if measurement is not None:
         console.print(cost_table(measurement, run_cost(run, measurement)))
+    solved, hosted = run_solved(store, run, catalog_prices(store, config))
+    if solved:
+        console.print(solved_table(solved, hosted))
     if run.error:
         console.print(error_line(run.error))
 
@@ -317,7 +334,7 @@ def show(
     except ValueError as err:
         raise ConfigError(str(err)) from None
     result_store = _open_store(store, config)
-    _show(result_store, result_store.get_run(run_id), output, subtasks=subtasks, weights=parsed)
+    _show(result_store, result_store.get_run(run_id), output, subtasks=subtasks, weights=parsed, config=config)
 
 
 @app.command()
@@ -337,7 +354,7 @@ def export(
             for item in result_store.run_items(run_record.id)
         )
     elif output == "json":
-        text = json.dumps(_summary_payload(result_store, run_record), indent=2) + "\n"
+        text = json.dumps(_summary_payload(result_store, run_record, config=config), indent=2) + "\n"
     else:
         check_format(output, ("jsonl", "json"))
     if out is None:
@@ -372,15 +389,15 @@ def list_tasks(
         spec = resolve_task(name)
         if dimension and spec.dimension != dimension:
             continue
-        shots = spec.fewshot.num_fewshot
-        protocol = f"{shots}-shot" + (", chat" if spec.prompt.chat else "")
+        protocol = f"{spec.shots}-shot" + (" CoT" if spec.fewshot.chain_of_thought else "")
+        protocol += ", chat" if spec.prompt.chat else ""
         size = task_size(spec, resolved)
         rows.append(
             {
                 "task": spec.name,
                 "dimension": spec.dimension,
                 "output_type": spec.output_type,
-                "num_fewshot": shots,
+                "num_fewshot": spec.shots,
                 "chat": spec.prompt.chat,
                 "metrics": list(spec.metrics),
                 "items": size,  # null: the data dir is needed to count them
@@ -453,6 +470,7 @@ app.command("serve")(serve_cmd.serve)
 app.command("sweep")(sweep_cmd.sweep)
 app.command("sweeps")(sweep_cmd.sweeps)
 app.command("push")(serve_cmd.push)
+app.command("pin")(pin_cmd.pin)
 
 
 def _sigterm_as_interrupt(signum: int, frame: object) -> None:

@@ -45,6 +45,15 @@ SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Random seed (>= 0).
 UsdPerCnyOpt = Annotated[
     float | None, typer.Option("--usd-per-cny", callback=positive, help="Rate for CNY prices (else from config).")
 ]
+MinItemsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--min-items",
+        min=1,
+        help="Items a task's score needs to be ranked (default: 50, or the whole task if smaller).",
+    ),
+]
+NoPinsOpt = Annotated[bool, typer.Option("--no-pins", help="Ignore `agimeter pin`: the default choice for every task.")]
 PricePerHourOpt = Annotated[
     float | None,
     typer.Option("--price-per-hour", callback=non_negative, help="Hardware price in $/hour (overrides profile)."),

@@ -6,12 +6,13 @@ from agimeter.report.data import ReportData
 from agimeter.report.tables import Table, all_tables
 
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Leaderboard and cost", ("table-leaderboard",)),
+    ("Leaderboard and cost", ("table-leaderboard", "table-solved")),
     ("Pareto frontier", ("table-pareto-cost", "table-pareto-size")),
-    ("Capability density", ("table-density",)),
+    ("Capability density", ("table-density", "table-family-density")),
     ("Latency", ("table-latency",)),
     ("Measured vs published", ("table-side-by-side",)),
-    ("Published laws vs our fits", ("table-laws",)),
+    ("Measured models compared (paired)", ("table-compare",)),
+    ("Published laws vs our fits", ("table-laws", "table-price-claim")),
     ("Protocol appendix", ("table-protocols", "table-published-scores")),
 )
 

@@ -51,6 +51,7 @@ class PreparedTask:
     protocol: dict[str, object] = field(default_factory=dict)
     # Items per subtask in the whole task, when ``items`` is a stratified sample of it.
     population: dict[str, int] | None = None
+    size: int | None = None  # documents in the whole task (``items`` may be a subset)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agimeter.backends.base import Backend
 from agimeter.backends.registry import create_backend, split_model_spec
 from agimeter.errors import ConfigError, ModelError, RunInProgressError
-from agimeter.runner.execute import ChatMode, Executor, PreparedTask, ProgressSink
+from agimeter.runner.execute import ChatMode, Executor, PreparedTask, ProgressSink, use_chat
 from agimeter.runner.keys import run_key
 from agimeter.runner.meter import Measurement, Meter
 from agimeter.runner.sequential import run_until_ci
@@ -26,7 +26,7 @@ from agimeter.store.records import Owner, RunRecord
 from agimeter.store.repository import Store
 from agimeter.tasks.registry import resolve_task
 from agimeter.tasks.sampling import population as sample_population
-from agimeter.tasks.task import Task
+from agimeter.tasks.task import Task, with_protocol_hash
 
 
 class RunOptions(BaseModel):
@@ -75,7 +75,9 @@ def prepare_tasks(options: RunOptions) -> list[PreparedTask]:
             items = task.items(limit=options.limit, sample=options.sample, seed=options.seed)
             if options.sample is not None and options.sample < len(task):
                 population = sample_population(task.strata())
-        prepared.append(PreparedTask(spec=spec, items=items, protocol=task.protocol(), population=population))
+        prepared.append(
+            PreparedTask(spec=spec, items=items, protocol=task.protocol(), population=population, size=len(task))
+        )
     return prepared
 
 
@@ -122,6 +124,15 @@ def _run_key(options: RunOptions, backend: Backend, prepared: list[PreparedTask]
             "protocols": [p.protocol for p in prepared],
         }
     )
+
+
+def applied_protocol(protocol: dict[str, Any], chat: bool) -> dict[str, Any]:
+    """The task's protocol as run: ``prompt.chat`` is whether the chat template was applied (the
+    task's own choice stays in ``standard.chat``), and the hash covers it."""
+    prompt = protocol.get("prompt")
+    if not isinstance(prompt, dict) or prompt.get("chat") == chat:
+        return protocol
+    return with_protocol_hash({**protocol, "prompt": {**prompt, "chat": chat}})
 
 
 def _now() -> datetime:
@@ -179,14 +190,22 @@ def execute_run(
     )
 
     sequential: dict[str, Any] = {}
+    # Whether each task's prompts went through the chat template (``--chat`` and the model decide,
+    # not the task's default alone): the stored protocol says what was done.
+    chat = {
+        p.spec.name: executor.render(p.spec, p.items[0]) != p.items[0].context
+        if p.items
+        else use_chat(p.spec, backend, options.chat)
+        for p in prepared
+    }
+    protocols = {p.spec.name: applied_protocol(p.protocol, chat[p.spec.name]) for p in prepared}
 
     def checkpoint(status: Any, error: str | None = None, *, final: bool = True) -> None:
         summary: dict[str, Any] = {
             "measurement": meter.measurement(store.run_totals(run_id)).model_dump(mode="json"),
-            "protocols": {p.spec.name: p.protocol for p in prepared},
-            "chat_template": {
-                p.spec.name: executor.render(p.spec, p.items[0]) != p.items[0].context for p in prepared if p.items
-            },
+            "protocols": protocols,
+            "chat_template": {p.spec.name: chat[p.spec.name] for p in prepared if p.items},
+            "task_sizes": {p.spec.name: p.size for p in prepared if p.size is not None},
         }
         populations = {p.spec.name: p.population for p in prepared if p.population}
         if populations:

@@ -102,6 +102,12 @@ class CompareRow(BaseModel):
     b: float | None
     diff: float | None
     note: str = ""
+    # the paired test on the items both measured with the same prompt (B - A, its 95% bootstrap
+    # CI, p-value and shared items), where both entries are measured
+    paired_diff: float | None = None
+    paired_ci: tuple[float, float] | None = None
+    paired_p: float | None = None
+    paired_n: int | None = None
 
 
 class EntryRef(BaseModel):

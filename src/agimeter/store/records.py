@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 ITEM_SCHEMA_VERSION = 2  # 2: chance, weights, details, generations (v1 rows load with defaults)
 RUN_SCHEMA_VERSION = 1
 SESSION_SCHEMA_VERSION = 1
+PIN_SCHEMA_VERSION = 1
 
 # "incomplete": the run went to the end but some requests failed; re-running resumes it and
 # retries only those items. "interrupted": stopped by Ctrl-C/SIGTERM, or stored as "running" while
@@ -123,3 +124,15 @@ class RunTotals(BaseModel):
     completion_tokens: int = 0
     prefill_s: float = 0.0
     decode_s: float = 0.0
+
+
+class PinRecord(BaseModel):
+    """A run pinned for a model's task (``task`` None: for every task the run has)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = PIN_SCHEMA_VERSION
+    model_identity: str
+    task: str | None
+    run_id: str
+    created_at: datetime

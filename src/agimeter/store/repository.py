@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from agimeter.errors import StoreError
 from agimeter.store.lookup import by_id_or_prefix
 from agimeter.store.migrations import widen_columns
+from agimeter.store.pins_repo import PinsMixin
 from agimeter.store.published_repo import PublishedMixin
 from agimeter.store.records import ItemRecord, RunRecord, RunStatus, RunTotals, SessionTick
 from agimeter.store.sessions_repo import SessionsMixin, commit_tick, effective_status
@@ -52,7 +53,7 @@ def _prepare_sqlite_path(url: str, path: Path) -> None:
         raise StoreError(f"cannot open store {url!r}: {path} is a folder, not a database file")
 
 
-class Store(PublishedMixin, SessionsMixin, SweepsMixin):
+class Store(PublishedMixin, SessionsMixin, PinsMixin, SweepsMixin):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)

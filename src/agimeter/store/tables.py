@@ -110,6 +110,22 @@ class PublishedRow(Base):
     record: Mapped[dict[str, object]] = mapped_column(JSON)
 
 
+class PinRow(Base):
+    """A run chosen by hand for a model's task (``agimeter pin``): the views use it instead of the
+    default choice. ``task`` "" pins the run for every task it has. A table of its own, which
+    ``create_all`` adds to stores made before it existed."""
+
+    __tablename__ = "pins"
+    __table_args__ = (UniqueConstraint("model_identity", "task", name="uq_pin_identity_task"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    schema_version: Mapped[int] = mapped_column(Integer)
+    model_identity: Mapped[str] = mapped_column(String(IDENTITY_LENGTH), index=True)
+    task: Mapped[str] = mapped_column(String(128))
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class SweepRow(Base):
     """A quantization sweep (``agimeter sweep``): one source model, its variants and their runs.
     Tables of their own: ``create_all`` adds them to stores made before sweeps existed."""

@@ -80,6 +80,10 @@ class FewShot(SpecModel):
     # Group exemplars by this field (e.g. MMLU subject): exemplars come from the same group,
     # and (as with lm-eval's one-task-per-subject) each group has its own seeded sampler.
     group_by: str | None = None
+    # Exemplars the prompt's description already carries, drawn by no sampler (BBH: each task's 3
+    # chain-of-thought exemplars come as one block). The listed shots are these plus num_fewshot.
+    in_description: int = Field(default=0, ge=0)
+    chain_of_thought: bool = False  # the exemplars show their reasoning before the answer
     # Draw exemplars without the evaluated doc (lm-eval's n + 1 draw, then removal). None: when
     # the exemplars come from the evaluated docs. lm-eval task YAMLs set it by lm-eval's own rule
     # (few-shot split name == test split name), which the source alone cannot always tell.
@@ -204,6 +208,9 @@ class TaskSpec(SpecModel):
     references: list[str] = Field(default_factory=list)
     # Known differences from the reference implementation's protocol (reported in protocol()).
     deviations: list[str] = Field(default_factory=list)
+    # Whether the task's score counts toward its dimension in the capability map, the overall
+    # index and the leaderboard. The built-in tasks say so; a user task counts only if it does.
+    counts_toward_dimension: bool = False
     # Set when the spec was converted from another format (reported in protocol()).
     imported_from: ImportedFrom | None = None
     # The YAML file the spec was read from, as the user named it (not part of the protocol).
@@ -230,6 +237,11 @@ class TaskSpec(SpecModel):
             if isinstance(source, FileSource) and source.where:
                 found.append((f"{where}.where", source.where, True))
         return found
+
+    @property
+    def shots(self) -> int:
+        """Exemplars in the prompt under the task's own protocol (sampled + in the description)."""
+        return self.fewshot.num_fewshot + self.fewshot.in_description
 
     @property
     def scorer(self) -> str:

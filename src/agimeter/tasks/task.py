@@ -299,7 +299,11 @@ class Task:
             "output_type": spec.output_type,
             "source": spec.source.model_dump(mode="json"),
             "fewshot": {
-                "num_fewshot": self.num_fewshot,
+                # every exemplar in the prompt: the sampled ones and those the description carries
+                "num_fewshot": self.num_fewshot + fs.in_description,
+                "sampled": self.num_fewshot,
+                "in_description": fs.in_description,
+                "chain_of_thought": fs.chain_of_thought,
                 "sampler": fs.sampler,
                 "seed": fs.seed,
                 "group_by": fs.group_by,
@@ -309,6 +313,9 @@ class Task:
             "generation": spec.generation.model_dump(mode="json") if spec.generation else None,
             "extraction": spec.extraction.model_dump(mode="json") if spec.extraction else None,
             "dimension": spec.dimension,
+            "counts_toward_dimension": spec.counts_toward_dimension,
+            # the task's own protocol, which a run with --num-fewshot or --chat may leave
+            "standard": {"num_fewshot": spec.shots, "chat": spec.prompt.chat},
             "scoring": spec.scoring.model_dump(mode="json"),
             "metrics": list(spec.metrics),
             "subtask_field": spec.subtask_field,
@@ -321,6 +328,21 @@ class Task:
             body["fewshot"]["exclude_eval_doc"] = fs.exclude_eval_doc
         if spec.imported_from is not None:
             body["imported_from"] = spec.imported_from.model_dump(mode="json")
-        canonical = json.dumps(body, sort_keys=True, ensure_ascii=False)
-        body["protocol_hash"] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
-        return body
+        return with_protocol_hash(body)
+
+
+# Labels for the readers (how the aggregate views treat a task, what its exemplars are), not part
+# of what the prompts and scores are: left out of the hash, so adding them moved no task's hash.
+LABEL_KEYS = ("counts_toward_dimension", "standard")
+FEWSHOT_LABEL_KEYS = ("sampled", "in_description", "chain_of_thought")
+
+
+def with_protocol_hash(protocol: dict[str, Any]) -> dict[str, Any]:
+    """``protocol`` with its ``protocol_hash`` set: of everything in it but the labels."""
+    body = {k: v for k, v in protocol.items() if k != "protocol_hash"}
+    hashed = {k: v for k, v in body.items() if k not in LABEL_KEYS}
+    if isinstance(hashed.get("fewshot"), dict):
+        hashed["fewshot"] = {k: v for k, v in hashed["fewshot"].items() if k not in FEWSHOT_LABEL_KEYS}
+    canonical = json.dumps(hashed, sort_keys=True, ensure_ascii=False)
+    body["protocol_hash"] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+    return body
