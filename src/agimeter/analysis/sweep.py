@@ -20,7 +20,14 @@ from agimeter.analysis.pareto import FrontierPoint, pareto_frontier
 from agimeter.analysis.runs import run_cost, run_items, run_measurement, run_scores
 from agimeter.analysis.stats import Estimate
 from agimeter.analysis.summary import TaskScore
-from agimeter.analysis.sweep_stats import PairedScore, choice_divergence, paired_items, paired_score
+from agimeter.analysis.sweep_stats import (
+    PairedMean,
+    PairedScore,
+    choice_divergence,
+    mean_of_tasks,
+    paired_items,
+    paired_score,
+)
 from agimeter.backends.gguf_probe import TextDivergence
 from agimeter.backends.gguf_quantize import SourceInfo
 from agimeter.store.records import ItemRecord, RunRecord
@@ -70,7 +77,10 @@ class SweepRow(BaseModel):
     tensors: int | None = None
     tasks: list[TaskRow]
     overall: PairedScore | None = None  # None on the reference row and while unmeasured
-    overall_score: float | None = None
+    overall_score: float | None = None  # this row's own mean of task scores ...
+    overall_ci: tuple[float, float] | None = None  # ... with its bootstrap 95% CI
+    model: str | None = None  # the model spec of its runs (gguf:<file>), for links to its entry
+    model_identity: str | None = None
     divergence: TextDivergence | None = None
     significant_loss: bool = False
     on_frontier_gb: bool = False
@@ -140,7 +150,7 @@ def _row(
     overall = None
     if not row.is_reference and items and ref_items:
         overall = _paired(tasks, ref_items, items, alpha)
-    overall_score = float(np.mean([t.score.mean for t in tasks])) if tasks else None
+    own = _own_overall(tasks, items)
     return SweepRow(
         quant=row.quant,
         label=label,
@@ -159,7 +169,10 @@ def _row(
         tensors=sum(row.variant.tensor_types.values()) if row.variant else None,
         tasks=tasks,
         overall=overall,
-        overall_score=overall_score,
+        overall_score=own.mean if own else None,
+        overall_ci=(own.ci_low, own.ci_high) if own else None,
+        model=runs[0].model if runs else None,
+        model_identity=runs[0].model_identity if runs else None,
         divergence=row.divergence,
         significant_loss=any(t.significant_loss for t in tasks)
         or (overall is not None and overall.diff < 0 and overall.p_value < alpha),
@@ -182,6 +195,15 @@ def _usd_per_1m(runs: Sequence[RunRecord]) -> float | None:
 def _task_row(score: TaskScore) -> TaskRow:
     metric = score.primary_metric or ""
     return TaskRow(task=score.task, metric=metric, score=score.metrics[metric])
+
+
+def _own_overall(tasks: Sequence[TaskRow], items: Sequence[ItemRecord]) -> PairedMean | None:
+    arrays = []
+    for task in tasks:
+        values = [i.metrics[task.metric] for i in items if i.task == task.task and task.metric in i.metrics]
+        if values:
+            arrays.append(np.array(values, dtype=float))
+    return mean_of_tasks(arrays) if arrays else None
 
 
 def _paired(

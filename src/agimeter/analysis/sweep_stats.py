@@ -45,6 +45,16 @@ class PairedScore(BaseModel):
     retained_ci_high: float | None
 
 
+class PairedMean(BaseModel):
+    """A mean of task means with its bootstrap CI."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mean: float
+    ci_low: float
+    ci_high: float
+
+
 def paired_score(
     tasks: Sequence[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]],
     *,
@@ -85,6 +95,17 @@ def paired_score(
     )
 
 
+def mean_of_tasks(tasks: Sequence[np.ndarray[Any, Any]], *, resamples: int = RESAMPLES, seed: int = 0) -> PairedMean:
+    """The unweighted mean over tasks of each task's mean, with a bootstrap 95% CI (items resampled
+    within each task)."""
+    if not tasks or any(len(t) == 0 for t in tasks):
+        raise ValueError("every task needs at least one item")
+    rng = np.random.default_rng(seed)
+    boot = np.mean([_resampled_means([t], resamples, rng)[0] for t in tasks], axis=0)
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return PairedMean(mean=float(np.mean([t.mean() for t in tasks])), ci_low=float(low), ci_high=float(high))
+
+
 def paired_items(
     reference: Sequence[ItemRecord], variant: Sequence[ItemRecord]
 ) -> dict[str, list[tuple[ItemRecord, ItemRecord]]]:
@@ -108,4 +129,4 @@ def choice_divergence(pairs: Sequence[tuple[ItemRecord, ItemRecord]]) -> tuple[f
     return (float(np.mean(values)), len(values)) if values else None
 
 
-__all__ = ["PairedScore", "choice_divergence", "paired_items", "paired_score"]
+__all__ = ["PairedMean", "PairedScore", "choice_divergence", "mean_of_tasks", "paired_items", "paired_score"]

@@ -131,6 +131,22 @@ class SweepsMixin:
         except IntegrityError as err:  # a run id that is not stored
             raise StoreError(f"sweep {variant.sweep_id} row {variant.quant}: {str(err).splitlines()[0]}") from None
 
+    def speed_probes(self) -> dict[str, tuple[float, str]]:
+        """Per model identity (``sha256:`` of a GGUF file), the decode tokens/s of its newest sweep
+        speed probe and the sweep's id."""
+        out: dict[str, tuple[float, str]] = {}
+        with self._session() as s:
+            rows = s.execute(
+                select(SweepVariantRow.record, SweepRow.created_at)
+                .join(SweepRow, SweepRow.id == SweepVariantRow.sweep_id)
+                .order_by(SweepRow.created_at)
+            )
+            for record, _ in rows:
+                row = VariantRecord.model_validate(record)
+                if row.speed is not None and row.sha256:
+                    out[f"sha256:{row.sha256}"] = (row.speed.decode_tokens_per_s, row.sweep_id)
+        return out
+
     def runs_of_model(self, model_identity: str) -> list[RunRecord]:
         """Every run of the model with this identity (a weights file's sha256), newest first."""
         from agimeter.store.repository import _run
