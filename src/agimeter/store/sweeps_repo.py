@@ -44,6 +44,7 @@ class SweepsMixin:
             s.flush()
             for variant in variants:
                 s.add(_variant_row(variant))
+                _link_runs(s, variant)
 
     def find_sweep(self, sweep_key: str) -> SweepRecord | None:
         """The newest sweep of the same command (same key), finished or not."""
@@ -117,17 +118,7 @@ class SweepsMixin:
                     raise StoreError(f"sweep {variant.sweep_id} has no row {variant.quant!r}")
                 row.record = variant.model_dump(mode="json")
                 row.position = variant.position
-                linked = set(
-                    s.scalars(
-                        select(SweepRunRow.run_id).where(
-                            SweepRunRow.sweep_id == variant.sweep_id, SweepRunRow.quant == variant.quant
-                        )
-                    )
-                )
-                for run_id in variant.run_ids:
-                    if run_id not in linked:
-                        s.add(SweepRunRow(sweep_id=variant.sweep_id, quant=variant.quant, run_id=run_id))
-                s.flush()
+                _link_runs(s, variant)
         except IntegrityError as err:  # a run id that is not stored
             raise StoreError(f"sweep {variant.sweep_id} row {variant.quant}: {str(err).splitlines()[0]}") from None
 
@@ -165,6 +156,21 @@ class SweepsMixin:
             for run_id, sweep_id in rows:
                 out.setdefault(str(run_id), []).append(str(sweep_id))
         return out
+
+
+def _link_runs(s: Session, variant: VariantRecord) -> None:
+    """Link the row's runs that are not linked yet (``sweep_runs``: a run id must be stored)."""
+    linked = set(
+        s.scalars(
+            select(SweepRunRow.run_id).where(
+                SweepRunRow.sweep_id == variant.sweep_id, SweepRunRow.quant == variant.quant
+            )
+        )
+    )
+    for run_id in variant.run_ids:
+        if run_id not in linked:
+            s.add(SweepRunRow(sweep_id=variant.sweep_id, quant=variant.quant, run_id=run_id))
+    s.flush()
 
 
 def _sweep_row(sweep: SweepRecord) -> SweepRow:
