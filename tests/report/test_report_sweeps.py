@@ -8,6 +8,9 @@ import datetime as dt
 import json
 import re
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from agimeter.report import render
 from agimeter.report.data import gather
@@ -67,3 +70,18 @@ def test_a_report_of_part_of_a_sweep_leaves_it_out(tmp_path: Path) -> None:
     html = render(data, "html")  # type: ignore[arg-type]
     assert 'data-plot="plot-sweep"' in html and "no quantization sweep" in html
     assert "*No quantization sweep in this store.*" in render(data, "md")  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_the_sweep_plot_draws_in_a_browser(tmp_path: Path, page: Any) -> None:
+    _, data = _data(tmp_path)
+    out = tmp_path / "report.html"
+    out.write_text(render(data, "html"))  # type: ignore[arg-type]
+    page.goto(out.as_uri())
+    plot = f"plot-sweep-{SWEEP_ID}"
+    page.wait_for_selector(f"#{plot} .main-svg", timeout=20_000)
+    drawn = page.evaluate(
+        f"() => document.getElementById('{plot}').data.map(t => [t.name, t.error_y ? t.error_y.visible : null])"
+    )
+    assert ["variants", True] in drawn and any(str(name).startswith("frontier") for name, _ in drawn)
+    assert "Q2_K" in page.inner_text(f"#{plot}") and "capability vs decode speed" in page.inner_text(f"#{plot}")
