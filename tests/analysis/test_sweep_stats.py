@@ -104,3 +104,10 @@ def test_report_of_a_constructed_sweep(stored_sweep: tuple[Store, SweepRecord]) 
     assert report.recommended == "Q4_0"
     assert report.guidance.startswith("Smallest variant without a significant paired loss at alpha = 0.05: Q4_0")
     assert "Not significant is not the same as equal" in report.guidance
+
+
+def test_the_level_decides_what_counts_as_a_loss(stored_sweep: tuple[Store, SweepRecord]) -> None:
+    store, sweep = stored_sweep
+    lenient = sweep_report(store, sweep, alpha=0.6)  # Q4_0's p = 0.5 is now "significant"
+    assert lenient.alpha == 0.6 and lenient.recommended == "Q8_0"
+    assert next(r for r in lenient.rows if r.label == "Q4_0").significant_loss

@@ -107,9 +107,9 @@ class SweepReport(BaseModel):
     error: str | None = None
 
 
-def sweep_report(store: Store, sweep: SweepRecord) -> SweepReport:
-    """Everything ``show SWEEP`` prints, from the store."""
-    alpha = float(sweep.options.get("alpha", 0.05))
+def sweep_report(store: Store, sweep: SweepRecord, alpha: float | None = None) -> SweepReport:
+    """Everything ``show SWEEP`` prints, from the store; ``alpha`` instead of the sweep's own."""
+    alpha = float(sweep.options.get("alpha", 0.05)) if alpha is None else alpha
     rows = store.sweep_variants(sweep.id)
     reference = next((r for r in rows if r.is_reference), None)
     ref_items: list[ItemRecord] = []

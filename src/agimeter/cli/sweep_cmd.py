@@ -121,7 +121,7 @@ def sweep(
     url = resolve_store_url(store, file_config)
     result_store = Store.open(url)
     record = execute_sweep(plan, result_store, url, lambda line: err_console.print(line, highlight=False))
-    show_sweep(result_store, record, output)
+    show_sweep(result_store, record, output, alpha)  # the level asked now (a stored sweep keeps its own)
 
 
 def _per_task(pairs: list[str] | None, flag: str, tasks: list[str], least: int) -> dict[str, int]:
@@ -140,12 +140,12 @@ def _per_task(pairs: list[str] | None, flag: str, tasks: list[str], least: int) 
     return out
 
 
-def show_sweep(store: Store, record: SweepRecord, output: str) -> None:
-    """The sweep's tables, or its report as JSON."""
+def show_sweep(store: Store, record: SweepRecord, output: str, alpha: float | None = None) -> None:
+    """The sweep's tables, or its report as JSON (paired tests at ``alpha``, default the sweep's)."""
     from agimeter.analysis.sweep import sweep_report
     from agimeter.cli.render_sweep import sweep_view
 
-    report = sweep_report(store, record)
+    report = sweep_report(store, record, alpha)
     if output == "json":
         sys.stdout.write(json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
         return

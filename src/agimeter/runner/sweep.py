@@ -224,8 +224,8 @@ def execute_sweep(plan: SweepPlan, store: Store, store_url: str, say: Say) -> Sw
                 if row.state == "done":
                     say(f"{row.quant}: measured already")
                     continue
-                if row.state == "pending":
-                    row = _make_variant(store, plan, row, say)
+                if row.state == "pending" or (not row.is_reference and not Path(row.path).is_file()):
+                    row = _make_variant(store, plan, row, say)  # made now, or again if removed from the cache
                 _measure_in_child(store, store_url, sweep.id, row.quant, say)
     except KeyboardInterrupt:
         store.set_sweep_status(sweep.id, "interrupted", "interrupted by the user; re-run the same command to resume")
@@ -241,7 +241,13 @@ def _make_variant(store: Store, plan: SweepPlan, row: VariantRecord, say: Say) -
     variant = quantize(plan.source, row.quant, threads=plan.options.quantize_threads)
     how = "reused from the cache" if variant.reused else f"quantized in {variant.seconds:.1f} s"
     say(f"{row.quant}: {variant.bytes / 1e6:,.1f} MB, {how}")
-    made = {"state": "quantized", "variant": variant, "path": variant.path, "sha256": variant.sha256}
+    if row.sha256 and row.sha256 != variant.sha256:  # a removed file made again differently
+        raise ModelError(
+            f"{row.quant}: the variant made now (sha256 {variant.sha256[:12]}) differs from the one this sweep "
+            f"measured (sha256 {row.sha256[:12]}); start a new sweep"
+        )
+    state = "quantized" if row.state == "pending" else row.state
+    made = {"state": state, "variant": variant, "path": variant.path, "sha256": variant.sha256}
     row = row.model_copy(update={**made, "bytes": variant.bytes})
     store.save_variant(row)
     return row
