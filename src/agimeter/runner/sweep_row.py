@@ -27,6 +27,7 @@ from agimeter.store.repository import Store
 from agimeter.store.sweep_records import SweepRecord, VariantRecord
 
 DEFAULT_TEXT = "gsm8k/train.jsonl"
+CHARS_PER_TOKEN = 16
 # The speed probe needs a prompt even when no divergence text is used: this passage, repeated.
 _FALLBACK_TEXT = (
     "A quantized model stores each weight in fewer bits. It needs less memory and reads its weights "
@@ -36,7 +37,9 @@ _FALLBACK_TEXT = (
 
 def load_text(options: SweepOptions) -> tuple[str, str] | None:
     """(label, text) of the divergence text, None when it is switched off (``--kl-text none``), or
-    when the default file is not in the data dir (the speed probe then uses a built-in passage)."""
+    when the default file is not in the data dir (the speed probe then uses a built-in passage).
+    Only its beginning is kept: ``CHARS_PER_TOKEN`` characters per token asked, more than any
+    tokenizer needs, so a large file is not tokenized whole."""
     if options.kl_text == "none":
         return None
     if options.kl_text is None:
@@ -49,15 +52,18 @@ def load_text(options: SweepOptions) -> tuple[str, str] | None:
         raw = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"--kl-text {path}: cannot read ({getattr(err, 'strerror', None) or err})") from None
-    if path.suffix == ".jsonl":
-        return label, _jsonl_text(path, raw)
-    return label, raw
+    keep = options.kl_tokens * CHARS_PER_TOKEN
+    return label, (_jsonl_text(path, raw, keep) if path.suffix == ".jsonl" else raw)[:keep]
 
 
-def _jsonl_text(path: Path, raw: str) -> str:
-    """Each row's string fields in order, one per line; rows separated by a blank line."""
-    rows = []
+def _jsonl_text(path: Path, raw: str, keep: int) -> str:
+    """Each row's string fields in order, one per line; rows separated by a blank line (the rows
+    that make up the first ``keep`` characters)."""
+    rows: list[str] = []
+    length = 0
     for number, line in enumerate(raw.splitlines(), start=1):
+        if length >= keep:
+            break
         if not line.strip():
             continue
         try:
@@ -66,6 +72,7 @@ def _jsonl_text(path: Path, raw: str) -> str:
             raise DataError(f"{path}:{number}: not JSON ({err})") from None
         if isinstance(row, dict):
             rows.append("\n".join(v for v in row.values() if isinstance(v, str)))
+            length += len(rows[-1]) + 2
     return "\n\n".join(rows)
 
 
