@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from agimeter.testing.judged import candidate_responses, count_rows, judge_responses, write_judged_toy
+from agimeter.testing.judged import candidate_responses, judge_responses, write_judged_toy
+from agimeter.testing.records import sqlite_count
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 MISSING_MODEL = "gguf:/nonexistent/never-loaded.gguf"  # loading it would fail with another message
@@ -125,12 +126,12 @@ def test_kill_9_mid_judging_then_resume_asks_nothing_twice(agimeter: Cli, env: d
     while (
         time.monotonic() < deadline
         and proc.poll() is None
-        and count_rows(env["store"], "select count(*) from run_items") < 2
+        and sqlite_count(env["store"], "select count(*) from run_items") < 2
     ):
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    done = count_rows(env["store"], "select count(*) from run_items")
+    done = sqlite_count(env["store"], "select count(*) from run_items")
     assert 2 <= done < 6, "the kill came too late to test a resume"
     res = agimeter(*args, "--format", "json")
     assert res.returncode == 0, res.stderr

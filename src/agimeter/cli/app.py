@@ -20,6 +20,7 @@ from agimeter.cli import (
     progress_cmd,
     report_cmd,
     serve_cmd,
+    sweep_cmd,
 )
 from agimeter.cli.consoles import console, err_console, error_line
 from agimeter.cli.options import (
@@ -360,7 +361,7 @@ def runs(
 
 @app.command()
 def show(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    run_id: Annotated[str, typer.Argument(help="Run id or sweep id (or a unique prefix).")],
     store: StoreOpt = None,
     config: ConfigOpt = None,
     output: FormatOpt = "table",
@@ -369,10 +370,15 @@ def show(
         str | None, typer.Option("--weights", help="Dimension weights of the overall index, e.g. math=2,safety=1.")
     ] = None,
 ) -> None:
-    """Per-task scores with 95% CIs, the per-dimension capability map and the cost block."""
+    """Per-task scores with 95% CIs, the per-dimension capability map and the cost block; for a
+    sweep (``sw...``), one row per variant with the paired comparison against the reference."""
     from agimeter.analysis.dimensions import parse_weights
 
     check_format(output)
+    if sweep_cmd.is_sweep_id(run_id):
+        sweep_store = _open_store(store, config)
+        sweep_cmd.show_sweep(sweep_store, sweep_store.get_sweep(run_id), output)
+        return
     try:
         parsed = parse_weights(weights)
     except ValueError as err:
@@ -511,6 +517,8 @@ app.command("pareto")(progress_cmd.pareto)
 app.command("trends")(progress_cmd.trends)
 app.command("report")(report_cmd.report)
 app.command("serve")(serve_cmd.serve)
+app.command("sweep")(sweep_cmd.sweep)
+app.command("sweeps")(sweep_cmd.sweeps)
 app.command("push")(serve_cmd.push)
 app.command("pin")(pin_cmd.pin)
 

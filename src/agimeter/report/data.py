@@ -26,13 +26,14 @@ from agimeter.analysis.side_by_side import (
     counterparts,
     side_by_side,
 )
+from agimeter.analysis.sweep import SweepReport
 from agimeter.analysis.trends import TrendFit
 from agimeter.store.published import CatalogImport
 from agimeter.store.published_repo import PublishedSet
 from agimeter.store.records import RunRecord
 from agimeter.store.repository import Store
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2  # 2: quantization sweeps
 REFERENCE_PUBLISHED = 3  # published entries drawn next to the measured ones on the radar
 
 
@@ -120,6 +121,7 @@ class ReportData(BaseModel):
     density_sensitivity: list[TrendFit] = Field(default_factory=list)
     comparisons: list[PairedComparison] = Field(default_factory=list)  # measured pairs sharing items
     price_claim: PriceClaimReport | None = None  # the Qwen price claim against the catalog
+    sweeps: list[SweepReport] = Field(default_factory=list)  # quantization sweeps of the report's runs
     notes: list[str] = Field(default_factory=list)  # what could not be computed, and why
 
     @property
@@ -168,7 +170,7 @@ def gather(
     policy: SelectionPolicy | None = None,
 ) -> ReportData:
     """Read everything the report needs; analyses that cannot be computed leave a note instead."""
-    from agimeter.report.analyses import add_comparisons, add_progress  # built on ReportData
+    from agimeter.report.analyses import add_comparisons, add_progress, add_sweeps  # built on ReportData
 
     notes: list[str] = []
     skipped = [r.id for r in runs if r.status not in ("finished", "incomplete")]
@@ -212,6 +214,7 @@ def gather(
     )
     add_progress(data, entries, published, usd_per_cny)
     add_comparisons(data, store, measured)
+    add_sweeps(data, store, runs)
     return data
 
 

@@ -272,6 +272,7 @@ def all_tables(data: ReportData) -> dict[str, Table]:
         pareto_table,
         price_claim_table,
     )
+    from agimeter.report.tables_sweep import sweep_table
 
     tables = [
         runs_table(data),
@@ -288,5 +289,6 @@ def all_tables(data: ReportData) -> dict[str, Table]:
         price_claim_table(data),
         protocol_table(data),
         published_scores_table(data),
+        *(sweep_table(sweep) for sweep in data.sweeps),
     ]
     return {t.id: t for t in tables}

@@ -19,11 +19,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from agimeter.errors import StoreError
 from agimeter.store.completions_repo import CompletionsMixin
+from agimeter.store.lookup import by_id_or_prefix
 from agimeter.store.migrations import widen_columns
 from agimeter.store.pins_repo import PinsMixin
 from agimeter.store.published_repo import PublishedMixin
 from agimeter.store.records import ItemRecord, RunRecord, RunStatus, RunTotals, SessionTick
 from agimeter.store.sessions_repo import SessionsMixin, commit_tick, effective_status
+from agimeter.store.sweeps_repo import SweepsMixin
 from agimeter.store.tables import Base, ItemRow, RunItemRow, RunRow
 
 
@@ -52,7 +54,7 @@ def _prepare_sqlite_path(url: str, path: Path) -> None:
         raise StoreError(f"cannot open store {url!r}: {path} is a folder, not a database file")
 
 
-class Store(PublishedMixin, SessionsMixin, PinsMixin, CompletionsMixin):
+class Store(PublishedMixin, SessionsMixin, PinsMixin, SweepsMixin, CompletionsMixin):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)
@@ -126,19 +128,8 @@ class Store(PublishedMixin, SessionsMixin, PinsMixin, CompletionsMixin):
 
     def get_run(self, run_id: str) -> RunRecord:
         """Look a run up by id or by a unique id prefix."""
-        if not run_id:
-            raise StoreError("empty run id; see `agimeter runs`")
         with self._session() as s:
-            row = s.get(RunRow, run_id)
-            if row is None:
-                # autoescape: a prefix is literal text, so ``show %`` or ``show _`` matches nothing
-                prefix = RunRow.id.startswith(run_id, autoescape=True)
-                rows = list(s.scalars(select(RunRow).where(prefix).limit(2)))
-                if len(rows) != 1:
-                    why = "is ambiguous" if rows else "not found"
-                    raise StoreError(f"run {run_id!r} {why}; see `agimeter runs`")
-                row = rows[0]
-            return _run(row)
+            return _run(by_id_or_prefix(s, RunRow, run_id, "run", "runs"))
 
     # items ----------------------------------------------------------------------------------
     def cached_items(self, cache_keys: Iterable[str]) -> dict[str, ItemRecord]:

@@ -103,20 +103,3 @@ def candidate(n: int = N) -> FakeBackend:
 
 def judge(name: str = "judge", **scripted: str) -> FakeBackend:
     return FakeBackend(name, chat_template=True, responses=judge_responses(**scripted))
-
-
-def count_rows(store: Path, sql: str) -> int:
-    """``select count(*) ...`` on a SQLite store that a killed or running process may be writing;
-    0 while the file or its tables do not exist yet (the kill-and-resume tests poll it)."""
-    import sqlite3
-
-    if not store.exists():
-        return 0
-    try:
-        con = sqlite3.connect(store, timeout=30)
-        try:
-            return int(con.execute(sql).fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.OperationalError:  # tables not created yet
-        return 0
