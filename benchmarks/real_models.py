@@ -53,7 +53,7 @@ def child_convert(alias: str) -> dict[str, Any]:
 
 
 def child_measure(alias: str, n_items: int) -> dict[str, Any]:
-    from agimeter.analysis.stats import estimate
+    from agimeter.scoring.stats import estimate
     from agimeter.backends.base import GenRequest, LoglikRequest
     from agimeter.backends.registry import create_backend
     from agimeter.scoring import score_item

@@ -33,7 +33,16 @@ from agimeter.tasks.spec import TaskSpec
 
 
 def test_every_builtin_metric_is_a_registered_scorer() -> None:
-    assert scorer_names() == ["code_exec", "exact_match", "ifeval", "math_equiv", "multiple_choice", "refusal"]
+    assert scorer_names() == [
+        "code_exec",
+        "exact_match",
+        "ifeval",
+        "judge_pairwise",
+        "judge_single",
+        "math_equiv",
+        "multiple_choice",
+        "refusal",
+    ]
     for name in scorer_names():
         assert isinstance(get_scorer(name), Scorer) and get_scorer(name).name == name
     used = {resolve_task(task).scorer for task in builtin_task_names()}

@@ -52,7 +52,7 @@ def _spec_error(tmp_path: Path, text: str) -> str:
 def test_unknown_names_are_one_line_listing_the_known_ones(tmp_path: Path) -> None:
     assert _spec_error(tmp_path, GOOD + "scoring: {kind: rubric}\n") == (
         f"{tmp_path / 'my.yaml'}: scoring.kind: unknown scorer 'rubric' "
-        "(known: code_exec, exact_match, ifeval, math_equiv, multiple_choice, refusal)"
+        "(known: code_exec, exact_match, ifeval, judge_pairwise, judge_single, math_equiv, multiple_choice, refusal)"
     )
     with pytest.raises(TaskSpecError) as err:
         get_preprocessor("shout")

@@ -20,8 +20,8 @@ from agimeter.analysis.solved import HostedComparison, SolvedCost
 from agimeter.records.perf import Dist
 
 # 2: scores name their run, n, status and whether they count; coverage and rank; cost kind and both
-# token bases; cost per solved item
-ENTRY_SCHEMA_VERSION = 2
+# token bases; cost per solved item. 3: decode tokens/s (and its basis)
+ENTRY_SCHEMA_VERSION = 3
 Provenance = Literal["measured", "published"]
 # self_hosted: hardware time priced at $/h (measured here); api: a hosted API's list price per token
 CostKind = Literal["self_hosted", "api"]
@@ -111,6 +111,9 @@ class ModelEntry(BaseModel):
     memory_gb: float | None = None  # measured peak (CUDA max allocated, else process RSS)
     weights_gb: float | None = None  # the weights as held in memory (see weights_basis)
     weights_basis: str | None = None
+    # measured: decode tokens/s at batch 1 on this hardware (see decode_basis)
+    decode_tokens_per_s: float | None = None
+    decode_basis: str | None = None
     backend: str | None = None
     hardware: str | None = None
     dtype: str | None = None

@@ -97,7 +97,27 @@ def measured_entries(
     groups: dict[str, list[CheckedRun]] = defaultdict(list)
     for checked in good:
         groups[checked.run.model_identity].append(checked)
-    return [_measured(sorted(group, key=lambda c: c.run.created_at), policy) for group in groups.values()]
+    probes = store.speed_probes()
+    return [
+        _with_decode(_measured(sorted(group, key=lambda c: c.run.created_at), policy), group, probes)
+        for group in groups.values()
+    ]
+
+
+def _with_decode(entry: ModelEntry, runs: Sequence[CheckedRun], probes: dict[str, tuple[float, str]]) -> ModelEntry:
+    """Decode tokens/s: a sweep's speed probe of this very file (llama-bench style, comparable across
+    variants), else the evaluation run that generated the most tokens (its own mix of prompts)."""
+    probe = probes.get(runs[-1].run.model_identity)
+    if probe is not None:
+        return entry.model_copy(
+            update={"decode_tokens_per_s": probe[0], "decode_basis": f"speed probe of sweep {probe[1]}"}
+        )
+    measured = [(c.run.id, m) for c in runs if (m := c.measurement) is not None and m.decode_tokens_per_s]
+    if not measured:
+        return entry
+    run_id, best = max(measured, key=lambda rm: rm[1].completion_tokens)
+    basis = f"evaluation run {run_id} ({best.completion_tokens:,} generated tokens)"
+    return entry.model_copy(update={"decode_tokens_per_s": best.decode_tokens_per_s, "decode_basis": basis})
 
 
 def choose_scores(runs: Sequence[CheckedRun], policy: SelectionPolicy) -> list[ChosenScore]:

@@ -22,7 +22,10 @@ COST_AXES: dict[str, str] = {
     "memory_gb": "measured peak memory, GB",
     "weights_gb": "weights in memory, GB (published: bf16 estimate)",
     "params_b": "total parameters, billions",
+    "decode_tps": "decode tokens/s at batch 1 (higher is better; a sweep's speed probe where there is one)",
 }
+# Cost axes on which more is better: the frontier is taken on the negated value.
+HIGHER_IS_BETTER = frozenset({"decode_tps"})
 
 
 class FrontierPoint(BaseModel):
@@ -89,6 +92,9 @@ def cost_value(entry: ModelEntry, axis: str) -> tuple[float | None, str]:
         return entry.weights_gb, "" if entry.weights_gb is not None else "no weights size"
     if axis == "params_b":
         return entry.params_b, "" if entry.params_b is not None else "no total parameter count"
+    if axis == "decode_tps":
+        v = entry.decode_tokens_per_s
+        return v, "" if v is not None else "no measured decode speed"
     raise ValueError(f"unknown cost axis {axis!r}; choose one of {', '.join(COST_AXES)}")
 
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from agimeter.analysis.entry_model import COST_KIND_SHORT, ModelEntry, Provenance
 from agimeter.analysis.pareto import (
     COST_AXES,
+    HIGHER_IS_BETTER,
     FrontierPoint,
     capability_interval,
     capability_value,
@@ -66,7 +67,7 @@ class ParetoReport(BaseModel):
     cost: str
     cost_label: str
     provenance: list[str]  # the provenances considered
-    frontier: list[str]  # keys on their group's frontier, cheapest first
+    frontier: list[str]  # keys on their group's frontier, cheapest (fastest, for decode_tps) first
     frontiers: dict[str, list[str]] = {}  # group -> its frontier, cheapest first
     grouping: str = ""  # how points were grouped, in words
     points: list[ParetoRow]  # cheapest first
@@ -123,13 +124,14 @@ def pareto_report(
     frontiers: dict[str, list[str]] = {}
     dominated_by: dict[str, list[str]] = {}
     group_of: dict[str, str] = {}
+    sign = -1.0 if cost in HIGHER_IS_BETTER else 1.0  # the frontier minimises its cost axis
     for name, keys in sorted(groups.items()):
-        result = pareto_frontier([FrontierPoint(key=k, x=placed[k][1], y=placed[k][2]) for k in keys])
+        result = pareto_frontier([FrontierPoint(key=k, x=sign * placed[k][1], y=placed[k][2]) for k in keys])
         frontiers[name] = result.frontier
         dominated_by.update(result.dominated_by)
         group_of.update(dict.fromkeys(keys, name))
     on = {k for keys in frontiers.values() for k in keys}
-    order = sorted(placed.items(), key=lambda kv: (kv[1][1], -kv[1][2], kv[0]))
+    order = sorted(placed.items(), key=lambda kv: (sign * kv[1][1], -kv[1][2], kv[0]))
     rows = [
         ParetoRow(
             key=k,

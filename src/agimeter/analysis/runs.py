@@ -11,11 +11,12 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from agimeter.config import HardwareProfile
+from agimeter.cost.judge import JudgeCost, price_judge
 from agimeter.cost.pricing import CostBlock, price_run
 from agimeter.errors import first_problem
 from agimeter.records.checks import first_non_finite
 from agimeter.records.items import ItemRecord
-from agimeter.records.measurement import Measurement
+from agimeter.records.measurement import JudgeMeasurement, Measurement
 from agimeter.records.options import RunOptions
 from agimeter.records.perf import PerfResult
 from agimeter.records.protocol import TaskProtocol
@@ -76,11 +77,24 @@ def run_measurement(run: RunRecord) -> Measurement | None:
     return eval_summary(run).measurement
 
 
+def run_judge(run: RunRecord) -> JudgeMeasurement | None:
+    """The judge's meter of a run with judged tasks (None: no judge)."""
+    return eval_summary(run).judge
+
+
 def run_cost(run: RunRecord, measurement: Measurement) -> CostBlock:
     config = run.checked().config
     profile = HardwareProfile(price_per_hour=config.price_per_hour, example=config.price_is_example)
     api = config.api_price if isinstance(config, RunOptions) else None
     return price_run(measurement, config.profile, profile, api)
+
+
+def run_judge_cost(run: RunRecord, judge: JudgeMeasurement) -> JudgeCost:
+    config = run.checked().config
+    if not isinstance(config, RunOptions):
+        raise BadRunError(f"run {run.id}: config: a perf run has no judge")
+    hourly = config.judge_price_per_hour if config.judge_price_per_hour is not None else config.price_per_hour
+    return price_judge(judge, hourly, config.judge_api_price)
 
 
 def run_usd(run: RunRecord) -> float | None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Literal, Protocol, get_args, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
+
+from agimeter.records.model import ModelInfo as ModelInfo  # stored with every run: a shared record
 
 # The weight/compute dtypes a run may ask for: one set for every backend (``--dtype``). Backends
 # whose weights fix the type (GGUF, remote servers) accept them and report what they really use.
@@ -85,6 +87,9 @@ class GenRequest(Record):
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = None
+    # The same prompt as chat messages ((role, content) pairs), for backends that send messages
+    # (a chat API) rather than rendered text; ``prompt`` stays the rendered form.
+    messages: tuple[tuple[str, str], ...] = ()
 
     @property
     def greedy(self) -> bool:
@@ -97,22 +102,6 @@ class GenResult(Record):
     usage: Usage
     timing: Timing
     error: RequestError | None = None
-
-
-class ModelInfo(Record):
-    """Identity of a loaded model. ``identity`` is a content hash (config + weight files, or hub
-    revision) used in cache keys; never just the name."""
-
-    backend: str
-    name: str
-    identity: str
-    revision: str | None = None
-    num_parameters: int | None = None
-    dtype: str | None = None
-    device: str | None = None
-    has_chat_template: bool = False
-    max_length: int | None = None
-    extra: dict[str, str] = Field(default_factory=dict)
 
 
 LoglikCallback = Callable[[int, LoglikResult], None]

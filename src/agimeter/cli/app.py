@@ -30,6 +30,7 @@ from agimeter.cli import (
     progress_cmd,
     report_cmd,
     serve_cmd,
+    sweep_cmd,
 )
 from agimeter.cli.consoles import console, err_console, error_line
 from agimeter.cli.options import (
@@ -43,6 +44,7 @@ from agimeter.cli.options import (
     build_options,
     check_choice,
     check_format,
+    non_negative,
     parse_model_args,
     usage_error_line,
 )
@@ -147,6 +149,20 @@ def run(
     ] = None,
     usd_per_cny: UsdPerCnyOpt = None,
     catalog: Annotated[str | None, typer.Option("--catalog", help="Published price catalog (published.json).")] = None,
+    judge: Annotated[
+        str | None,
+        typer.Option("--judge", help="Judge model of judged tasks (MT-Bench, Arena-Hard, XSTest), as --model."),
+    ] = None,
+    judge_arg: Annotated[
+        list[str] | None, typer.Option("--judge-arg", help="Judge backend option KEY=VALUE (repeatable).")
+    ] = None,
+    judge_price_per_hour: Annotated[
+        float | None,
+        typer.Option("--judge-price-per-hour", callback=non_negative, help="The judge's $/hour (default: the run's)."),
+    ] = None,
+    judge_api_price: Annotated[
+        str | None, typer.Option("--judge-api-price", help="Hosted API price of the judge: MODEL or PROVIDER/MODEL.")
+    ] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
     output: FormatOpt = "table",
@@ -154,7 +170,7 @@ def run(
     """Evaluate a model on tasks; resumes an interrupted identical run. Exits 3 if it ends incomplete."""
     from agimeter.cli.progress import RichProgress, spinner
     from agimeter.records.options import RunOptions
-    from agimeter.runner.session import execute_run, load_backend, prepare_tasks
+    from agimeter.runner.session import GRADER, execute_run, judge_spec, load_backend, load_judge, prepare_tasks
     from agimeter.tasks.suites import expand_task_list
 
     check_choice(chat, "--chat", ("auto", "on", "off"))
@@ -183,17 +199,37 @@ def run(
         price_is_example=hw_profile.example,
         backend_options=parse_model_args(model_arg),
         api_price=_api_price(api_price, usd_per_cny, catalog, config, file_config, resolved_data),
+        judge=judge,
+        judge_default=file_config.judge,
+        judge_options=parse_model_args(judge_arg, "--judge-arg"),
+        judge_price_per_hour=judge_price_per_hour,
+        judge_api_price=_api_price(judge_api_price, usd_per_cny, catalog, config, file_config, resolved_data),
     )
     prepared = prepare_tasks(options)
     _note_small_tasks(prepared, sample)
+    chosen_judge = judge_spec(options, prepared)  # a task that needs a judge without one: before any load
+    if judge is not None and chosen_judge is None:
+        err_console.print("note: --judge is not used: no task here is judged", highlight=False)
+    options = options.model_copy(update={"judge": chosen_judge})
     result_store = Store.open(resolve_store_url(store, file_config))
-    with spinner(err_console, f"loading {model}"):
-        backend, load_s = load_backend(options)
+    models = {}
+    judge_load_s = 0.0
+    if chosen_judge is not None:
+        with spinner(err_console, f"loading judge {chosen_judge}"):
+            models[GRADER], judge_load_s = load_judge(options, chosen_judge)
     try:
-        with RichProgress(err_console) as progress:
-            record = execute_run(options, result_store, prepared, backend, load_s, progress)
+        with spinner(err_console, f"loading {model}"):
+            backend, load_s = load_backend(options)
+        try:
+            with RichProgress(err_console) as progress:
+                record = execute_run(
+                    options, result_store, prepared, backend, load_s, progress, models=models, judge_load_s=judge_load_s
+                )
+        finally:
+            backend.close()
     finally:
-        backend.close()
+        for loaded in models.values():
+            loaded.close()
     _show(result_store, record, output, subtasks=False, config=config)
     if record.status == "incomplete":
         raise typer.Exit(EXIT_INCOMPLETE)
@@ -254,7 +290,9 @@ def _summary_payload(
     solved, hosted = run_solved(store, run, catalog_prices(store, config))
     payload["solved"] = [r.model_dump(mode="json") for r in solved]
     payload["hosted_comparison"] = [h.model_dump(mode="json") for h in hosted]
-    return payload
+    from agimeter.cli.judge_view import judge_payload
+
+    return payload | judge_payload(store, run)
 
 
 def _show(
@@ -297,6 +335,11 @@ def _show(
     solved, hosted = run_solved(store, run, catalog_prices(store, config))
     if solved:
         console.print(solved_table(solved, hosted))
+
+    from agimeter.cli.judge_view import judge_tables
+
+    for table in judge_tables(store, run):
+        console.print(table)
     if run.error:
         console.print(error_line(run.error))
 
@@ -324,7 +367,7 @@ def runs(
 
 @app.command()
 def show(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    run_id: Annotated[str, typer.Argument(help="Run id or sweep id (or a unique prefix).")],
     store: StoreOpt = None,
     config: ConfigOpt = None,
     output: FormatOpt = "table",
@@ -333,10 +376,15 @@ def show(
         str | None, typer.Option("--weights", help="Dimension weights of the overall index, e.g. math=2,safety=1.")
     ] = None,
 ) -> None:
-    """Per-task scores with 95% CIs, the per-dimension capability map and the cost block."""
+    """Per-task scores with 95% CIs, the per-dimension capability map and the cost block; for a
+    sweep (``sw...``), one row per variant with the paired comparison against the reference."""
     from agimeter.analysis.dimensions import parse_weights
 
     check_format(output)
+    if sweep_cmd.is_sweep_id(run_id):
+        sweep_store = _open_store(store, config)
+        sweep_cmd.show_sweep(sweep_store, sweep_store.get_sweep(run_id), output)
+        return
     try:
         parsed = parse_weights(weights)
     except ValueError as err:
@@ -475,6 +523,8 @@ app.command("pareto")(progress_cmd.pareto)
 app.command("trends")(progress_cmd.trends)
 app.command("report")(report_cmd.report)
 app.command("serve")(serve_cmd.serve)
+app.command("sweep")(sweep_cmd.sweep)
+app.command("sweeps")(sweep_cmd.sweeps)
 app.command("push")(serve_cmd.push)
 app.command("pin")(pin_cmd.pin)
 

@@ -73,12 +73,12 @@ def _one_of(allowed: tuple[str, ...]) -> str:
     return allowed[0] if len(allowed) == 1 else f"{', '.join(allowed[:-1])} or {allowed[-1]}"
 
 
-def parse_model_args(pairs: list[str] | None) -> dict[str, str]:
+def parse_model_args(pairs: list[str] | None, flag: str = "--model-arg") -> dict[str, str]:
     parsed: dict[str, str] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ConfigError(f"--model-arg expects KEY=VALUE, got {pair!r}")
+            raise ConfigError(f"{flag} expects KEY=VALUE, got {pair!r}")
         parsed[key.strip()] = value.strip()
     return parsed
 

@@ -125,7 +125,10 @@ def pareto(
         str, typer.Option("--capability", help="overall, a dimension, or a benchmark (benchmark:math).")
     ] = "overall",
     cost: Annotated[
-        str, typer.Option("--cost", help="usd_per_1m, ttft_p50_ms, tpot_p50_ms, memory_gb, weights_gb or params_b.")
+        str,
+        typer.Option(
+            "--cost", help="usd_per_1m, ttft_p50_ms, tpot_p50_ms, memory_gb, weights_gb, params_b or decode_tps."
+        ),
     ] = "usd_per_1m",
     provenance: ProvenanceOpt = "measured,published",
     catalog: CatalogOpt = None,

@@ -48,14 +48,14 @@ def price_run(
         usd_per_1m_computed_tokens=usd / computed * 1e6 if computed else None,
         tokens_counted=tokens,
         tokens_computed=computed,
-        api_price=_api_label(api) if api else None,
-        api_usd_per_run=_api_cost(api, measurement) if api else None,
+        api_price=api_label(api) if api else None,
+        api_usd_per_run=api_cost(api, measurement.prompt_tokens, measurement.completion_tokens) if api else None,
         api_usd_per_1m_input=api.usd_input if api else None,
         api_usd_per_1m_output=(api.usd_output if api.usd_output is not None else api.usd_input) if api else None,
     )
 
 
-def _api_label(api: PriceRow) -> str:
+def api_label(api: PriceRow) -> str:
     p = api.price
     return (
         f"{p.provider}/{p.model} {p.input_per_mtok}/{p.output_per_mtok} {p.currency} per 1M in/out "
@@ -63,8 +63,9 @@ def _api_label(api: PriceRow) -> str:
     )
 
 
-def _api_cost(api: PriceRow, m: Measurement) -> float | None:
+def api_cost(api: PriceRow, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """Tokens at a hosted API's price in USD (None: the price has no USD rate)."""
     if api.usd_input is None:
         return None
     usd_out = api.usd_output if api.usd_output is not None else api.usd_input
-    return (m.prompt_tokens * api.usd_input + m.completion_tokens * usd_out) / 1e6
+    return (prompt_tokens * api.usd_input + completion_tokens * usd_out) / 1e6

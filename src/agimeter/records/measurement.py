@@ -2,7 +2,9 @@
 
 Versions: 1 (the first), 2 added ``errors`` and ``failed_items`` (failed requests by kind, items
 left without a result), 3 derives counts and tokens from the stored items, sums wall time over
-sessions and adds ``sessions``. ``migrate_measurement`` brings a stored v1 or v2 block to v3."""
+sessions and adds ``sessions``. ``migrate_measurement`` brings a stored v1 or v2 block to v3.
+
+``JudgeMeasurement``: what a run's judge model consumed (judged tasks), stored beside it."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from agimeter.records.hardware import HardwareInfo
+from agimeter.records.model import ModelInfo
 
 MEASUREMENT_SCHEMA_VERSION = 3
+JUDGE_MEASUREMENT_SCHEMA_VERSION = 1
 
 
 class Measurement(BaseModel):
@@ -64,3 +68,20 @@ def migrate_measurement(raw: object) -> object:
     block.setdefault("sessions", None)  # v1/v2 did not count sessions
     block["schema_version"] = MEASUREMENT_SCHEMA_VERSION
     return block
+
+
+class JudgeMeasurement(BaseModel):
+    """What a run's judge model consumed, apart from the evaluated model (``Measurement``): sums over
+    the items the run computed, so exact across resumes; ``wall_s`` is the time spent judging."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    schema_version: int = JUDGE_MEASUREMENT_SCHEMA_VERSION
+    model: str  # the judge model spec as given
+    info: ModelInfo
+    weak: bool  # a local judge of fewer than WEAK_JUDGE_PARAMETERS parameters (or unknown and local)
+    load_s: float = Field(ge=0)
+    items_judged: int = Field(ge=0)
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+    wall_s: float = Field(ge=0)

@@ -47,6 +47,13 @@ class RunOptions(PricedOptions):
     device: str = "auto"
     chat: ChatMode = "auto"
     api_price: PriceRow | None = None  # for runs against hosted APIs: their price on the run's tokens
+    # The judge model of judged tasks (--judge; see ``runner.session.judge_spec`` for the task's and
+    # the config's), its backend options (--judge-arg) and prices (default: the run's price per hour).
+    judge: str | None = None
+    judge_default: str | None = None  # the config file's ``judge:``
+    judge_options: dict[str, str] = Field(default_factory=dict)
+    judge_price_per_hour: float | None = Field(default=None, ge=0)
+    judge_api_price: PriceRow | None = None
 
 
 class PerfOptions(PricedOptions):

@@ -71,6 +71,8 @@ class TaskProtocol(StoredDocument):
     standard: StandardProtocol | None = None  # None: a run stored before the task's own was kept
     deviations: list[str] = Field(default_factory=list)
     protocol_hash: str | None = None
+    # Subtasks that also count toward another dimension (MT-Bench writing + roleplay: creativity).
+    subtask_dimensions: dict[str, str] = Field(default_factory=dict)
 
     @property
     def shots(self) -> int | None:

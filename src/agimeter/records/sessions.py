@@ -66,3 +66,8 @@ class RunTotals(BaseModel):
     completion_tokens: int = 0
     prefill_s: float = 0.0
     decode_s: float = 0.0
+    # The judge's share, over the computed items (see ``ItemRecord.judge_*``).
+    items_judged: int = 0
+    judge_prompt_tokens: int = 0
+    judge_completion_tokens: int = 0
+    judge_s: float = 0.0

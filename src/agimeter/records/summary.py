@@ -6,8 +6,9 @@ sequential-sampling results. ``PerfSummary`` (``kind: "perf"``) for ``agimeter p
 
 Versions of the run record: 1 stored an evaluation summary without ``kind`` (``{}`` while the
 run starts; ``task_sizes`` since late 2026-11, ``populations``/``sequential`` since --sample and
---target-ci); 2 tags every summary with its ``kind``. ``migrate_summary`` brings any of them to
-the current shape, the measurement and perf blocks included."""
+--target-ci, ``judge``/``judged`` since judged tasks); 2 tags every summary with its ``kind``.
+``migrate_summary`` brings any of them to the current shape, the measurement and perf blocks
+included."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, NonNegativeInt, Tag
 
 from agimeter.records.checks import FiniteOnly
-from agimeter.records.measurement import Measurement, migrate_measurement
+from agimeter.records.judged import JudgedFigures
+from agimeter.records.measurement import JudgeMeasurement, Measurement, migrate_measurement
 from agimeter.records.perf import PerfResult, migrate_perf
 from agimeter.records.protocol import TaskProtocol
 
@@ -49,6 +51,8 @@ class EvalSummary(FiniteOnly):
     populations: dict[str, dict[str, NonNegativeInt]] = Field(default_factory=dict)
     task_sizes: dict[str, NonNegativeInt] = Field(default_factory=dict)  # documents in each whole task
     sequential: dict[str, SequentialResult] = Field(default_factory=dict)
+    judge: JudgeMeasurement | None = None  # judged tasks: the judge model's own meter
+    judged: list[JudgedFigures] = Field(default_factory=list)  # and their figures (scoring.judge.figures)
 
 
 class PerfSummary(FiniteOnly):

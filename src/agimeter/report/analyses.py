@@ -3,6 +3,7 @@ sensitivity to the benchmark set. Each may fail on too few points, which becomes
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from agimeter.analysis import progress
@@ -10,6 +11,8 @@ from agimeter.analysis.entry_compare import paired_comparison
 from agimeter.analysis.entry_model import ModelEntry
 from agimeter.analysis.price_claim import QWEN_CLAIM, family_prices, price_claim_report
 from agimeter.analysis.price_links import price_points
+from agimeter.errors import StoreError
+from agimeter.records.run import RunRecord
 from agimeter.report.data import PairedComparison, ReportData
 from agimeter.store.published_repo import PublishedSet
 from agimeter.store.repository import Store
@@ -70,3 +73,20 @@ def add_comparisons(data: ReportData, store: Store, measured: list[ModelEntry]) 
             data.comparisons.append(
                 PairedComparison(a=a.key, b=b.key, a_model=a.model, b_model=b.model, comparison=result)
             )
+
+
+def add_sweeps(data: ReportData, store: Store, runs: Sequence[RunRecord]) -> None:
+    """The quantization sweeps whose measured rows' runs are all in the report (a report of some runs
+    shows no sweep it holds only part of)."""
+    from agimeter.analysis.sweep import sweep_report
+
+    included = {r.id for r in runs}
+    for sweep in reversed(store.list_sweeps()):  # oldest first
+        rows = store.sweep_variants(sweep.id)
+        run_ids = {run_id for row in rows for run_id in row.run_ids}
+        if not run_ids or not run_ids <= included:
+            continue
+        try:
+            data.sweeps.append(sweep_report(store, sweep))
+        except StoreError as err:  # a row or run that does not validate
+            data.notes.append(f"sweep {sweep.id}: not shown ({err})")

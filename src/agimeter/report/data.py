@@ -18,10 +18,11 @@ from agimeter.analysis.price_claim import PriceClaimReport
 from agimeter.analysis.side_by_side import (
     SideBySideRow,
 )
+from agimeter.analysis.sweep import SweepReport
 from agimeter.analysis.trends import TrendFit
 from agimeter.store.published import CatalogImport
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2  # 2: quantization sweeps
 REFERENCE_PUBLISHED = 3  # published entries drawn next to the measured ones on the radar
 
 
@@ -109,6 +110,7 @@ class ReportData(BaseModel):
     density_sensitivity: list[TrendFit] = Field(default_factory=list)
     comparisons: list[PairedComparison] = Field(default_factory=list)  # measured pairs sharing items
     price_claim: PriceClaimReport | None = None  # the Qwen price claim against the catalog
+    sweeps: list[SweepReport] = Field(default_factory=list)  # quantization sweeps of the report's runs
     notes: list[str] = Field(default_factory=list)  # what could not be computed, and why
 
     @property

@@ -21,7 +21,7 @@ from agimeter.analysis.side_by_side import (
 from agimeter.records.protocol import TaskProtocol
 from agimeter.records.run import BadRunError, RunRecord
 from agimeter.records.summary import EvalSummary
-from agimeter.report.analyses import add_comparisons, add_progress
+from agimeter.report.analyses import add_comparisons, add_progress, add_sweeps
 from agimeter.report.data import REFERENCE_PUBLISHED, LawRow, ProtocolRow, ReportData, RunInfo
 from agimeter.store.published_repo import PublishedSet
 from agimeter.store.repository import Store
@@ -103,6 +103,7 @@ def gather(
     )
     add_progress(data, entries, published, usd_per_cny)
     add_comparisons(data, store, measured)
+    add_sweeps(data, store, runs)
     return data
 
 

@@ -1,12 +1,12 @@
 """The report as one self-contained HTML file: plotly.js inlined once, no external resource.
 
 Stable element ids (for links and browser tests): sections ``summary``, ``radar``,
-``leaderboard``, ``pareto``, ``density``, ``latency``, ``side-by-side``, ``compare``, ``laws``,
+``leaderboard``, ``pareto``, ``quantization``, ``density``, ``latency``, ``side-by-side``, ``compare``, ``laws``,
 ``protocols``;
 plot divs ``plot-radar``, ``plot-pareto-cost``, ``plot-pareto-size``, ``plot-density-trend``,
 ``plot-family-density``, ``plot-price-trend``, ``plot-price-claim``, ``plot-latency-percentiles``,
-``plot-latency-cdf`` (a plot whose data is missing is replaced by a ``<p class="missing">`` saying
-why); tables ``table-*`` (see tables.py);
+``plot-latency-cdf``, ``plot-sweep-<sweep id>`` (a plot whose data is missing is replaced by a
+``<p class="missing">`` saying why); tables ``table-*`` (see tables.py);
 the data itself as JSON in ``<script type="application/json" id="report-data">``.
 """
 
@@ -45,6 +45,7 @@ SECTIONS = (
     ("radar", "Capability by dimension"),
     ("leaderboard", "Leaderboard and cost"),
     ("pareto", "Pareto frontier"),
+    ("quantization", "Quantization sweeps"),
     ("density", "Capability density over time"),
     ("latency", "Latency"),
     ("side-by-side", "Measured vs published"),
@@ -151,6 +152,19 @@ def _plots(data: ReportData) -> dict[str, str]:
     return out
 
 
+def _sweeps(data: ReportData, tables: dict[str, str]) -> str:
+    """Per sweep: its plot (``plot-sweep-<id>``) and table (``table-sweep-<id>``)."""
+    from agimeter.report.figures_sweep import sweep_figure
+
+    if not data.sweeps:
+        return _missing("plot-sweep", "no quantization sweep (agimeter sweep) among the report's runs")
+    parts = []
+    for sweep in data.sweeps:
+        div_id = f"plot-sweep-{sweep.sweep_id}"
+        parts.append(_plot(sweep_figure(sweep), div_id) + tables[f"table-sweep-{sweep.sweep_id}"])
+    return "".join(parts)
+
+
 def _summary(data: ReportData) -> str:
     n_eval = sum(r.kind == "eval" for r in data.runs)
     n_perf = len(data.runs) - n_eval
@@ -187,6 +201,7 @@ def render_html(data: ReportData) -> str:
         + tables["table-pareto-cost"]
         + plots["plot-pareto-size"]
         + tables["table-pareto-size"],
+        "quantization": _sweeps(data, tables),
         "density": plots["plot-density-trend"]
         + tables["table-density"]
         + plots["plot-family-density"]

@@ -57,7 +57,8 @@ def render_markdown(data: ReportData) -> str:
     if data.notes:
         out += ["## Notes", "", *[f"- {_escape(n)}" for n in data.notes], ""]
     out += ["## Runs", "", render_table(tables["table-runs"])]
-    for title, ids in SECTIONS:
+    sweeps = tuple(f"table-sweep-{s.sweep_id}" for s in data.sweeps)
+    for title, ids in (*SECTIONS[:2], ("Quantization sweeps", sweeps), *SECTIONS[2:]):
         out += [f"## {title}", ""]
-        out += [render_table(tables[i]) for i in ids]
+        out += [render_table(tables[i]) for i in ids] if ids else ["*No quantization sweep in this store.*", ""]
     return "\n".join(out)

@@ -19,6 +19,7 @@ from agimeter.report.tables_progress import (
     pareto_table,
     price_claim_table,
 )
+from agimeter.report.tables_sweep import sweep_table
 
 __all__ = ["Table", "all_tables", "dimensions_of"]
 
@@ -280,5 +281,6 @@ def all_tables(data: ReportData) -> dict[str, Table]:
         price_claim_table(data),
         protocol_table(data),
         published_scores_table(data),
+        *(sweep_table(sweep) for sweep in data.sweeps),
     ]
     return {t.id: t for t in tables}

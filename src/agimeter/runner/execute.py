@@ -4,10 +4,19 @@ Every task is scored by its registered scorer (``agimeter.scoring``): answered i
 batches of the size it asks for, and each item is committed as soon as the scorer reports it.
 Finished items (same cache key) are never recomputed: a re-run after a crash or ``kill -9``
 picks up exactly where the store says it stopped.
+
+A judged task (its scorer uses a judge model) and a conversation (``Item.followups``) run in
+phases: every turn of every item is answered first (a conversation's later turns after the
+model's own earlier answers, ``runner.turns``), then the judge scores them in batches. A judged
+task's answers and its judge's answers go through the completion cache (``runner.completions``),
+so a changed judge re-judges without generating again and a killed run repeats nothing it had.
+Judging time is kept off the run's clock (the evaluated model's wall time) and stored per item as
+``judge_s``; an item the judge could not score (``ScoreFailure``) is counted and left for the next run.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -15,10 +24,12 @@ from typing import Protocol
 from agimeter.backends.base import Backend, GenRequest, GenResult, LoglikRequest, LoglikResult
 from agimeter.records.items import ItemRecord
 from agimeter.records.options import ChatMode
+from agimeter.runner.completions import StoreCompletions
 from agimeter.runner.keys import item_cache_key, prompt_sha256, scoring_identity
 from agimeter.runner.meter import Meter
 from agimeter.runner.run_store import RunStore
-from agimeter.scoring.base import Answer, ItemScore, Scorer, ScoringContext
+from agimeter.runner.turns import Messages, turn_prompt
+from agimeter.scoring.base import Answer, ItemScore, ScoreFailure, Scorer, ScoringContext, uses_role
 from agimeter.scoring.registry import check_roles, scorer_for
 from agimeter.tasks.item import Item
 from agimeter.tasks.spec import TaskSpec
@@ -69,15 +80,31 @@ def use_chat(spec: TaskSpec, backend: Backend, mode: ChatMode) -> bool:
 
 
 Result = LoglikResult | GenResult
-Commit = Callable[[_Pending, ItemScore, Sequence[Result], Answer], None]
+Commit = Callable[[_Pending, ItemScore, Sequence[Result], Answer, float], None]
+
+
+def uses_models(scorer: Scorer, context: ScoringContext) -> bool:
+    """Whether the scorer uses a model of its own here (a judge)."""
+    return any(uses_role(scorer, role, context) for role in (*scorer.roles, *scorer.optional_roles))
 
 
 class _ScoringQueue:
     """Answered items waiting for the task's scorer: scored once they hold ``batch_size`` outputs
-    (and at the end), each committed as soon as the scorer reports it."""
+    (and at the end), each committed as soon as the scorer reports it. With a ``clock`` (a judged
+    task), the run's clock stops while the scorer works, and each item is committed with the
+    judging time since the one before it."""
 
-    def __init__(self, spec: TaskSpec, scorer: Scorer, context: ScoringContext, commit: Commit) -> None:
-        self.spec, self.scorer, self.context, self.commit = spec, scorer, context, commit
+    def __init__(
+        self,
+        spec: TaskSpec,
+        scorer: Scorer,
+        context: ScoringContext,
+        commit: Commit,
+        fail: Callable[[ScoreFailure], None],
+        clock: Meter | None = None,
+    ) -> None:
+        self.spec, self.scorer, self.context, self.commit, self.fail = spec, scorer, context, commit, fail
+        self.clock = clock
         self.waiting: list[tuple[_Pending, Sequence[Result], Answer]] = []
         self.outputs = 0
 
@@ -92,15 +119,28 @@ class _ScoringQueue:
         if not batch:
             return
         done = [False] * len(batch)
+        last = time.perf_counter()
 
-        def on_scored(index: int, score: ItemScore) -> None:
+        def on_scored(index: int, score: ItemScore | ScoreFailure) -> None:
+            nonlocal last
             if done[index]:
                 raise RuntimeError(f"scorer {self.scorer.name!r} scored item {index} of a batch twice")
             done[index] = True
+            now = time.perf_counter()
+            spent, last = now - last, now
+            if isinstance(score, ScoreFailure):
+                self.fail(score)
+                return
             pending, results, answer = batch[index]
-            self.commit(pending, score, results, answer)
+            self.commit(pending, score, results, answer, spent if self.clock is not None else 0.0)
 
-        self.scorer.score(self.spec, [answer for _, _, answer in batch], self.context, on_scored)
+        if self.clock is not None:
+            self.clock.stop()
+        try:
+            self.scorer.score(self.spec, [answer for _, _, answer in batch], self.context, on_scored)
+        finally:
+            if self.clock is not None:
+                self.clock.start()
         if not all(done):
             raise RuntimeError(
                 f"scorer {self.scorer.name!r} returned no score for {done.count(False)} item(s) of {self.spec.name}"
@@ -126,7 +166,7 @@ class Executor:
         self.chat_mode = chat_mode
         self.progress: ProgressSink = progress or _NoProgress()
         # Scorers' own models by role (e.g. "grader"), apart from the evaluated one.
-        self.scoring_context = ScoringContext(models=dict(models or {}))
+        self.models = dict(models or {})
 
     def render(self, spec: TaskSpec, item: Item) -> str:
         if not use_chat(spec, self.backend, self.chat_mode):
@@ -143,8 +183,11 @@ class Executor:
     def run_task(self, run_id: str, task: PreparedTask) -> None:
         spec = task.spec
         scorer = scorer_for(spec)
-        check_roles(spec, scorer, self.scoring_context)
-        judged_by = scoring_identity(scorer, spec, self.scoring_context)
+        check_roles(spec, scorer, ScoringContext(models=self.models))
+        judged = uses_models(scorer, ScoringContext(models=self.models))
+        cache = StoreCompletions(self.store, run_id) if judged else None
+        scoring = ScoringContext(models=self.models, completions=cache)
+        judged_by = scoring_identity(scorer, spec, scoring)
         pending: list[_Pending] = []
         for item in task.items:
             context = self.render(spec, item)
@@ -168,13 +211,20 @@ class Executor:
         todo = [p for p in pending if p.cache_key not in cached]
         self.progress.start_task(spec.name, total=len(pending), done=len(pending) - len(todo))
 
-        def commit(p: _Pending, score: ItemScore, results: Sequence[Result], answer: Answer) -> None:
-            self._commit(run_id, spec, p, score, results, answer)
+        def commit(p: _Pending, score: ItemScore, results: Sequence[Result], answer: Answer, judge_s: float) -> None:
+            self._commit(run_id, spec, p, score, results, answer, judge_s)
 
-        queue = _ScoringQueue(spec, scorer, self.scoring_context, commit)
+        def fail(failure: ScoreFailure) -> None:
+            self.meter.add_error(failure.kind)
+            self.meter.failed_items += 1
+            self.progress.advance()
+
+        queue = _ScoringQueue(spec, scorer, scoring, commit, fail, clock=self.meter if judged else None)
         try:
             if spec.output_type == "multiple_choice":
                 self._run_loglik(spec, todo, queue)
+            elif judged or any(p.item.followups for p in todo):
+                self._run_turns(spec, todo, queue, cache)
             else:
                 self._run_generate(spec, todo, queue)
         finally:
@@ -210,23 +260,25 @@ class Executor:
         queue.flush()
         self._check_complete(spec, len(todo), sum(1 for left in remaining if left == 0), len(failed))
 
+    @staticmethod
+    def _gen_request(item: Item, prompt: str, sample: int, messages: Messages = ()) -> GenRequest:
+        sampled = item.temperature > 0
+        return GenRequest(
+            prompt=prompt,
+            stop=item.stop,
+            max_tokens=item.max_tokens,
+            temperature=item.temperature,
+            top_p=item.top_p,
+            seed=item.sample_seed + sample if sampled else None,
+            messages=messages,
+        )
+
     def _run_generate(self, spec: TaskSpec, todo: Sequence[_Pending], queue: _ScoringQueue) -> None:
         requests: list[GenRequest] = []
         owner: list[tuple[int, int]] = []
         for i, p in enumerate(todo):
-            item = p.item
-            for j in range(item.samples):
-                sampled = item.temperature > 0
-                requests.append(
-                    GenRequest(
-                        prompt=p.context,
-                        stop=item.stop,
-                        max_tokens=item.max_tokens,
-                        temperature=item.temperature,
-                        top_p=item.top_p,
-                        seed=item.sample_seed + j if sampled else None,
-                    )
-                )
+            for j in range(p.item.samples):
+                requests.append(self._gen_request(p.item, p.context, j))
                 owner.append((i, j))
         slots: list[list[GenResult | None]] = [[None] * p.item.samples for p in todo]
         remaining = [p.item.samples for p in todo]
@@ -249,6 +301,74 @@ class Executor:
         queue.flush()
         self._check_complete(spec, len(todo), sum(1 for left in remaining if left == 0), len(failed))
 
+    def _run_turns(
+        self, spec: TaskSpec, todo: Sequence[_Pending], queue: _ScoringQueue, cache: StoreCompletions | None
+    ) -> None:
+        """Answer every turn of every item (turn k of all items in one batch, after turn k - 1),
+        through the completion cache when given; then score them all."""
+        chat = use_chat(spec, self.backend, self.chat_mode)
+        results: list[list[GenResult]] = [[] for _ in todo]
+        answers: list[list[str]] = [[] for _ in todo]  # the first sample's answer to each turn
+        failed: set[int] = set()
+        turn = 0
+        while True:
+            alive = [i for i, p in enumerate(todo) if i not in failed and turn <= len(p.item.followups)]
+            if not alive:
+                break
+            requests: list[GenRequest] = []
+            owner: list[tuple[int, int]] = []
+            for i in alive:
+                item = todo[i].item
+                if turn == 0:
+                    requests += [
+                        self._gen_request(item, todo[i].context, j, item.chat_messages) for j in range(item.samples)
+                    ]
+                    owner += [(i, j) for j in range(item.samples)]
+                else:
+                    prompt, messages = turn_prompt(self.backend, item, answers[i], chat=chat)
+                    requests.append(self._gen_request(item, prompt, 0, messages))
+                    owner.append((i, 0))
+            got = self._answer(spec, requests, owner, cache)
+            failed |= {i for (i, _), result in got.items() if result.error is not None}
+            for i in alive:
+                if i not in failed:
+                    mine = [got[key] for key in owner if key[0] == i]
+                    results[i] += mine
+                    answers[i].append(mine[0].text)
+            turn += 1
+        for i, p in enumerate(todo):
+            if i not in failed:
+                samples = tuple(r.text for r in results[i][: p.item.samples])
+                turns = tuple(answers[i]) if p.item.followups else ()
+                queue.add(p, results[i], Answer(p.item, generations=samples, turns=turns))
+        queue.flush()
+        self._check_complete(spec, len(todo), len(todo), len(failed))
+
+    def _answer(
+        self,
+        spec: TaskSpec,
+        requests: Sequence[GenRequest],
+        owner: Sequence[tuple[int, int]],
+        cache: StoreCompletions | None,
+    ) -> dict[tuple[int, int], GenResult]:
+        """Every request's result by its owner (item, sample); failures counted in the meter."""
+        got: dict[tuple[int, int], GenResult] = {}
+
+        def on_result(index: int, result: GenResult) -> None:
+            if owner[index] in got:
+                return
+            got[owner[index]] = result
+            if result.error is not None:
+                self.meter.add_error(result.error.kind)
+
+        if cache is not None:
+            cache.generate(self.backend, requests, on_result)
+        else:
+            self.backend.generate(requests, on_result=on_result)
+        if len(got) != len(requests):
+            raise RuntimeError(f"backend returned no result for {len(requests) - len(got)} request(s) of {spec.name}")
+        return got
+
     def _check_complete(self, spec: TaskSpec, expected: int, answered: int, failed: int) -> None:
         """Every item must be answered: scored and committed, or failed (counted, retried on re-run)."""
         if answered != expected:
@@ -265,6 +385,7 @@ class Executor:
         score: ItemScore,
         results: Sequence[Result],
         answer: Answer,
+        judge_s: float = 0.0,
     ) -> None:
         prompt_tokens = sum(r.usage.prompt_tokens for r in results)
         computed = sum(
@@ -298,6 +419,10 @@ class Executor:
             total_s=sum(r.timing.total_s for r in results),
             prompt_sha256=prompt_sha256(p.context, p.item.continuations),
             cache_key=p.cache_key,
+            turns=list(answer.turns) or None,
+            judge_prompt_tokens=score.judge_usage.prompt_tokens if score.judge_usage else 0,
+            judge_completion_tokens=score.judge_usage.completion_tokens if score.judge_usage else 0,
+            judge_s=judge_s,
         )
         self.store.add_item(run_id, record, tick=self.meter.tick())
         self.progress.advance()

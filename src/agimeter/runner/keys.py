@@ -7,9 +7,11 @@ import hashlib
 import json
 from typing import Any
 
+from agimeter.backends.base import GenRequest
+from agimeter.records.model import ModelInfo
 from agimeter.scoring.base import DEFAULT_VERSION, Scorer, ScoringContext
 from agimeter.tasks.item import Item
-from agimeter.tasks.spec import TaskSpec
+from agimeter.tasks.spec import TaskSpec, dump_scoring
 
 
 def _digest(payload: dict[str, Any]) -> str:
@@ -31,7 +33,7 @@ def scoring_identity(scorer: Scorer, spec: TaskSpec, context: ScoringContext) ->
     """
     identity: dict[str, Any] = {
         "scorer": scorer.name,
-        **spec.scoring.model_dump(mode="json"),
+        **dump_scoring(spec.scoring),
         "metrics": spec.metrics,
     }
     if scorer.version != DEFAULT_VERSION:
@@ -73,8 +75,23 @@ def item_cache_key(
             "sampling": [item.samples, item.temperature, item.top_p, item.sample_seed],
             "extra": item.extra,
             "scoring": scoring or {},
+            # Later item fields enter only when set, so keys of items without them stay valid.
+            **({"followups": list(item.followups)} if item.followups else {}),
         }
     )
+
+
+def numerics_of(info: ModelInfo) -> dict[str, str]:
+    """What besides the weights moves a model's outputs: dtype, device kind, llama.cpp's KV cache type."""
+    numerics = {"dtype": str(info.dtype), "device": str(info.device).split(":")[0]}
+    if "kv_cache" in info.extra:  # llama.cpp: an f16 KV cache moves log-probs by ~2e-3
+        numerics["kv_cache"] = info.extra["kv_cache"]
+    return numerics
+
+
+def completion_key(info: ModelInfo, request: GenRequest) -> str:
+    """One generation request to one model (its identity and numerics), for the completion cache."""
+    return _digest({"model": info.identity, "numerics": numerics_of(info), "request": request.model_dump(mode="json")})
 
 
 def run_key(payload: dict[str, Any]) -> str:

@@ -14,7 +14,8 @@ import time
 from collections.abc import Sequence
 
 from agimeter.backends.hardware import cuda_max_allocated_bytes, detect_hardware, peak_rss_bytes
-from agimeter.records.measurement import Measurement
+from agimeter.records.measurement import JudgeMeasurement, Measurement
+from agimeter.records.model import ModelInfo
 from agimeter.records.sessions import RunTotals, SessionRecord, SessionTick
 
 
@@ -91,3 +92,28 @@ class Meter:
             failed_items=self.failed_items,
             sessions=self.earlier_sessions + 1,
         )
+
+
+# Below this many parameters a judge is labelled weak: the MT-Bench paper found only GPT-4-class
+# judges agreeing with humans as often as humans agree with each other.
+WEAK_JUDGE_PARAMETERS = 30e9
+
+
+def is_weak_judge(info: ModelInfo) -> bool:
+    """A judge to read with care: a local model below the size the judge literature trusts."""
+    if info.num_parameters is not None:
+        return info.num_parameters < WEAK_JUDGE_PARAMETERS
+    return info.backend != "openai"  # an API model of unknown size is presumably a large one
+
+
+def judge_measurement(model: str, info: ModelInfo, load_s: float, totals: RunTotals) -> JudgeMeasurement:
+    return JudgeMeasurement(
+        model=model,
+        info=info,
+        weak=is_weak_judge(info),
+        load_s=load_s,
+        items_judged=totals.items_judged,
+        prompt_tokens=totals.judge_prompt_tokens,
+        completion_tokens=totals.judge_completion_tokens,
+        wall_s=totals.judge_s,
+    )

@@ -12,7 +12,7 @@ from typing import Any
 
 from agimeter.backends.base import Backend
 from agimeter.backends.registry import create_backend, split_model_spec
-from agimeter.errors import ConfigError, ModelError, RunInProgressError
+from agimeter.errors import AgimeterError, ConfigError, ModelError, RunInProgressError
 from agimeter.records.options import RunOptions
 from agimeter.records.protocol import TaskProtocol
 from agimeter.records.run import RunRecord, RunStatus
@@ -20,11 +20,12 @@ from agimeter.records.sessions import Owner
 from agimeter.records.summary import EvalSummary, SequentialResult
 from agimeter.runner.execute import Executor, PreparedTask, ProgressSink, use_chat
 from agimeter.runner.heartbeat import Heartbeat, this_process
-from agimeter.runner.keys import run_key
-from agimeter.runner.meter import Meter
+from agimeter.runner.keys import numerics_of, run_key
+from agimeter.runner.meter import Meter, judge_measurement
 from agimeter.runner.run_store import RunStore
 from agimeter.runner.sequential import run_until_ci
 from agimeter.scoring.base import ScoringContext
+from agimeter.scoring.judge.figures import judged_figures
 from agimeter.scoring.registry import check_roles, scorer_for
 from agimeter.tasks.registry import resolve_task
 from agimeter.tasks.sampling import population as sample_population
@@ -54,6 +55,53 @@ def prepare_tasks(options: RunOptions) -> list[PreparedTask]:
             PreparedTask(spec=spec, items=items, protocol=task.protocol(), population=population, size=len(task))
         )
     return prepared
+
+
+GRADER = "grader"
+
+
+def judged_tasks(prepared: list[PreparedTask]) -> tuple[list[str], list[str]]:
+    """Tasks whose scorer needs a judge, and those that use one when it is given (XSTest)."""
+    needs = [p.spec.name for p in prepared if GRADER in scorer_for(p.spec).roles]
+    may = [p.spec.name for p in prepared if GRADER in scorer_for(p.spec).optional_roles]
+    return needs, may
+
+
+def judge_spec(options: RunOptions, prepared: list[PreparedTask]) -> str | None:
+    """The run's judge: --judge, else the one the judged tasks' YAML names (scoring.judge.model),
+    else the config file's ``judge:``; None when no task uses one. Checked before any model loads:
+    a task that needs a judge without one, or tasks naming different judges, are one-line errors."""
+    needs, may = judged_tasks(prepared)
+    if not needs and not may:
+        return None
+    named = {
+        p.spec.scoring.judge.model: p.spec.name
+        for p in prepared
+        if p.spec.scoring.judge is not None and p.spec.scoring.judge.model
+    }
+    if options.judge is None and len(named) > 1:
+        listed = ", ".join(f"{task}: {model}" for model, task in named.items())
+        raise ConfigError(f"tasks name different judge models ({listed}); choose one with --judge")
+    chosen = options.judge or next(iter(named), None) or options.judge_default
+    if chosen is None and needs:
+        raise ConfigError(
+            f"{', '.join(needs)}: scored by an LLM judge, and no judge model is given: pass --judge MODEL_SPEC "
+            "(as --model: openai:MODEL@URL, hf:..., gguf:...), or set judge: in the config file"
+        )
+    if chosen is not None:
+        split_model_spec(chosen)  # a bad prefix fails now, before any model is loaded
+    return chosen
+
+
+def load_judge(options: RunOptions, spec: str) -> tuple[Backend, float]:
+    """Load the judge model (its own backend options); a judge that does not load is one line."""
+    start = time.perf_counter()
+    judge_kwargs: dict[str, object] = {"dtype": "auto", "device": options.device, **options.judge_options}
+    try:
+        backend = create_backend(spec, **judge_kwargs)
+    except AgimeterError as err:
+        raise type(err)(f"judge {spec}: {err}") from None
+    return backend, time.perf_counter() - start
 
 
 def load_backend(options: RunOptions) -> tuple[Backend, float]:
@@ -87,18 +135,19 @@ def check_capabilities(
             ) from None
 
 
-def _run_key(options: RunOptions, backend: Backend, prepared: list[PreparedTask]) -> str:
-    return run_key(
-        {
-            "model": backend.info.identity,
-            "dtype": backend.info.dtype,
-            "device": backend.info.device,
-            "chat": options.chat,
-            "tasks": [(p.spec.name, p.spec.version, [i.doc_id for i in p.items]) for p in prepared],
-            "target_ci": options.target_ci,
-            "protocols": [p.protocol for p in prepared],
-        }
-    )
+def _run_key(options: RunOptions, backend: Backend, prepared: list[PreparedTask], models: Mapping[str, Backend]) -> str:
+    payload: dict[str, Any] = {
+        "model": backend.info.identity,
+        "dtype": backend.info.dtype,
+        "device": backend.info.device,
+        "chat": options.chat,
+        "tasks": [(p.spec.name, p.spec.version, [i.doc_id for i in p.items]) for p in prepared],
+        "target_ci": options.target_ci,
+        "protocols": [p.protocol for p in prepared],
+    }
+    if GRADER in models:  # a run with another judge is another run (keys of runs without one unchanged)
+        payload["judge"] = models[GRADER].info.identity
+    return run_key(payload)
 
 
 def applied_protocol(protocol: dict[str, Any], chat: bool) -> dict[str, Any]:
@@ -124,12 +173,14 @@ def execute_run(
     *,
     owner: Owner | None = None,
     models: Mapping[str, Backend] | None = None,
+    judge_load_s: float = 0.0,
 ) -> RunRecord:
     """Run (or resume) and return the finished run record. ``owner`` (this process by default)
     holds the run's lease while it runs; a run that a live process holds is refused. ``models``:
-    the scorers' own models by role (e.g. ``"grader"``)."""
+    the scorers' own models by role (e.g. ``"grader"``, loaded in ``judge_load_s``)."""
     check_capabilities(backend, prepared, models)
-    key = _run_key(options, backend, prepared)
+    models = dict(models or {})
+    key = _run_key(options, backend, prepared, models)
     owner = owner or this_process()
     meter = Meter(load_s)
     previous = store.find_resumable_run(key)
@@ -158,9 +209,7 @@ def execute_run(
         )
         session = store.start_run(run, owner, load_s)
     meter.session_id = session.id
-    numerics = {"dtype": str(backend.info.dtype), "device": str(backend.info.device).split(":")[0]}
-    if "kv_cache" in backend.info.extra:  # llama.cpp: an f16 KV cache moves log-probs by ~2e-3
-        numerics["kv_cache"] = backend.info.extra["kv_cache"]
+    numerics = numerics_of(backend.info)
     executor = Executor(
         backend, store, meter, numerics=numerics, chat_mode=options.chat, progress=progress, models=models
     )
@@ -179,13 +228,23 @@ def execute_run(
     }
 
     def checkpoint(status: RunStatus, error: str | None = None, *, final: bool = True) -> None:
+        totals = store.run_totals(run_id)
+        judge, judged = None, []
+        if GRADER in models:
+            grader = models[GRADER]
+            spec = options.judge or f"{grader.info.backend}:{grader.info.name}"
+            judge = judge_measurement(spec, grader.info, judge_load_s, totals)
+            # The judged tasks' figures, for readers of run summaries (reports, the server).
+            judged = judged_figures(store.run_items(run_id))
         summary = EvalSummary(
-            measurement=meter.measurement(store.run_totals(run_id)),
+            measurement=meter.measurement(totals),
             protocols=protocols,
             chat_template={p.spec.name: chat[p.spec.name] for p in prepared if p.items},
             task_sizes={p.spec.name: p.size for p in prepared if p.size is not None},
             populations={p.spec.name: p.population for p in prepared if p.population},
             sequential=sequential,
+            judge=judge,
+            judged=judged,
         )
         store.update_run(run_id, status=status, summary=summary, error=error, tick=meter.tick(final=final))
 

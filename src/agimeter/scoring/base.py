@@ -8,6 +8,11 @@ still commits as it goes; a scorer that needs a model of its own names the role 
 ``"grader"``) and finds that backend in the ``ScoringContext``; what it records per item
 (``ItemScore.details``) is stored with the item; and its name and ``version`` are part of every
 item's cache key, so bumping the version re-scores instead of reusing old verdicts.
+
+A scorer that cannot score an item now (its judge timed out, was rate-limited, or gave no verdict)
+reports a ``ScoreFailure`` for it instead: the runner counts it and stores nothing, so a re-run
+asks again; such an item is never scored as a win or a loss. Judge calls go through the context's
+``completions`` cache when the runner provides one, so nothing a judge answered is asked twice.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agimeter.backends.base import Backend
+from agimeter.backends.base import Backend, GenCallback, GenRequest, GenResult, Usage
 from agimeter.errors import ConfigError
 from agimeter.tasks.item import Item
 from agimeter.tasks.spec import TaskSpec
@@ -46,6 +51,8 @@ class ItemScore(BaseModel):
     # Weight of this item in a metric's mean when it is not 1 (IFEval instruction-level).
     weights: dict[str, float] = Field(default_factory=dict)
     details: dict[str, Any] = Field(default_factory=dict)  # the scorer's evidence, stored with the item
+    # What the scorer's own models (a judge) consumed for this item, apart from the evaluated model.
+    judge_usage: Usage | None = None
     # multiple choice
     prediction: int | None = None
     prediction_norm: int | None = None
@@ -73,6 +80,9 @@ class Answer:
     loglikelihoods: tuple[float, ...] = ()  # multiple choice: one per choice
     is_greedy: tuple[bool, ...] | None = None  # multiple choice: whether each choice is the greedy continuation
     generations: tuple[str, ...] = ()  # generate: one per sample
+    # A conversation (``Item.followups``): the model's answer to each user turn, the first being
+    # ``generations[0]``.
+    turns: tuple[str, ...] = ()
 
     @property
     def outputs(self) -> int:
@@ -80,12 +90,38 @@ class Answer:
         return len(self.loglikelihoods) or len(self.generations)
 
 
+class CompletionCache(Protocol):
+    """Generation results kept across runs and sessions, by model identity and exact request."""
+
+    def generate(
+        self,
+        backend: Backend,
+        requests: Sequence[GenRequest],
+        on_result: GenCallback,
+        keep: Callable[[int, GenResult], bool] | None = None,
+    ) -> None:
+        """``on_result(index, result)`` for every request: kept results without asking ``backend``
+        (with no usage when another run paid for them), the others from it, each kept as it comes
+        when it has no error and ``keep(index, result)`` (if given) accepts it."""
+        ...
+
+
+@dataclass(frozen=True)
+class ScoreFailure:
+    """An item the scorer could not score now (judge error or no verdict): counted, not stored."""
+
+    kind: str  # e.g. "judge timeout", "judge rate_limit", "judge no_verdict"
+    message: str
+
+
 @dataclass(frozen=True)
 class ScoringContext:
     """What a scorer may use besides the answers: backends by role (e.g. ``"grader"``), each a model
-    of its own, loaded, metered and priced apart from the evaluated one."""
+    of its own, loaded, metered and priced apart from the evaluated one; and the run's completion
+    cache (None outside a run)."""
 
     models: Mapping[str, Backend] = field(default_factory=dict)
+    completions: CompletionCache | None = None
 
     def model(self, role: str) -> Backend:
         try:
@@ -94,7 +130,7 @@ class ScoringContext:
             raise ConfigError(f"no {role!r} model is configured") from None
 
 
-OnScored = Callable[[int, ItemScore], None]  # (index into the batch, that item's score)
+OnScored = Callable[[int, "ItemScore | ScoreFailure"], None]  # (index into the batch, its score or failure)
 
 
 @runtime_checkable
@@ -132,6 +168,11 @@ class Scorer(Protocol):
         ...
 
     @property
+    def optional_roles(self) -> tuple[str, ...]:
+        """Model roles it uses when given (XSTest's refusal judge), else scores without them."""
+        ...
+
+    @property
     def batch_size(self) -> int:
         """Model outputs (samples or choices) to collect before a ``score`` call; 1 = item by item."""
         ...
@@ -163,6 +204,7 @@ class BaseScorer(abc.ABC):
     output_type: OutputType = "generate"
     metrics: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
+    optional_roles: tuple[str, ...] = ()
 
     @property
     def batch_size(self) -> int:
@@ -237,9 +279,18 @@ class SampleScorer(ItemScorer):
 
     def score_answer(self, spec: TaskSpec, answer: Answer, context: ScoringContext) -> ItemScore:
         texts = generations_of(spec, answer)
-        judged = [self.judge(spec, answer.item, text) for text in texts]
-        first = judged[0]
-        if len(judged) > 1:
-            metrics = {m: sum(j.metrics[m] for j in judged) / len(judged) for m in first.metrics}
-            first = Judged(metrics, first.extracted, first.extracted_flexible, first.weights, {"samples": len(judged)})
-        return from_judged(spec, answer.item, texts, first)
+        return combine_samples(spec, answer, [self.judge(spec, answer.item, text) for text in texts])
+
+
+def combine_samples(spec: TaskSpec, answer: Answer, judged: Sequence[Judged]) -> ItemScore:
+    """One sample's judgement as it is; several: each metric averaged, the first one's extraction shown."""
+    first = judged[0]
+    if len(judged) > 1:
+        metrics = {m: sum(j.metrics[m] for j in judged) / len(judged) for m in first.metrics}
+        first = Judged(metrics, first.extracted, first.extracted_flexible, first.weights, {"samples": len(judged)})
+    return from_judged(spec, answer.item, generations_of(spec, answer), first)
+
+
+def uses_role(scorer: Scorer, role: str, context: ScoringContext) -> bool:
+    """Whether ``scorer`` uses the ``role`` model here: it needs one, or may use one and has it."""
+    return role in scorer.roles or (role in scorer.optional_roles and role in context.models)

@@ -40,7 +40,7 @@ from typing import Literal, get_args
 
 from pydantic import Field, ValidationError
 
-from agimeter.backends.base import Backend, GenRequest, Record
+from agimeter.backends.base import Backend, GenRequest, GenResult, Record
 from agimeter.errors import DataError, first_problem
 
 RefusalLabel = Literal["full_compliance", "full_refusal", "partial_refusal"]
@@ -243,18 +243,18 @@ class JudgeClassifier:
             GenRequest(prompt=self.render(p, r), max_tokens=self.max_tokens, temperature=0.0)
             for p, r in zip(prompts, responses, strict=True)
         ]
-        verdicts: list[RefusalVerdict] = []
-        for result, response in zip(self.backend.generate(requests), responses, strict=True):
-            label = None if result.error is not None else parse_judge_answer(result.text)
-            if label is not None:
-                verdicts.append(_verdict(label, "judge", result.text.strip()))
-                continue
-            why = (
-                f"judge failed ({result.error.kind})" if result.error else f"judge answer unparsed: {result.text!r:.60}"
-            )
-            fallback = string_match(response)
-            verdicts.append(_verdict(fallback.label, "string_match", f"{why}; fallback: {fallback.evidence}"))
-        return verdicts
+        results = self.backend.generate(requests)
+        return [judge_verdict(r, response) for r, response in zip(results, responses, strict=True)]
+
+
+def judge_verdict(result: GenResult, response: str) -> RefusalVerdict:
+    """The class the judge named for ``response``; string matching when it failed or named none."""
+    label = None if result.error is not None else parse_judge_answer(result.text)
+    if label is not None:
+        return _verdict(label, "judge", result.text.strip())
+    why = f"judge failed ({result.error.kind})" if result.error else f"judge answer unparsed: {result.text!r:.60}"
+    fallback = string_match(response)
+    return _verdict(fallback.label, "string_match", f"{why}; fallback: {fallback.evidence}")
 
 
 class LabelledResponse(Record):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agimeter.scoring.base import Answer, ItemScore, ScoringContext
+from agimeter.scoring.base import Answer, ItemScore, ScoreFailure, ScoringContext
 from agimeter.scoring.multiple_choice import mc2
 from agimeter.scoring.registry import scorer_for
 from agimeter.scoring.scorers.exact_match import extract_answer
@@ -33,9 +33,15 @@ def score_item(
         is_greedy=tuple(is_greedy) if is_greedy is not None else None,
         generations=tuple(texts),
     )
-    scored: list[ItemScore] = []
+    scored: list[ItemScore | ScoreFailure] = []
     scorer = scorer_for(spec)
     scorer.score(spec, [answer], context or ScoringContext(), lambda _, score: scored.append(score))
     if len(scored) != 1:
         raise RuntimeError(f"scorer {scorer.name!r} returned {len(scored)} scores for one item")
+    if isinstance(scored[0], ScoreFailure):
+        raise ScoringFailedError(f"{spec.name} doc {item.doc_id}: {scored[0].kind}: {scored[0].message}")
     return scored[0]
+
+
+class ScoringFailedError(RuntimeError):
+    """The scorer could not score the item now (its judge failed or gave no verdict)."""

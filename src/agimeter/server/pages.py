@@ -22,7 +22,7 @@ from agimeter.analysis.side_by_side import counterparts
 from agimeter.server.query import DIMENSIONS, FIXED_COLUMNS, EntryQuery, facets, select_entries, sort_value, ttft_p50
 from agimeter.server.schemas import SortColumn, SortOrder
 from agimeter.server.state import StateDep
-from agimeter.server.views import protocol_diffs
+from agimeter.server.views import entry_sweeps, protocol_diffs
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str | None, Query(max_length=200)]
@@ -204,6 +204,7 @@ def model_page(request: Request, state: StateDep, key: str) -> HTMLResponse:
         scores=sorted(entry.scores, key=lambda s: (s.dimension or "~", s.name)),
         latency=sorted(entry.latency, key=lambda p: (p.run_id, p.level)),
         choices=sorted((e for e in entries if e.key != entry.key), key=lambda e: e.model.lower()),
+        sweeps=entry_sweeps(state.store, entry),
     )
 
 

@@ -1,9 +1,12 @@
-"""What the pages and the API show beyond single entries: measured vs published pairs and
-two-model comparisons. Pure functions of entries (and, for the paired test, the store)."""
+"""What the pages and the API show beyond single entries: measured vs published pairs,
+two-model comparisons and the quantization sweeps a model is part of. Pure functions of entries
+(and, for the paired test and the sweeps, the store)."""
 
 from __future__ import annotations
 
 from datetime import UTC
+
+from pydantic import BaseModel, ConfigDict
 
 from agimeter.analysis.benchmarks import BENCHMARKS
 from agimeter.analysis.compare import Comparison
@@ -12,6 +15,7 @@ from agimeter.analysis.entry_model import BenchScore, ModelEntry
 from agimeter.analysis.pareto import unloaded_point
 from agimeter.analysis.runs import is_perf
 from agimeter.analysis.side_by_side import protocol_differences
+from agimeter.analysis.sweep import SweepReport
 from agimeter.records.run import RunRecord
 from agimeter.server.query import ttft_p50
 from agimeter.server.schemas import CompareRow, CompareView, EntryRef, ProtocolDiff, RunKind, RunSummary
@@ -173,3 +177,33 @@ def _paired(a: ModelEntry, b: ModelEntry, store: Store) -> Comparison | None:
     if a.provenance != "measured" or b.provenance != "measured" or a.key == b.key:
         return None
     return paired_comparison(store, a, b)
+
+
+class SweepOnPage(BaseModel):
+    """A quantization sweep one of the entry's runs belongs to, for its model page."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    report: SweepReport
+    this_row: str  # the label of the entry's own row
+    links: dict[str, str]  # row label -> the key of that row's entry
+
+
+def entry_sweeps(store: Store, entry: ModelEntry) -> list[SweepOnPage]:
+    """The sweeps whose rows were evaluated by one of a measured entry's runs (newest first)."""
+    from agimeter.analysis.entry_model import measured_key
+    from agimeter.analysis.sweep import sweep_report
+
+    if entry.provenance != "measured" or not entry.runs:
+        return []
+    out = []
+    for sweep_id in sorted({s for ids in store.sweeps_of_runs(entry.runs).values() for s in ids}, reverse=True):
+        report = sweep_report(store, store.get_sweep(sweep_id))
+        mine = next((r.label for r in report.rows if set(r.run_ids) & set(entry.runs)), "")
+        links = {
+            r.label: measured_key(r.model, r.model_identity)
+            for r in report.rows
+            if r.model is not None and r.model_identity is not None
+        }
+        out.append(SweepOnPage(report=report, this_row=mine, links=links))
+    return out

@@ -13,21 +13,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, case, create_engine, event, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from agimeter.errors import StoreError
 from agimeter.records.items import ItemRecord, migrate_item
 from agimeter.records.options import RunConfig
-from agimeter.records.run import RUN_SCHEMA_VERSION, RunRecord, RunStatus, load_run
+from agimeter.records.run import RUN_SCHEMA_VERSION, RunRecord, RunStatus
 from agimeter.records.sessions import RunTotals, SessionTick
 from agimeter.records.summary import RunSummary
+from agimeter.store.completions_repo import CompletionsMixin
+from agimeter.store.lookup import by_id_or_prefix
 from agimeter.store.migrations import widen_columns
 from agimeter.store.pins_repo import PinsMixin
 from agimeter.store.published_repo import PublishedMixin
-from agimeter.store.run_rows import HEADER, run_row, stored_parts
-from agimeter.store.sessions_repo import SessionsMixin, commit_tick, effective_status
+from agimeter.store.run_rows import run_row, stored_parts
+from agimeter.store.sessions_repo import SessionsMixin, commit_tick, run_from_row
+from agimeter.store.sweeps_repo import SweepsMixin
 from agimeter.store.tables import Base, ItemRow, RunItemRow, RunRow
 
 
@@ -56,7 +59,7 @@ def _prepare_sqlite_path(url: str, path: Path) -> None:
         raise StoreError(f"cannot open store {url!r}: {path} is a folder, not a database file")
 
 
-class Store(PublishedMixin, SessionsMixin, PinsMixin):
+class Store(PublishedMixin, SessionsMixin, PinsMixin, SweepsMixin, CompletionsMixin):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)
@@ -132,19 +135,8 @@ class Store(PublishedMixin, SessionsMixin, PinsMixin):
 
     def get_run(self, run_id: str) -> RunRecord:
         """Look a run up by id or by a unique id prefix."""
-        if not run_id:
-            raise StoreError("empty run id; see `agimeter runs`")
         with self._session() as s:
-            row = s.get(RunRow, run_id)
-            if row is None:
-                # autoescape: a prefix is literal text, so ``show %`` or ``show _`` matches nothing
-                prefix = RunRow.id.startswith(run_id, autoescape=True)
-                rows = list(s.scalars(select(RunRow).where(prefix).limit(2)))
-                if len(rows) != 1:
-                    why = "is ambiguous" if rows else "not found"
-                    raise StoreError(f"run {run_id!r} {why}; see `agimeter runs`")
-                row = rows[0]
-            return run_from_row(row)
+            return run_from_row(by_id_or_prefix(s, RunRow, run_id, "run", "runs"))
 
     # items ----------------------------------------------------------------------------------
     def cached_items(self, cache_keys: Iterable[str]) -> dict[str, ItemRecord]:
@@ -178,6 +170,11 @@ class Store(PublishedMixin, SessionsMixin, PinsMixin):
                 func.sum(record["completion_tokens"].as_integer()),
                 func.sum(record["prefill_s"].as_float()),
                 func.sum(record["decode_s"].as_float()),
+                # Items stored before judges existed have no judge_* fields: they add nothing.
+                func.sum(func.coalesce(record["judge_prompt_tokens"].as_integer(), 0)),
+                func.sum(func.coalesce(record["judge_completion_tokens"].as_integer(), 0)),
+                func.sum(func.coalesce(record["judge_s"].as_float(), 0.0)),
+                func.sum(case((func.coalesce(record["judge_s"].as_float(), 0.0) > 0, 1), else_=0)),
             )
             .join(ItemRow, ItemRow.cache_key == RunItemRow.cache_key)
             .where(RunItemRow.run_id == run_id)
@@ -185,7 +182,8 @@ class Store(PublishedMixin, SessionsMixin, PinsMixin):
         )
         totals: dict[str, Any] = {}
         with self._session() as s:
-            for cached, count, prompt, computed, completion, prefill, decode in s.execute(query):
+            for row in s.execute(query):
+                cached, count, prompt, computed, completion, prefill, decode, j_prompt, j_completion, j_s, judged = row
                 if cached:
                     totals["items_cached"] = count
                     continue
@@ -196,6 +194,10 @@ class Store(PublishedMixin, SessionsMixin, PinsMixin):
                     completion_tokens=completion or 0,
                     prefill_s=prefill or 0.0,
                     decode_s=decode or 0.0,
+                    items_judged=judged or 0,
+                    judge_prompt_tokens=j_prompt or 0,
+                    judge_completion_tokens=j_completion or 0,
+                    judge_s=j_s or 0.0,
                 )
         return RunTotals(**totals)
 
@@ -273,18 +275,3 @@ class Store(PublishedMixin, SessionsMixin, PinsMixin):
     def run_item_keys(self, run_id: str) -> set[str]:
         with self._session() as s:
             return set(s.scalars(select(RunItemRow.cache_key).where(RunItemRow.run_id == run_id)))
-
-
-def run_from_row(row: RunRow) -> RunRecord:
-    status, error = effective_status(row)
-    return load_run(
-        {
-            **{name: getattr(row, name) for name in HEADER},
-            "status": status,
-            "error": error,
-            "tasks": list(row.tasks),
-            "summary": row.summary,
-            "config": row.config,
-            "model_info": row.model_info,
-        }
-    )

@@ -20,10 +20,10 @@ from sqlalchemy import CursorResult, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from agimeter.errors import RunInProgressError, StoreError
-from agimeter.records.run import RunRecord, RunStatus
+from agimeter.records.run import RunRecord, RunStatus, load_run
 from agimeter.records.sessions import SESSION_SCHEMA_VERSION, Owner, SessionRecord, SessionState, SessionTick
 from agimeter.store.lease import owner_alive
-from agimeter.store.run_rows import run_row
+from agimeter.store.run_rows import HEADER, run_row
 from agimeter.store.tables import RunRow, RunSessionRow
 
 if TYPE_CHECKING:
@@ -198,3 +198,19 @@ def effective_status(row: RunRow) -> tuple[RunStatus, str | None]:
         return status, error
     gone = f"the process that ran it ({_describe(latest, now)}) is gone" if latest else "no process holds it"
     return "interrupted", error or f"{gone}; re-run the same command to resume"
+
+
+def run_from_row(row: RunRow) -> RunRecord:
+    """The stored row as a record (its status as the sessions' leases say: ``effective_status``)."""
+    status, error = effective_status(row)
+    return load_run(
+        {
+            **{name: getattr(row, name) for name in HEADER},
+            "status": status,
+            "error": error,
+            "tasks": list(row.tasks),
+            "summary": row.summary,
+            "config": row.config,
+            "model_info": row.model_info,
+        }
+    )

@@ -18,6 +18,7 @@ Dimension = Literal[
     "multilingual",
     "medical",
     "safety",
+    "creativity",
 ]
 
 DIMENSIONS: tuple[Dimension, ...] = get_args(Dimension)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -37,6 +37,19 @@ class FileSource(SpecModel):
     # Attach a text file to every record of a data file: field -> path under the data dir, where
     # "{stem}" is the data file's stem (BBH: each task's chain-of-thought prompt file).
     attach: dict[str, str] = Field(default_factory=dict)
+    # Records of other files joined in by a shared key (MT-Bench's reference answers by question_id,
+    # Arena-Hard's baseline answers by uid), each whole record under the join's ``into`` field.
+    join: list[Join] = Field(default_factory=list)
+
+
+class Join(SpecModel):
+    """Records of ``path`` (jsonl or json, under the data dir) matched on their field ``key``."""
+
+    path: str
+    key: str
+    into: str  # the joined record (an object) lands in this field of each doc
+    # A doc without a match: an error, or the field set to null (MT-Bench has references for 30 of 80).
+    required: bool = True
 
 
 class HFSource(SpecModel):
@@ -65,6 +78,8 @@ class InlineSource(SpecModel):
     kind: Literal["inline"] = "inline"
     records: list[dict[str, str | int | float | list[str]]]
 
+
+FileSource.model_rebuild()
 
 Source = FileSource | HFSource | ProceduralSource | InlineSource
 
@@ -113,6 +128,10 @@ class Prompt(SpecModel):
     # code fence): appended to the plain prompt, and under the chat template it opens the
     # assistant turn. The generated text continues it; scorers see the generated text only.
     response_prefix: str = ""
+    # A conversation (MT-Bench): the user turns after the first, as a field holding a list or a
+    # template rendering a Python list literal. Turn k's prompt is the chat of every earlier user
+    # turn and the model's own answers to them, then user turn k (see ``agimeter.runner.turns``).
+    followups: str | None = None
 
     @model_validator(mode="after")
     def _one_system_text(self) -> Prompt:
@@ -141,6 +160,31 @@ class Generation(SpecModel):
 DEFAULT_GENERATE_SCORER = "exact_match"
 
 
+class JudgePrompt(SpecModel):
+    """One judge prompt as the benchmark ships it: a system message and a user-message template
+    (Python ``str.format`` fields, as FastChat and Arena-Hard fill them)."""
+
+    name: str  # the benchmark's name for it (MT-Bench's "single-v1", Arena-Hard's category)
+    system: str = ""
+    template: str
+
+
+class Judge(SpecModel):
+    """An LLM judge's protocol for a judged task (``scoring.kind`` judge_single / judge_pairwise)."""
+
+    # The judge model (any model spec, as --model); --judge overrides it, the config file's
+    # ``judge:`` is the default when neither names one.
+    model: str | None = None
+    temperature: float = Field(default=0.0, ge=0.0)
+    max_tokens: int = Field(default=2048, ge=1)
+    # Named prompts; which one an item gets is the scorer's rule (see its docstring).
+    prompts: dict[str, JudgePrompt] = Field(default_factory=dict)
+    # Regexes that pull the verdict out of the judge's answer, tried in order.
+    verdict_patterns: list[str] = Field(default_factory=list)
+    # Pairwise: battles a decisive verdict (A>>B) counts as (Arena-Hard: 3).
+    strong_weight: int = Field(default=3, ge=1)
+
+
 class Scoring(SpecModel):
     """How answers are judged, and per-doc data the judge needs."""
 
@@ -155,6 +199,8 @@ class Scoring(SpecModel):
     # code_exec: sandbox wall-time per program (CPU time gets the same limit) and memory.
     timeout_s: float = Field(default=10.0, gt=0)
     memory_mb: int = Field(default=1024, ge=64)
+    # Judged tasks: the judge model and its prompts (the model also comes from --judge / config).
+    judge: Judge | None = None
 
 
 class Extraction(SpecModel):
@@ -205,6 +251,9 @@ class TaskSpec(SpecModel):
     metrics: list[str] = Field(min_length=1)
     # Field whose value splits results into subtasks (e.g. MMLU subject, difficulty level).
     subtask_field: str | None = None
+    # Subtasks that also feed another dimension (MT-Bench writing and roleplay: creativity); their
+    # items are scored again as one group under that dimension (see ``analysis.summary``).
+    subtask_dimensions: dict[str, Dimension] = Field(default_factory=dict)
     references: list[str] = Field(default_factory=list)
     # Known differences from the reference implementation's protocol (reported in protocol()).
     deviations: list[str] = Field(default_factory=list)
@@ -232,6 +281,8 @@ class TaskSpec(SpecModel):
                 found.append((f"prompt.{name}", value, False))
         if p.fewshot_target is not None:
             found.append(("prompt.fewshot_target", p.fewshot_target, False))
+        if p.followups is not None:
+            found.append(("prompt.followups", p.followups, False))
         found += [(f"scoring.fields.{key}", value, False) for key, value in self.scoring.fields.items()]
         for where, source in (("source", self.source), ("fewshot.source", self.fewshot.source)):
             if isinstance(source, FileSource) and source.where:
@@ -259,6 +310,12 @@ class TaskSpec(SpecModel):
         elif self.generation is None:
             raise ValueError("generation is required for generate tasks")
         self._check_scorer()
+        if self.prompt.followups is not None and (self.generation is None or self.generation.n != 1):
+            raise ValueError("prompt.followups: a conversation draws one sample per turn (generation.n must be 1)")
+        if self.prompt.followups is not None and self.prompt.response_prefix:
+            raise ValueError("prompt.followups: a conversation cannot also have a prompt.response_prefix")
+        if self.subtask_dimensions and self.subtask_field is None:
+            raise ValueError("subtask_dimensions needs subtask_field (the field naming each item's subtask)")
         if self.extraction is not None and self.extraction.kind == "regex" and not self.extraction.pattern:
             raise ValueError("extraction.pattern is required when extraction.kind is 'regex'")
         return self
@@ -286,3 +343,20 @@ class TaskSpec(SpecModel):
                     f"metrics: {metric!r} is not reported by scorer {name!r} (it has: {', '.join(scorer.metrics)})"
                 )
         scorer.check(self)
+
+
+def dump_source(source: Source) -> dict[str, Any]:
+    """``source`` as JSON for protocols and keys, without fields added later and left unset
+    (so the hashes of specs that do not use them stay as they were)."""
+    body = source.model_dump(mode="json")
+    if isinstance(source, FileSource) and not source.join:
+        del body["join"]
+    return body
+
+
+def dump_scoring(scoring: Scoring) -> dict[str, Any]:
+    """``scoring`` as JSON for protocols and cache keys; ``judge`` only when set (as ``dump_source``)."""
+    body = scoring.model_dump(mode="json")
+    if scoring.judge is None:
+        del body["judge"]
+    return body

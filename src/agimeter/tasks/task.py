@@ -26,7 +26,7 @@ from agimeter.tasks.item import Item
 from agimeter.tasks.loaders import Doc, load_docs
 from agimeter.tasks.preprocess import get_preprocessor
 from agimeter.tasks.sampling import stratified_order
-from agimeter.tasks.spec import TaskSpec
+from agimeter.tasks.spec import TaskSpec, dump_scoring, dump_source
 
 Record = dict[str, Any]
 DEFAULT_SAMPLE_SEED = 1234
@@ -216,6 +216,10 @@ class Task:
             "chat_messages": chat,
             "extra": self._scoring_fields(doc),
         }
+        if p.followups is not None:
+            what = "prompt.followups"
+            turns = templates.doc_to_choice(p.followups, doc.fields, origin=doc.origin, spec=spec.origin, what=what)
+            common["followups"] = tuple(turns)
         if self._multiple_choice:
             choices = self._choices(doc.fields, doc.origin) or []
             if isinstance(target, str):
@@ -287,9 +291,9 @@ class Task:
         if same_docs:
             pool = "evaluated docs, current doc " + ("excluded" if self._excludes_eval_doc() else "included")
         elif fs.source is not None:
-            pool = fs.source.model_dump(mode="json")
+            pool = dump_source(fs.source)
         prompt = spec.prompt.model_dump(mode="json")
-        for later_field in ("system", "response_prefix"):  # left out unused: older hashes stay valid
+        for later_field in ("system", "response_prefix", "followups"):  # left out unused: older hashes stay valid
             if not prompt[later_field]:
                 del prompt[later_field]
         body: dict[str, Any] = {
@@ -297,7 +301,7 @@ class Task:
             "version": spec.version,
             "schema_version": spec.schema_version,
             "output_type": spec.output_type,
-            "source": spec.source.model_dump(mode="json"),
+            "source": dump_source(spec.source),
             "fewshot": {
                 # every exemplar in the prompt: the sampled ones and those the description carries
                 "num_fewshot": self.num_fewshot + fs.in_description,
@@ -316,7 +320,7 @@ class Task:
             "counts_toward_dimension": spec.counts_toward_dimension,
             # the task's own protocol, which a run with --num-fewshot or --chat may leave
             "standard": {"num_fewshot": spec.shots, "chat": spec.prompt.chat},
-            "scoring": spec.scoring.model_dump(mode="json"),
+            "scoring": dump_scoring(spec.scoring),
             "metrics": list(spec.metrics),
             "subtask_field": spec.subtask_field,
             "doc_selection": "limit=N: first N docs; sample=N: first N of a seeded order stratified by subtask",
@@ -328,6 +332,8 @@ class Task:
             body["fewshot"]["exclude_eval_doc"] = fs.exclude_eval_doc
         if spec.imported_from is not None:
             body["imported_from"] = spec.imported_from.model_dump(mode="json")
+        if spec.subtask_dimensions:
+            body["subtask_dimensions"] = dict(spec.subtask_dimensions)
         return with_protocol_hash(body)
 
 
