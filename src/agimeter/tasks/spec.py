@@ -252,7 +252,7 @@ class TaskSpec(SpecModel):
     # Field whose value splits results into subtasks (e.g. MMLU subject, difficulty level).
     subtask_field: str | None = None
     # Subtasks that also feed another dimension (MT-Bench writing and roleplay: creativity); their
-    # items are scored again as one group under that dimension (see ``analysis.summary``).
+    # items are scored again as one group under that dimension (see ``scoring.aggregate``).
     subtask_dimensions: dict[str, Dimension] = Field(default_factory=dict)
     references: list[str] = Field(default_factory=list)
     # Known differences from the reference implementation's protocol (reported in protocol()).
