@@ -9,6 +9,16 @@ from typing import Any
 from pydantic import BaseModel, model_validator
 
 
+def stored_version(raw: object, current: int) -> int | None:
+    """The version of a stored block older than ``current`` (1 when it names none), or None when
+    there is nothing to migrate: the current version, or no versioned mapping at all (validation
+    then names what is wrong)."""
+    if not isinstance(raw, dict):
+        return None
+    version = raw.get("schema_version", 1)
+    return version if isinstance(version, int) and version < current else None
+
+
 def first_non_finite(value: object, path: str = "") -> str | None:
     """The dotted path of the first NaN or infinite float inside ``value`` (JSON-like), or None."""
     if isinstance(value, float):

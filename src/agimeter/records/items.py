@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agimeter.records.checks import stored_version
+
 ITEM_SCHEMA_VERSION = 3
 COMPLETION_SCHEMA_VERSION = 1
 
@@ -70,10 +72,8 @@ class CompletionRecord(BaseModel):
 def migrate_item(raw: object) -> object:
     """A stored item brought to the current version (v1: no chance, weights, details or samples;
     v2: no turns and no judge); anything else is returned as it is, for validation to name."""
-    if not isinstance(raw, dict):
-        return raw
-    version = raw.get("schema_version", 1)
-    if not isinstance(version, int) or version >= ITEM_SCHEMA_VERSION:
+    version = stored_version(raw, ITEM_SCHEMA_VERSION)
+    if version is None or not isinstance(raw, dict):
         return raw
     item: dict[str, Any] = dict(raw)
     if version < 2:

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agimeter.records.checks import stored_version
 from agimeter.records.hardware import HardwareInfo
 from agimeter.records.model import ModelInfo
 
@@ -56,10 +57,8 @@ class Measurement(BaseModel):
 def migrate_measurement(raw: object) -> object:
     """A stored measurement block brought to the current version; anything that is not a
     versioned mapping is returned as it is, for validation to name."""
-    if not isinstance(raw, dict):
-        return raw
-    version = raw.get("schema_version", 1)
-    if not isinstance(version, int) or version >= MEASUREMENT_SCHEMA_VERSION:
+    version = stored_version(raw, MEASUREMENT_SCHEMA_VERSION)
+    if version is None or not isinstance(raw, dict):
         return raw
     block: dict[str, Any] = dict(raw)
     if version < 2:  # v1 kept no failures: none were counted
