@@ -60,7 +60,7 @@ def test_overall_ranks_only_among_the_same_coverage() -> None:
     )
     ranks = {e.key: (e.rank, e.rank_among) for e in entries}
     assert ranks == {"base-2": (1, 2), "base": (2, 2), "instruct": (1, 1), "none": (None, None)}
-    assert coverage_text(entries[0]) == "3/8 dimensions" and coverage_text(entries[3]) == "–"
+    assert coverage_text(entries[0]) == "3/9 dimensions" and coverage_text(entries[3]) == "–"
     # the Pareto view of overall groups by coverage too
     sized = [e.model_copy(update={"params_b": 1.0}) for e in entries]
     by_group = pareto_report(sized, capability="overall", cost="params_b").frontiers
