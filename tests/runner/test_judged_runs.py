@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from agimeter.backends.fake import FakeBackend
-from agimeter.runner.session import RunOptions, execute_run, judge_spec, prepare_tasks
+from agimeter.records.options import RunOptions
+from agimeter.records.summary import EvalSummary
+from agimeter.runner.session import execute_run, judge_spec, prepare_tasks
 from agimeter.store.repository import Store
 from agimeter.testing.judged import N, candidate, judge, write_judged_toy
 
@@ -101,9 +103,10 @@ def test_judge_errors_are_counted_and_retried_never_scored(env: dict[str, Path])
     options = _options(env)
     run = execute_run(options, store, prepare_tasks(options), candidate, 0.0, models={"grader": judge})
     assert run.status == "incomplete"
-    measurement = run.summary["measurement"]
-    assert measurement["errors"] == {"judge timeout": 1, "judge rate_limit": 1, "judge no_verdict": 1}
-    assert measurement["failed_items"] == 3
+    assert isinstance(run.summary, EvalSummary) and run.summary.measurement is not None
+    measurement = run.summary.measurement
+    assert measurement.errors == {"judge timeout": 1, "judge rate_limit": 1, "judge no_verdict": 1}
+    assert measurement.failed_items == 3
     assert [r.doc_id for r in store.run_items(run.id)] == [1]  # no failure is a score
     asked = judge.calls
     # The judge recovers (same model, same identity): the re-run resumes the run and asks it only
@@ -126,15 +129,17 @@ def test_the_judge_is_metered_apart_from_the_evaluated_model(env: dict[str, Path
     run = execute_run(
         options, store, prepare_tasks(options), candidate, 0.0, models={"grader": judge}, judge_load_s=1.5
     )
-    measured, judged = run.summary["measurement"], run.summary["judge"]
+    assert isinstance(run.summary, EvalSummary)
+    measured, judged = run.summary.measurement, run.summary.judge
+    assert measured is not None and judged is not None
     rows = store.run_items(run.id)
-    assert judged["model"] == "fake:judge" and judged["load_s"] == 1.5 and judged["weak"] is True
-    assert judged["items_judged"] == N
-    assert judged["prompt_tokens"] == sum(r.judge_prompt_tokens for r in rows) > 0
-    assert measured["completion_tokens"] == sum(r.completion_tokens for r in rows)  # the candidate's only
+    assert judged.model == "fake:judge" and judged.load_s == 1.5 and judged.weak is True
+    assert judged.items_judged == N
+    assert judged.prompt_tokens == sum(r.judge_prompt_tokens for r in rows) > 0
+    assert measured.completion_tokens == sum(r.completion_tokens for r in rows)  # the candidate's only
     # 8 judge calls of >= 50 ms: the judging clock has them, the run's (candidate's) clock does not.
-    assert judged["wall_s"] >= 8 * 0.05
-    assert measured["wall_s"] < judged["wall_s"] / 2
+    assert judged.wall_s >= 8 * 0.05
+    assert measured.wall_s < judged.wall_s / 2
 
 
 def test_pairwise_judges_both_orders_against_the_baseline(env: dict[str, Path]) -> None:
