@@ -38,7 +38,7 @@ def test_tables_say_where_each_number_comes_from(tmp_path: Path) -> None:
     rows = {r[col["model"]]: r for r in board.rows}
     a = rows["hf:org/M-1B"]
     assert a[col["from (run: task n)"]] == "run a-full: arc_challenge n=60, mmlu n=60"
-    assert a[col["coverage"]] == "2/8 dimensions" and rows["hf:org/C-1B"][col["coverage"]] == "1/8 dimensions"
+    assert a[col["coverage"]] == "2/9 dimensions" and rows["hf:org/C-1B"][col["coverage"]] == "1/9 dimensions"
     # A and B share a coverage and are ranked together; C (reasoning only) is ranked alone
     assert {rows[m][col["rank (same coverage)"]] for m in ("hf:org/M-1B", "hf:org/B-1B")} == {"1 of 2", "2 of 2"}
     assert rows["hf:org/C-1B"][col["rank (same coverage)"]] == "1 of 1"

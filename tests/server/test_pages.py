@@ -191,9 +191,9 @@ def test_leaderboard_and_model_page_say_where_numbers_come_from(client: TestClie
     page = parse(client.get("/").text)
     assert {"rank", "coverage"} <= set(page.headers)
     alpha = next(e for e in client.get("/api/v1/entries?limit=500").json()["items"] if e["model"] == "fake:alpha")
-    assert page.cells[alpha["key"]]["coverage"] == f"{len(alpha['coverage'])}/8 dimensions"
+    assert page.cells[alpha["key"]]["coverage"] == f"{len(alpha['coverage'])}/9 dimensions"
     assert page.cells[alpha["key"]]["rank"] == f"{alpha['rank']} of {alpha['rank_among']}"
     html = client.get(f"/models/{alpha['key']}").text
     assert all(f'<a href="/api/v1/runs/{s["run_id"]}">' in html for s in alpha["scores"])
     assert 'data-col="from"' in html and "n=50" in html
-    assert f"over {len(alpha['coverage'])}/8 dimensions" in html
+    assert f"over {len(alpha['coverage'])}/9 dimensions" in html

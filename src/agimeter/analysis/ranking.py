@@ -21,7 +21,7 @@ ALL_DIMENSIONS: tuple[str, ...] = DIMENSIONS
 
 
 def coverage_text(entry: ModelEntry) -> str:
-    """ "4/8 dimensions" (or "–" when the entry has no overall index)."""
+    """ "4/9 dimensions" (or "–" when the entry has no overall index)."""
     return f"{len(entry.coverage)}/{len(ALL_DIMENSIONS)} dimensions" if entry.coverage else "–"
 
 
