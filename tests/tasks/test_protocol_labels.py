@@ -47,6 +47,8 @@ BLOCKS: dict[str, tuple[str, int]] = {
 # 0-shot tasks that send one document's own text and nothing else: the field holding it
 RAW_FIELD = {"humaneval": "prompt", "humaneval_sampled": "prompt", "ifeval": "prompt", "xstest": "prompt"}
 RAW_FIELD["advbench"] = "goal"
+RAW_FIELD |= {"arena_hard_creative": "prompt", "arena_hard_hard": "prompt"}
+RAW_FIELD["mt_bench"] = "turns"  # a conversation: its first user turn is the first prompt
 CHAT_MARKER = "<|user|>"  # what the fake chat template writes
 
 
@@ -75,7 +77,8 @@ def test_zero_shot_tasks_send_only_the_document(name: str, data_dir: Path) -> No
     task = _needs_data(name, data_dir)
     (item,) = task.items(limit=1)
     assert task.spec.shots == 0
-    assert item.context == str(task.docs[0].fields[RAW_FIELD[name]])
+    raw = task.docs[0].fields[RAW_FIELD[name]]
+    assert item.context == (str(raw[0]) if isinstance(raw, list) else str(raw))
 
 
 def test_bbh_is_listed_as_3_shot_chain_of_thought(data_dir: Path) -> None:
