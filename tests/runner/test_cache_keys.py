@@ -4,11 +4,20 @@ refusal verdicts of the classifier before its re-tuning are not reused."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from agimeter.runner.keys import item_cache_key, scoring_identity
+from agimeter.backends.base import GenRequest
+from agimeter.backends.fake import FakeBackend
+from agimeter.records.model import ModelInfo
+from agimeter.records.options import RunOptions
+from agimeter.records.summary import EvalSummary
+from agimeter.runner.keys import LEGACY_STACKS, completion_key, item_cache_key, numerics_of, scoring_identity
+from agimeter.runner.session import execute_run, prepare_tasks
 from agimeter.scoring import ScoringContext, get_scorer
 from agimeter.scoring.registry import scorer_for
+from agimeter.store.repository import Store
 from agimeter.tasks.item import Item
 from agimeter.tasks.registry import resolve_task
 from agimeter.tasks.spec import TaskSpec
@@ -45,8 +54,9 @@ def _identity(spec: TaskSpec) -> dict[str, object]:
     return scoring_identity(scorer_for(spec), spec, ScoringContext())
 
 
-def _key(spec: TaskSpec, item: Item) -> str:
+def _key(spec: TaskSpec, item: Item, backend: str = "hf") -> str:
     return item_cache_key(
+        backend=backend,
         model_identity="m" * 64,
         numerics={"dtype": "float32", "device": "cpu"},
         task=spec.name,
@@ -98,3 +108,49 @@ def test_refusal_tasks_key_on_the_classifier_version() -> None:
     assert get_scorer("refusal").version == refusal.JUDGE_VERSION != "1"  # re-tuned: old verdicts re-scored
     assert _identity(safety)["scorer_version"] == refusal.JUDGE_VERSION
     assert "scorer_version" not in _identity(closed)
+
+
+@pytest.mark.parametrize("backend", sorted(LEGACY_STACKS))
+def test_the_stacks_from_before_the_backend_field_keep_their_keys(backend: str) -> None:
+    """Stores made before the stack entered the key keep their items: hf, gguf, openai and fake
+    identities never collided (each hashes what only its stack reads)."""
+    assert _key(resolve_task("arc_challenge"), MC, backend=backend) == KEYS_BEFORE_SCORER_VERSIONS["arc_challenge"]
+
+
+def test_another_stack_with_the_same_identity_gets_other_keys() -> None:
+    spec = resolve_task("arc_challenge")
+    legacy = _key(spec, MC, backend="hf")
+    new, other = _key(spec, MC, backend="hf_fast"), _key(spec, MC, backend="vllm_inproc")
+    assert len({legacy, new, other}) == 3
+    request = GenRequest(prompt="Q: 2 + 2?\nA:", max_tokens=8)
+    info = ModelInfo(backend="hf", name="m", identity="m" * 64, dtype="float32", device="cpu")
+    keys = {completion_key(info.model_copy(update={"backend": b}), request) for b in ("hf", "hf_fast", "vllm_inproc")}
+    assert len(keys) == 3
+
+
+class _SameWeightsOtherStack(FakeBackend):
+    """A backend that reuses the fake's identity (as a new backend could reuse hf's identity
+    helper) but is another stack: its numbers are not the fake's."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.info = self.info.model_copy(update={"backend": "fake_twin"})
+
+
+def test_two_backends_with_the_same_weights_never_share_cached_items(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    options = RunOptions(model="fake:m", tasks=["offline_arith_mc", "offline_arith_gen"], limit=4)
+    first, twin = FakeBackend("m"), _SameWeightsOtherStack("m")
+    assert first.info.identity == twin.info.identity and numerics_of(first.info) == numerics_of(twin.info)
+    run_a = execute_run(options, store, prepare_tasks(options), first, 0.0)
+    run_b = execute_run(options, store, prepare_tasks(options), twin, 0.0)
+    assert run_a.id != run_b.id and run_a.run_key != run_b.run_key  # nor resume each other's runs
+    for run in (run_a, run_b):
+        assert isinstance(run.summary, EvalSummary) and run.summary.measurement is not None
+        assert run.summary.measurement.items_computed == 8 and run.summary.measurement.items_cached == 0
+    keys_a = {i.cache_key for i in store.run_items(run_a.id)}
+    assert keys_a.isdisjoint(i.cache_key for i in store.run_items(run_b.id))
+    # the same stack again is served from the cache
+    again = execute_run(options, store, prepare_tasks(options), FakeBackend("m"), 0.0)
+    assert isinstance(again.summary, EvalSummary) and again.summary.measurement is not None
+    assert again.summary.measurement.items_cached == 8 and again.summary.measurement.items_computed == 0

@@ -192,6 +192,7 @@ class Executor:
         for item in task.items:
             context = self.render(spec, item)
             key = item_cache_key(
+                backend=self.backend.info.backend,
                 model_identity=self.backend.info.identity,
                 numerics=self.numerics,
                 task=spec.name,

@@ -1,5 +1,12 @@
-"""Cache and run keys. A cache key covers model identity, task version, the exact prompt and the
-generation settings — never the model name alone."""
+"""Cache and run keys. A cache key covers the stack (backend), model identity, task version, the
+exact prompt and the generation settings — never the model name alone.
+
+The stack: the same weights served by another backend give other numbers, so two backends never
+share cached items or completions, even with one identity helper. The four stacks agimeter had when
+the backend entered the key (``LEGACY_STACKS``) keep their keys as they were, so stores made before
+keep every cached item: their identities were already disjoint (hf hashes its config and weight
+files, an hf alias of a GGUF is ``gguf-sha256:...``, gguf is ``sha256:`` of its file, openai hashes
+the server URL and what it says, fake hashes its script). Every other backend's name is in its keys."""
 
 from __future__ import annotations
 
@@ -17,6 +24,14 @@ from agimeter.tasks.spec import TaskSpec, dump_scoring
 def _digest(payload: dict[str, Any]) -> str:
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+LEGACY_STACKS = frozenset({"hf", "gguf", "openai", "fake"})
+
+
+def stack_field(backend: str) -> dict[str, str]:
+    """The backend's part of a cache key (empty for the legacy stacks: see the module docstring)."""
+    return {} if backend in LEGACY_STACKS else {"backend": backend}
 
 
 def prompt_sha256(context: str, continuations: tuple[str, ...]) -> str:
@@ -48,6 +63,7 @@ def scoring_identity(scorer: Scorer, spec: TaskSpec, context: ScoringContext) ->
 
 def item_cache_key(
     *,
+    backend: str,
     model_identity: str,
     numerics: dict[str, str],
     task: str,
@@ -56,10 +72,12 @@ def item_cache_key(
     context: str,
     scoring: dict[str, Any] | None = None,
 ) -> str:
-    """``context`` is the prompt exactly as sent (after any chat templating); ``scoring`` is how
-    the answer is judged (scorer, its settings, metrics), so a change of judge is not a cache hit."""
+    """``backend`` is the stack (``ModelInfo.backend``); ``context`` is the prompt exactly as sent
+    (after any chat templating); ``scoring`` is how the answer is judged (scorer, its settings,
+    metrics), so a change of judge is not a cache hit."""
     return _digest(
         {
+            **stack_field(backend),
             "model": model_identity,
             "numerics": numerics,
             "task": task,
@@ -91,7 +109,10 @@ def numerics_of(info: ModelInfo) -> dict[str, str]:
 
 def completion_key(info: ModelInfo, request: GenRequest) -> str:
     """One generation request to one model (its identity and numerics), for the completion cache."""
-    return _digest({"model": info.identity, "numerics": numerics_of(info), "request": request.model_dump(mode="json")})
+    request_json = request.model_dump(mode="json")
+    return _digest(
+        {**stack_field(info.backend), "model": info.identity, "numerics": numerics_of(info), "request": request_json}
+    )
 
 
 def run_key(payload: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from agimeter.records.sessions import Owner
 from agimeter.records.summary import EvalSummary, SequentialResult
 from agimeter.runner.execute import Executor, PreparedTask, ProgressSink, use_chat
 from agimeter.runner.heartbeat import Heartbeat, this_process
-from agimeter.runner.keys import numerics_of, run_key
+from agimeter.runner.keys import numerics_of, run_key, stack_field
 from agimeter.runner.meter import Meter, judge_measurement
 from agimeter.runner.run_store import RunStore
 from agimeter.runner.sequential import run_until_ci
@@ -137,6 +137,7 @@ def check_capabilities(
 
 def _run_key(options: RunOptions, backend: Backend, prepared: list[PreparedTask], models: Mapping[str, Backend]) -> str:
     payload: dict[str, Any] = {
+        **stack_field(backend.info.backend),  # another stack is another run (legacy stacks' keys unchanged)
         "model": backend.info.identity,
         "dtype": backend.info.dtype,
         "device": backend.info.device,
