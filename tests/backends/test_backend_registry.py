@@ -21,3 +21,17 @@ def test_fake_accepts_every_listed_dtype() -> None:
     assert DTYPES == ("auto", "float32", "bfloat16", "float16")
     for dtype in DTYPES:
         assert create_backend("fake:m", dtype=dtype).info.backend == "fake"
+
+
+def test_capabilities_are_declared_by_protocols_not_probed() -> None:
+    """A backend has a capability when it has the protocol's method: the runner and perf ask
+    ``isinstance``, and a backend without the method is simply not asked."""
+    from agimeter.backends.capabilities import ChecksLoglikelihood, Streams
+    from agimeter.backends.fake import FakeBackend
+    from agimeter.backends.gguf import GGUFBackend
+    from agimeter.backends.openai_compat import OpenAIBackend
+
+    fake = FakeBackend("m")
+    assert not isinstance(fake, ChecksLoglikelihood) and not isinstance(fake, Streams)
+    assert issubclass(OpenAIBackend, ChecksLoglikelihood) and not issubclass(OpenAIBackend, Streams)
+    assert issubclass(GGUFBackend, Streams) and not issubclass(GGUFBackend, ChecksLoglikelihood)

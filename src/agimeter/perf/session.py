@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agimeter.backends.base import Backend
+from agimeter.backends.capabilities import Streams
 from agimeter.backends.hardware import detect_hardware
 from agimeter.backends.stream import StreamTrace
 from agimeter.errors import ConfigError
@@ -41,12 +42,11 @@ def make_target(backend: Backend, options: PerfOptions) -> StreamTarget:
             return backend.stream_payload(prompt, max_tokens, ignore_eos=options.ignore_eos)
 
         return HTTPTarget(backend.endpoint, build)
-    stream_trace = getattr(backend, "stream_trace", None)
-    if callable(stream_trace):
+    if isinstance(backend, Streams):
+        streams = backend
 
         def generate(prompt: str, max_tokens: int) -> StreamTrace:
-            trace: StreamTrace = stream_trace(prompt, max_tokens, ignore_eos=options.ignore_eos)
-            return trace
+            return streams.stream_trace(prompt, max_tokens, ignore_eos=options.ignore_eos)
 
         return LocalTarget(generate)
     raise ConfigError(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from agimeter.backends.base import Backend
+from agimeter.backends.capabilities import ChecksLoglikelihood
 from agimeter.backends.registry import create_backend, split_model_spec
 from agimeter.errors import AgimeterError, ConfigError, ModelError, RunInProgressError
 from agimeter.records.options import RunOptions
@@ -124,10 +125,9 @@ def check_capabilities(
     for p in prepared:
         check_roles(p.spec, scorer_for(p.spec), context)
     needs_loglik = [p.spec.name for p in prepared if p.spec.output_type == "multiple_choice"]
-    check = getattr(backend, "check_loglikelihood", None)
-    if needs_loglik and callable(check):
+    if needs_loglik and isinstance(backend, ChecksLoglikelihood):
         try:
-            check()
+            backend.check_loglikelihood()
         except ModelError as err:
             raise ModelError(
                 f"{backend.info.backend}:{backend.info.name} cannot score log-likelihood ({err}); "
