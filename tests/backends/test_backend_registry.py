@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from agimeter.backends.base import DTYPES
 from agimeter.backends.registry import backend_prefixes, create_backend
@@ -35,3 +36,21 @@ def test_capabilities_are_declared_by_protocols_not_probed() -> None:
     assert not isinstance(fake, ChecksLoglikelihood) and not isinstance(fake, Streams)
     assert issubclass(OpenAIBackend, ChecksLoglikelihood) and not issubclass(OpenAIBackend, Streams)
     assert issubclass(GGUFBackend, Streams) and not issubclass(GGUFBackend, ChecksLoglikelihood)
+
+
+def test_the_shared_options_are_one_base_checked_once_for_every_backend() -> None:
+    from agimeter.backends.gguf import GGUFOptions
+    from agimeter.backends.hf import HFOptions
+    from agimeter.backends.openai_compat import OpenAIOptions
+    from agimeter.backends.options import SHARED_OPTIONS, BackendOptions
+
+    assert {"dtype", "device", "batch_size"} == SHARED_OPTIONS
+    for options in (HFOptions, GGUFOptions, OpenAIOptions):
+        assert issubclass(options, BackendOptions) and set(options.model_fields) >= SHARED_OPTIONS
+    # checked before any backend is built, the same way for all of them (the fake ignores them)
+    with pytest.raises(ConfigError) as err:
+        create_backend("fake:m", batch_size=0)
+    assert str(err.value) == "--batch-size: Input should be greater than or equal to 1"
+    assert GGUFOptions().device == "auto" and HFOptions().dtype == "float32"  # each stack's own defaults
+    with pytest.raises(ValidationError):
+        GGUFOptions(device="cuda")  # narrowed: this llama.cpp build computes on the CPU

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 from jinja2 import Template
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from agimeter.backends._hashing import file_sha256
 from agimeter.backends._lm_eval_rules import cut_at_stop, encode_pair, scoring_window
@@ -39,6 +39,7 @@ from agimeter.backends.base import (
     Usage,
 )
 from agimeter.backends.gguf_file import check_gguf_file, file_type_name
+from agimeter.backends.options import BackendOptions
 from agimeter.backends.stream import StreamTrace
 from agimeter.errors import ConfigError, ModelError, first_problem
 from agimeter.records.model import ModelInfo
@@ -46,7 +47,7 @@ from agimeter.records.model import ModelInfo
 DEFAULT_MAX_CTX = 4096
 
 
-class GGUFOptions(BaseModel):
+class GGUFOptions(BackendOptions):
     """Options for :class:`GGUFBackend` (``--model-arg KEY=VALUE``; strings are coerced)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -64,11 +65,9 @@ class GGUFOptions(BaseModel):
     ``ldtilecfg`` (seen on this project's machines; ggml-org/llama.cpp#20824); elsewhere the
     repacked layouts are llama.cpp's faster default."""
     seed: int | None = None
-    # Passed by the runner for every backend; the GGUF file fixes the weight types, llama.cpp
-    # runs one sequence at a time here, and this build computes on the CPU.
-    dtype: str = "auto"
+    # The shared options: the GGUF file fixes the weight types (dtype is accepted and unused),
+    # llama.cpp runs one sequence at a time here (batch_size too), and this build computes on the CPU.
     device: Literal["auto", "cpu"] = "auto"
-    batch_size: int | None = None
 
 
 class GGUFBackend:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from agimeter.backends._hf_loading import LoadedModel, load_model
 from agimeter.backends._lm_eval_rules import encode_pair, scoring_window
@@ -45,19 +45,19 @@ from agimeter.backends.base import (
     Timing,
     Usage,
 )
+from agimeter.backends.options import BackendOptions
 from agimeter.errors import ConfigError, first_problem
 from agimeter.records.model import ModelInfo
 
 DEFAULT_MAX_LENGTH = 2048
 
 
-class HFOptions(BaseModel):
+class HFOptions(BackendOptions):
     """Load options for :class:`HFBackend` (``hf:`` on the command line)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     dtype: Dtype = "float32"
-    device: str = "auto"
     batch_size: int | None = Field(default=None, ge=1)
     """Generation: prompts per batch (default 8 on CPU, 32 on GPU)."""
     pack_tokens: int | None = Field(default=None, ge=1)

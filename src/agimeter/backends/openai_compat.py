@@ -29,7 +29,7 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from agimeter.backends._lm_eval_rules import cut_at_stop, move_trailing_space
 from agimeter.backends._openai_http import EndpointConfig, HTTPFailure, OpenAIClient, request_error
@@ -44,6 +44,7 @@ from agimeter.backends.base import (
     Timing,
     Usage,
 )
+from agimeter.backends.options import SHARED_OPTIONS, BackendOptions
 from agimeter.backends.stream import StreamTrace
 from agimeter.errors import ConfigError, ModelError, first_problem
 from agimeter.records.model import ModelInfo
@@ -59,7 +60,7 @@ _ECHO_PROBES = (
 )  # OpenAI's limit; further stop sequences are applied client-side
 
 
-class OpenAIOptions(BaseModel):
+class OpenAIOptions(BackendOptions):
     model_config = ConfigDict(extra="forbid")
 
     base_url: str = Field(default_factory=lambda: os.environ.get("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1"))
@@ -87,6 +88,10 @@ class OpenAIOptions(BaseModel):
             except json.JSONDecodeError as err:
                 raise ValueError(f"not JSON: {err.msg}") from None
         return value
+
+
+# Its own options (the shared ones are every backend's), as the unknown-option error lists them.
+OWN_OPTIONS = [name for name in OpenAIOptions.model_fields if name not in SHARED_OPTIONS]
 
 
 class LoglikUnsupportedError(ModelError):
@@ -407,9 +412,7 @@ def create(spec: str, **options: Any) -> OpenAIBackend:
     except ValidationError as err:
         where, message = first_problem(err)
         raise ConfigError(f"--model-arg {where}: {message}") from None
-    unknown = sorted(set(options) - set(OpenAIOptions.model_fields) - {"dtype", "device", "batch_size"})
+    unknown = sorted(set(options) - set(OpenAIOptions.model_fields))
     if unknown:
-        raise ConfigError(
-            f"openai: unknown --model-arg {', '.join(unknown)}; known: {', '.join(OpenAIOptions.model_fields)}"
-        )
+        raise ConfigError(f"openai: unknown --model-arg {', '.join(unknown)}; known: {', '.join(OWN_OPTIONS)}")
     return OpenAIBackend(model, parsed)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from agimeter.backends.base import DTYPES, Backend
-from agimeter.errors import ConfigError, ModelError
+from agimeter.backends.base import Backend
+from agimeter.backends.options import parse_shared
+from agimeter.errors import ModelError
 from agimeter.registry import Registry
 
 
@@ -55,10 +56,8 @@ def split_model_spec(model: str) -> tuple[str, str]:
 
 
 def create_backend(model: str, **options: object) -> Backend:
-    """Create the backend for ``model`` (e.g. ``hf:Qwen/Qwen2.5-0.5B``); ``dtype`` is checked here,
-    the same for every backend, whether it uses it or not."""
+    """Create the backend for ``model`` (e.g. ``hf:Qwen/Qwen2.5-0.5B``); the shared options
+    (``backends.options``) are checked here, the same for every backend, whether it uses them or not."""
     prefix, rest = split_model_spec(model)
-    dtype = options.get("dtype", "auto")
-    if dtype not in DTYPES:
-        raise ConfigError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    parse_shared(options)
     return BACKENDS.get(prefix)(rest, **options)
