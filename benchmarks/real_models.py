@@ -2,7 +2,10 @@
 throughput, accuracy and pass@1.
 
     python benchmarks/real_models.py [--items 200] [--code-items 20] [--stacks hf,gguf]
-        [--aliases smollm2-135m-instruct,gemma-3-270m,qwen2.5-coder-0.5b-instruct,qwen2.5-coder-1.5b-instruct]
+        [--threads N] [--json artifacts/real_models.json] [--aliases A,B,...]
+
+Default aliases: smollm2-135m-instruct, gemma-3-270m, qwen2.5-coder-0.5b-instruct,
+qwen2.5-coder-1.5b-instruct.
 
 Each (stack, model) runs in fresh subprocesses sharing a new temporary model cache, so every
 number is per model: the first loads from nothing (cold: ``hf:`` converts the GGUF to an fp32
@@ -54,11 +57,18 @@ def data_dir() -> Path | None:
     return path if (path / "arc_challenge").is_dir() else None
 
 
+def backend_options(stack: str) -> dict[str, Any]:
+    """``--threads`` (env ``BENCH_THREADS``) for llama.cpp: on a busy machine fewer threads than
+    cores avoid its spin-waiting barriers stalling on a descheduled thread."""
+    threads = os.environ.get("BENCH_THREADS")
+    return {"n_threads": int(threads)} if threads and stack == "gguf" else {}
+
+
 def child_convert(stack: str, alias: str) -> dict[str, Any]:
     from agimeter.backends.registry import create_backend
 
     start = time.perf_counter()
-    backend = create_backend(f"{stack}:{alias}", device="cpu")
+    backend = create_backend(f"{stack}:{alias}", device="cpu", **backend_options(stack))
     seconds = time.perf_counter() - start
     return {"cold_load_s": seconds, "convert_peak_rss_mib": peak_rss_mib(), "params": backend.info.num_parameters}
 
@@ -71,7 +81,7 @@ def child_measure(stack: str, alias: str, n_items: int) -> dict[str, Any]:
     from agimeter.tasks import Task, resolve_task
 
     start = time.perf_counter()
-    backend = create_backend(f"{stack}:{alias}", device="cpu", batch_size=1)
+    backend = create_backend(f"{stack}:{alias}", device="cpu", batch_size=1, **backend_options(stack))
     cached_load_s = time.perf_counter() - start
 
     prompts = [item.context for item in Task(resolve_task("offline_arith_gen")).items(limit=PROMPTS)]
@@ -155,6 +165,7 @@ def run_code(stack: str, alias: str, cache: Path, n_items: int) -> dict[str, Any
             CODE_TASK,
         ]
         run += ["--limit", str(n_items), "--store", store, "--format", "json"]
+        run += [f"--model-arg=n_threads={v}" for k, v in backend_options(stack).items()]
         done = subprocess.run(run, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SystemExit(f"{stack}:{alias} {CODE_TASK} failed:\n{done.stderr[-3000:]}")
@@ -178,6 +189,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=200)
     parser.add_argument("--code-items", type=int, default=20, help="HumanEval problems for pass@1 (0: skip)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--threads", type=int, help="llama.cpp threads for gguf rows (default: physical cores)")
     parser.add_argument("--child", choices=["convert", "measure"])
     args = parser.parse_args()
     if args.child:
@@ -185,6 +197,8 @@ def main() -> None:
         out = child_convert(stack, alias) if args.child == "convert" else child_measure(stack, alias, args.items)
         print(json.dumps(out))
         return
+    if args.threads:
+        os.environ["BENCH_THREADS"] = str(args.threads)
     rows = []
     for alias in args.aliases.split(","):
         for stack in args.stacks.split(","):
