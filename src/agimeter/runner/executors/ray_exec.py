@@ -234,6 +234,7 @@ class RayWorkerPool:
             )
         self.info = _pool_info(cast(list[ModelInfo], infos), specs)
         self._chat: dict[str, str | None] = {}
+        self._rejoining: dict[Any, _Slot] = {}
 
     def _start_ray(self, ray: Any, address: str | None, workers: int, resources: WorkerResources) -> None:
         kwargs: dict[str, object] = {"include_dashboard": False, "log_to_driver": False}
@@ -329,9 +330,9 @@ class RayWorkerPool:
         if not alive:
             raise ModelError("every worker has died; nothing can run")
         queue = deque(plan_units(kind, requests, unit_size_for(len(requests), len(alive))))
-        idle = deque(s.index for s in alive)
+        rejoining = self._rejoining  # restarted workers not yet back: they get work once they answer
+        idle = deque(s.index for s in alive if s.index not in {r.index for r in rejoining.values()})
         busy: dict[Any, tuple[_Slot, WorkUnit]] = {}
-        rejoining: dict[Any, _Slot] = {}
 
         def deliver(unit: WorkUnit, got: Sequence[Result]) -> None:
             for index, result in zip(unit.indices, got, strict=True):
