@@ -193,3 +193,33 @@ def test_cli_runs_on_an_existing_cluster_and_shows_each_worker(
     assert payload["scaling"]["workers"] == 2 and payload["scaling"]["tokens_per_s"] > 0
     # billed per worker: Σ of the workers' held seconds, not the driver's wall time
     assert payload["cost"]["billed_s"] == pytest.approx(sum(w["held_s"] for w in payload["workers"]))
+
+
+@pytest.mark.slow
+def test_a_tiny_model_scores_the_same_on_workers(cluster: str, toy_env: dict[str, Path], tiny_model_dir: Path) -> None:
+    """Real log-likelihoods (a 2-layer random Qwen2, float32) computed on 2 workers, sharded into
+    units, against one in-process backend: the same items, the same numbers."""
+    from agimeter.backends.registry import create_backend
+
+    model = f"hf:{tiny_model_dir}"
+    options = RunOptions(model=model, tasks=[str(toy_env["mc"])], data_dir=str(toy_env["data"]), limit=12)
+    local_store = Store.open(f"sqlite:///{toy_env['tmp'] / 'local.db'}")
+    backend = create_backend(model, dtype="float32", device="cpu")
+    local = execute_run(options, local_store, prepare_tasks(options), backend, 0.0)
+    pool = RayWorkerPool([model] * 2, {"dtype": "float32", "device": "cpu"})
+    try:
+        assert pool.info.identity == backend.info.identity  # the same cache keys
+        ray_store = Store.open(f"sqlite:///{toy_env['tmp'] / 'ray.db'}")
+        distributed = execute_run(options, ray_store, prepare_tasks(options), pool, 0.0)
+    finally:
+        pool.close()
+    here, there = _items(local_store, local.id), _items(ray_store, distributed.id)
+    assert here.keys() == there.keys() and len(here) == 12
+    for key, item in here.items():
+        other = there[key]
+        assert other["loglikelihoods"] == pytest.approx(item["loglikelihoods"], abs=1e-5), key
+        assert (other["prediction"], other["correct"], other["cache_key"]) == (
+            item["prediction"],
+            item["correct"],
+            item["cache_key"],
+        )
