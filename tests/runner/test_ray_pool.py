@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +27,9 @@ from agimeter.store.repository import Store  # noqa: E402
 TIMINGS = {"prefill_s", "decode_s", "total_s"}
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A local Ray cluster of 2 CPUs in a temp dir, without the auth token Ray writes to ~/.ray."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RAY_AUTH_MODE", "disabled")
-        ray.init(
-            num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=str(tmp_path_factory.mktemp("ray"))
-        )
-        try:
-            yield str(ray.get_runtime_context().gcs_address)
-        finally:
-            ray.shutdown()
+@pytest.fixture()
+def cluster(ray_cluster: str) -> str:
+    return ray_cluster
 
 
 class _Sink:

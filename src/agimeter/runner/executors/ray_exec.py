@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import time
 from collections import deque
@@ -90,6 +91,26 @@ def worker_specs(model: str, workers: int | None) -> list[str]:
             raise ConfigError(f"--workers {workers}: {model} names {len(endpoints)} endpoints, one worker each")
         return [f"openai:{name}@{u}" for u in endpoints]
     return [model] * (workers or 1)
+
+
+def ensure_ray(address: str | None, cpus: float, on_event: EventSink) -> bool:
+    """Connect to the cluster at ``address``, or start a local one with at least ``cpus`` CPU slots
+    (said plainly when that is more than the machine has: workers then share cores, and their
+    meters show it). Nothing when Ray is running already; True when this call started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    if address is None:
+        cores = os.cpu_count() or 1
+        kwargs["num_cpus"] = max(cores, math.ceil(cpus))
+        if cpus > cores:
+            on_event(f"note: workers need {cpus:g} CPUs on a {cores}-core machine: they share cores")
+    else:
+        kwargs["address"] = address
+    ray.init(**kwargs)
+    return True
 
 
 class _Actor:
@@ -183,9 +204,7 @@ class RayWorkerPool:
         self.max_attempts = max_attempts
         self.session = session
         self.on_event: EventSink = on_event or (lambda message: None)
-        self._started_ray = False
-        if not ray.is_initialized():
-            self._start_ray(ray, address, len(specs), resources)
+        self._started_ray = ensure_ray(address, len(specs) * resources.num_cpus, self.on_event)
         remote = ray.remote(_Actor).options(
             num_cpus=resources.num_cpus,
             num_gpus=resources.num_gpus,
@@ -235,23 +254,6 @@ class RayWorkerPool:
         self.info = _pool_info(cast(list[ModelInfo], infos), specs)
         self._chat: dict[str, str | None] = {}
         self._rejoining: dict[Any, _Slot] = {}
-
-    def _start_ray(self, ray: Any, address: str | None, workers: int, resources: WorkerResources) -> None:
-        kwargs: dict[str, object] = {"include_dashboard": False, "log_to_driver": False}
-        if address is None:
-            # A local cluster: enough CPU slots for the workers asked for, said plainly when that
-            # is more than the machine has (they then share cores, and the meters show it).
-            cores = os.cpu_count() or 1
-            needed = workers * resources.num_cpus
-            kwargs["num_cpus"] = max(cores, int(-(-needed // 1)))
-            if needed > cores:
-                self.on_event(
-                    f"note: {workers} workers × {resources.num_cpus:g} CPUs on {cores} cores: they share cores"
-                )
-        else:
-            kwargs["address"] = address
-        ray.init(**kwargs)
-        self._started_ray = True
 
     @staticmethod
     def _get(refs: list[Any], timeout: float) -> list[object]:
