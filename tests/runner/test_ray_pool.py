@@ -24,7 +24,7 @@ from agimeter.runner.session import RunOptions, execute_run, prepare_tasks  # no
 from agimeter.store.records import RunRecord  # noqa: E402
 from agimeter.store.repository import Store  # noqa: E402
 
-TIMINGS = {"prefill_s", "decode_s", "total_s"}
+TIMINGS = {"prefill_s", "decode_s", "total_s", "judge_s"}
 
 
 @pytest.fixture()
@@ -214,3 +214,26 @@ def test_a_tiny_model_scores_the_same_on_workers(cluster: str, toy_env: dict[str
             item["correct"],
             item["cache_key"],
         )
+
+
+def test_a_judged_conversation_answers_on_workers_and_is_judged_on_the_driver(cluster: str, tmp_path: Path) -> None:
+    """The model phase (every turn, each after the model's own earlier answer) runs on the workers;
+    the judge (a model by role) stays in the driver's process."""
+    from agimeter.testing.judged import candidate, candidate_responses, judge, write_judged_toy
+
+    env = write_judged_toy(tmp_path)
+    options = RunOptions(model="fake:cand", tasks=[str(env["conv"])], data_dir=str(env["data"]), judge="fake:judge")
+    here = Store.open(f"sqlite:///{tmp_path / 'local.db'}")
+    local = execute_run(options, here, prepare_tasks(options), candidate(), 0.0, models={"grader": judge()})
+    script = tmp_path / "candidate.json"
+    script.write_text(json.dumps(candidate_responses()))
+    pool = RayWorkerPool(["fake:cand"] * 2, {"responses_file": str(script), "chat_template": "true"})
+    there = Store.open(f"sqlite:///{tmp_path / 'ray.db'}")
+    try:
+        assert pool.info.identity == candidate().info.identity
+        run = execute_run(options, there, prepare_tasks(options), pool, 0.0, models={"grader": judge()})
+    finally:
+        pool.close()
+    assert run.status == "finished" and local.status == "finished"
+    assert _items(there, run.id) == _items(here, local.id)
+    assert sum(w["requests"] for w in run.summary["workers"]) == 2 * len(_items(here, local.id))  # two turns each
