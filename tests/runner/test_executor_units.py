@@ -59,19 +59,8 @@ def test_worker_resources_are_checked_field_by_field() -> None:
 
 
 def _meter(worker: int, tokens: int, busy_s: float, held_s: float, price: float = 3.6) -> WorkerMeter:
-    zero = {"units": 1, "requests": 1, "computed_prompt_tokens": 0, "prefill_s": 0.0, "decode_s": 0.0}
     return WorkerMeter(
-        worker=worker,
-        model="fake:m",
-        host="h",
-        load_s=0.0,
-        held_s=held_s,
-        busy_s=busy_s,
-        prompt_tokens=tokens,
-        completion_tokens=0,
-        peak_rss_bytes=0,
-        price_per_hour=price,
-        **zero,
+        worker=worker, model="fake:m", held_s=held_s, busy_s=busy_s, prompt_tokens=tokens, price_per_hour=price
     )
 
 

@@ -42,19 +42,19 @@ class WorkerMeter(BaseModel):
     worker: int = Field(ge=0)
     session: int | None = Field(default=None, ge=1)
     model: str  # the model spec this worker loaded (one endpoint of openai:MODEL@URL1,URL2)
-    host: str
+    host: str = "?"
     pid: int | None = None  # of the worker process at its last report (a restarted worker gets another)
-    load_s: float = Field(ge=0)  # the first model load; restarts load again (``restarts``)
-    held_s: float = Field(ge=0)
-    busy_s: float = Field(ge=0)  # computing units, by the worker's own clock
-    units: int = Field(ge=0)
-    requests: int = Field(ge=0)
-    prompt_tokens: int = Field(ge=0)
-    computed_prompt_tokens: int = Field(ge=0)
-    completion_tokens: int = Field(ge=0)
-    prefill_s: float = Field(ge=0)
-    decode_s: float = Field(ge=0)
-    peak_rss_bytes: int = Field(ge=0)
+    load_s: float = Field(default=0.0, ge=0)  # the first model load; restarts load again (``restarts``)
+    held_s: float = Field(default=0.0, ge=0)
+    busy_s: float = Field(default=0.0, ge=0)  # computing units, by the worker's own clock
+    units: int = Field(default=0, ge=0)
+    requests: int = Field(default=0, ge=0)
+    prompt_tokens: int = Field(default=0, ge=0)
+    computed_prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+    prefill_s: float = Field(default=0.0, ge=0)
+    decode_s: float = Field(default=0.0, ge=0)
+    peak_rss_bytes: int = Field(default=0, ge=0)
     cuda_max_allocated_bytes: int | None = Field(default=None, ge=0)
     hardware: HardwareInfo | None = None
     restarts: int = Field(default=0, ge=0)  # process deaths survived (killed, OOM)

@@ -220,24 +220,7 @@ class RayWorkerPool:
                 spec,
                 remote.remote(spec, options),
                 now,
-                WorkerMeter(
-                    worker=i,
-                    session=session,
-                    model=spec,
-                    host="?",
-                    load_s=0.0,
-                    held_s=0.0,
-                    busy_s=0.0,
-                    units=0,
-                    requests=0,
-                    prompt_tokens=0,
-                    computed_prompt_tokens=0,
-                    completion_tokens=0,
-                    prefill_s=0.0,
-                    decode_s=0.0,
-                    peak_rss_bytes=0,
-                    price_per_hour=price_per_hour,
-                ),
+                WorkerMeter(worker=i, model=spec, price_per_hour=price_per_hour),
             )
             for i, spec in enumerate(specs)
         ]
