@@ -6,8 +6,8 @@ Two workloads, each evaluated from scratch (a fresh store) on 1 worker and then 
   model behind an HTTP endpoint (one worker per endpoint, or one slow server each): the workers
   wait, they do not compute, so this shows what the pool itself costs (units, round trips, the
   driver committing every item) and should scale almost perfectly on any machine.
-- ``cpu``: a tiny random Qwen2 (2 layers, built in a temp dir) scoring ARC-Challenge or HellaSwag
-  log-likelihoods in float32 on the CPU. Each worker reserves one CPU (Ray then gives its torch one
+- ``cpu``: a tiny random Qwen2 (2 layers, built in a temp dir) scoring the task's log-likelihoods
+  zero-shot in float32 on the CPU. Each worker reserves one CPU (Ray then gives its torch one
   thread), so on a 2-core machine 2 workers use both cores.
 
 For each it prints: tokens/s over the run's wall time (model load excluded, as agimeter meters it),
@@ -99,7 +99,8 @@ def main() -> None:
             compare("remote", "fake:remote", {"delay_s": args.delay_ms / 1000}, run, tmp)
             if not args.skip_cpu:
                 model = f"hf:{build_tiny_qwen2(tmp / 'tiny', seed=0)}"
-                run = RunOptions(model=model, tasks=[args.task], data_dir=data_dir, limit=args.items)
+                # zero-shot: the tiny model's small vocabulary makes few-shot prompts thousands of tokens long
+                run = RunOptions(model=model, tasks=[args.task], data_dir=data_dir, limit=args.items, num_fewshot=0)
                 compare("cpu", model, {"dtype": "float32", "device": "cpu"}, run, tmp)
         finally:
             ray.shutdown()

@@ -18,7 +18,7 @@ from agimeter.backends.registry import create_backend, split_model_spec
 from agimeter.errors import AgimeterError, ConfigError, ModelError, RunInProgressError
 from agimeter.runner.execute import ChatMode, Executor, PreparedTask, ProgressSink, use_chat
 from agimeter.runner.executors.base import EventSink, WorkerPool
-from agimeter.runner.executors.ray_exec import worker_specs
+from agimeter.runner.executors.ray_exec import RayWorkerPool, WorkerResources, worker_specs
 from agimeter.runner.keys import numerics_of, run_key
 from agimeter.runner.meter import Measurement, Meter, judge_measurement
 from agimeter.runner.sequential import run_until_ci
@@ -155,8 +155,6 @@ def load_backend(options: RunOptions, on_event: EventSink | None = None) -> tupl
     specs = worker_specs(options.model, options.workers)
     backend: Backend
     if options.workers is not None or options.ray_address is not None or len(specs) > 1:
-        from agimeter.runner.executors.ray_exec import RayWorkerPool, WorkerResources
-
         resources = WorkerResources.model_validate(options.worker_resources or {})
         backend = RayWorkerPool(
             specs,
@@ -265,7 +263,7 @@ def execute_run(
         session = store.start_run(run, owner, load_s)
     meter.session_id = session.id
     # Workers of the run's earlier sessions (a resumed distributed run keeps their meters).
-    stored_workers = previous.summary.get("workers") or [] if previous is not None else []
+    stored_workers = (previous.summary.get("workers") or []) if previous is not None else []
     earlier_workers = [w for w in stored_workers if (w.get("session") or 0) < session.number]
     numerics = numerics_of(backend.info)
     executor = Executor(
