@@ -237,3 +237,26 @@ def test_a_judged_conversation_answers_on_workers_and_is_judged_on_the_driver(cl
     assert run.status == "finished" and local.status == "finished"
     assert _items(there, run.id) == _items(here, local.id)
     assert sum(w["requests"] for w in run.summary["workers"]) == 2 * len(_items(here, local.id))  # two turns each
+
+
+def test_one_worker_per_endpoint(cluster: str, toy_env: dict[str, Path], stub_server: Any) -> None:
+    """``openai:MODEL@URL1,URL2``: each worker talks to its own server; the pool's identity covers
+    both endpoints (their results are cached as the pair's, never as one server's)."""
+    from agimeter.backends.registry import create_backend
+    from agimeter.runner.executors.ray_exec import worker_specs
+
+    urls = [stub_server("--first-ms", "1", "--itl-ms", "1") for _ in range(2)]
+    specs = worker_specs(f"openai:stub-model@{urls[0]},{urls[1]}", None)
+    pool = RayWorkerPool(specs, {})
+    options = RunOptions(model="openai:stub-model", tasks=[str(toy_env["gen"])], data_dir=str(toy_env["data"]))
+    store = Store.open(f"sqlite:///{toy_env['tmp'] / 'endpoints.db'}")
+    try:
+        run = execute_run(options, store, prepare_tasks(options), pool, 0.0)
+    finally:
+        pool.close()
+    assert run.status == "finished" and len(_items(store, run.id)) == 40
+    workers = run.summary["workers"]
+    assert [w["model"] for w in workers] == specs and all(w["requests"] > 0 for w in workers)
+    singles = {create_backend(spec).info.identity for spec in specs}
+    assert len(singles) == 2 and pool.info.identity not in singles
+    assert pool.info.extra["endpoints"] == ",".join(specs)
