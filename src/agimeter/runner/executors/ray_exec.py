@@ -56,6 +56,7 @@ from agimeter.runner.executors.local import UnitUsage, UnitWorker, WorkerFacts
 
 MAX_ATTEMPTS = 3
 MAX_RESTARTS = 16  # per worker; beyond this a worker is gone for good
+REJOIN_TRIES = 10  # "died" answers to a restarting worker before it is given up
 
 
 class WorkerResources(BaseModel):
@@ -154,6 +155,7 @@ class _Slot:
     meter: WorkerMeter
     alive: bool = True
     gone: bool = False  # died for good (restarts exhausted), not released at the end
+    asked: int = 0  # failed questions to it since its last death
     ended: float | None = None
     history: list[str] = field(default_factory=list)
 
@@ -338,7 +340,9 @@ class RayWorkerPool:
                 ready, _ = ray.wait([*busy, *rejoining], num_returns=1, timeout=1.0)
                 for ref in ready:
                     if ref in rejoining:
-                        self._rejoin(rejoining.pop(ref), ref, idle)
+                        slot = rejoining.pop(ref)
+                        if (ask := self._rejoin(slot, ref, idle)) is not None:
+                            rejoining[ask] = slot  # still restarting: ask again
                         continue
                     slot, unit = busy.pop(ref)
                     try:
@@ -402,17 +406,31 @@ class RayWorkerPool:
         self.on_event(f"{unit.history[-1]} [{type(err).__name__}]")
         return again
 
-    def _rejoin(self, slot: _Slot, ref: Any, idle: deque[int]) -> None:
-        """A restarted worker answered (its model loaded again), or is gone for good."""
+    def _rejoin(self, slot: _Slot, ref: Any, idle: deque[int]) -> Any | None:
+        """A restarted worker answered (its model loaded again): back to work; or it is still
+        restarting (Ray's ``ActorUnavailableError``): a new question to wait on; or it is gone for
+        good (restarts exhausted, ``ActorDiedError``)."""
         import ray
-        from ray.exceptions import RayActorError, RayTaskError
+        from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
 
         try:
             fact = cast(WorkerFacts, ray.get(ref))
-        except (RayActorError, RayTaskError) as err:
+        except RayActorError as err:
+            # A question asked just after the death can fail while Ray restarts the actor (as
+            # unavailable, or even as died): ask again a few times before giving the worker up.
+            slot.asked += 1
+            if isinstance(err, ActorUnavailableError) or slot.asked < REJOIN_TRIES:
+                time.sleep(0.2)  # Ray answers at once while the actor restarts: do not spin
+                return slot.actor.facts.remote()
             slot.alive, slot.gone, slot.ended = False, True, time.perf_counter()
             self.on_event(f"worker {slot.index} is gone for good: {str(err).splitlines()[0]}")
-            return
+            return None
+        except RayTaskError as err:
+            slot.alive, slot.gone, slot.ended = False, True, time.perf_counter()
+            self.on_event(f"worker {slot.index} is gone for good: {str(err).splitlines()[0]}")
+            return None
+        slot.asked = 0
         slot.meter = slot.meter.model_copy(update={"pid": fact.pid, "host": fact.host})
         self.on_event(f"worker {slot.index} restarted (pid {fact.pid}, model loaded in {fact.load_s:.1f} s)")
         idle.append(slot.index)
+        return None
