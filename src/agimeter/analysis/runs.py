@@ -22,6 +22,7 @@ from agimeter.records.perf import PerfResult
 from agimeter.records.protocol import TaskProtocol
 from agimeter.records.run import BadRunError, RunRecord
 from agimeter.records.summary import EvalSummary, PerfSummary
+from agimeter.records.workers import WorkerMeter
 from agimeter.scoring.aggregate import TaskScore, summarize
 from agimeter.store.repository import Store
 
@@ -83,10 +84,19 @@ def run_judge(run: RunRecord) -> JudgeMeasurement | None:
 
 
 def run_cost(run: RunRecord, measurement: Measurement) -> CostBlock:
-    config = run.checked().config
+    checked = run.checked()
+    config = checked.config
     profile = HardwareProfile(price_per_hour=config.price_per_hour, example=config.price_is_example)
+    workers = checked.summary.workers if isinstance(checked.summary, EvalSummary) else []
+    if workers:  # on Ray workers, each is billed for the time it was held (its model load included)
+        measurement = measurement.model_copy(update={"wall_s": sum(w.held_s for w in workers), "load_s": 0.0})
     api = config.api_price if isinstance(config, RunOptions) else None
     return price_run(measurement, config.profile, profile, api)
+
+
+def run_workers(run: RunRecord) -> list[WorkerMeter]:
+    """The per-worker meters of a run on Ray workers; none for a run in one process."""
+    return eval_summary(run).workers
 
 
 def run_judge_cost(run: RunRecord, judge: JudgeMeasurement) -> JudgeCost:

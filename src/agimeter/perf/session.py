@@ -8,20 +8,22 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agimeter.backends.base import Backend
-from agimeter.backends.capabilities import Streams
 from agimeter.backends.hardware import detect_hardware
-from agimeter.backends.stream import StreamTrace
 from agimeter.errors import ConfigError
-from agimeter.perf.loadgen import HTTPTarget, LocalTarget, PointSpec, Progress, StreamTarget, run_point
+from agimeter.perf.loadgen import PointSpec, Progress, StreamTarget, run_point
 from agimeter.perf.metrics import parse_slo, summarize_point
+from agimeter.perf.targets import make_target
 from agimeter.perf.workload import PerfPrompt, load_tokenizer, synthetic_prompts, task_prompts
 from agimeter.records.options import PerfOptions
 from agimeter.records.perf import PerfResult, PointSummary
 from agimeter.records.run import RunRecord
 from agimeter.records.summary import PerfSummary
+
+if TYPE_CHECKING:
+    from agimeter.perf.distributed import LoadWorkers
 
 
 def build_prompts(options: PerfOptions, n: int) -> list[PerfPrompt]:
@@ -29,30 +31,6 @@ def build_prompts(options: PerfOptions, n: int) -> list[PerfPrompt]:
         return task_prompts(options.prompts_from, options.data_dir, n, options.seed)
     encode, vocab = load_tokenizer(options.tokenizer) if options.tokenizer else (None, [])
     return synthetic_prompts(n, options.input_tokens, encode=encode, vocab=vocab, seed=options.seed)
-
-
-def make_target(backend: Backend, options: PerfOptions) -> StreamTarget:
-    """The streaming target for a backend: an HTTP server (openai:) or an in-process backend that
-    generates token by token (gguf:)."""
-    from agimeter.backends.openai_compat import OpenAIBackend
-
-    if isinstance(backend, OpenAIBackend):
-
-        def build(prompt: str, max_tokens: int) -> tuple[str, dict[str, Any]]:
-            return backend.stream_payload(prompt, max_tokens, ignore_eos=options.ignore_eos)
-
-        return HTTPTarget(backend.endpoint, build)
-    if isinstance(backend, Streams):
-        streams = backend
-
-        def generate(prompt: str, max_tokens: int) -> StreamTrace:
-            return streams.stream_trace(prompt, max_tokens, ignore_eos=options.ignore_eos)
-
-        return LocalTarget(generate)
-    raise ConfigError(
-        f"agimeter perf needs a backend that streams (openai:, gguf:), not {backend.info.backend}:; "
-        "serve the model with vLLM or llama.cpp and point openai: at it"
-    )
 
 
 def run_perf(
@@ -68,6 +46,7 @@ def run_perf(
     n_prompts = min(options.requests or 10_000, 10_000)
     prompts = build_prompts(options, n_prompts)
     points: list[PointSummary] = []
+    workers = _load_workers(options) if options.workers else None
     for level in options.levels:
         spec = PointSpec(
             mode=options.mode,
@@ -78,9 +57,19 @@ def run_perf(
             seed=options.seed,
             max_concurrency=options.max_concurrency,
         )
+        if workers is not None:
+            try:
+                run, overheads = workers.run_point(prompts, spec, options.warmup)
+            except BaseException:
+                workers.close()
+                raise
+            points.append(summarize_point(run, slo).model_copy(update={"workers": overheads}))
+            continue
         target = make_target(backend, options)
         run = asyncio.run(_run_one(target, prompts, spec, options.warmup, progress(spec) if progress else None))
         points.append(summarize_point(run, slo))
+    if workers is not None:
+        workers.close()
     return PerfResult(
         options=options,
         slo_s=slo,
@@ -89,6 +78,14 @@ def run_perf(
         cost=None,
         client_hardware=detect_hardware(),
     )
+
+
+def _load_workers(options: PerfOptions) -> LoadWorkers:
+    from agimeter.perf.distributed import LoadWorkers
+
+    build = options.model_dump(mode="json")
+    backend_options = dict[str, object](options.backend_options)
+    return LoadWorkers(options.model, backend_options, build, options.workers or 1, address=options.ray_address)
 
 
 async def _run_one(

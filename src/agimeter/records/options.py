@@ -54,6 +54,11 @@ class RunOptions(PricedOptions):
     judge_options: dict[str, str] = Field(default_factory=dict)
     judge_price_per_hour: float | None = Field(default=None, ge=0)
     judge_api_price: PriceRow | None = None
+    # Scale-out on Ray (``runner.executors``): workers (None: in process, unless the model names
+    # several endpoints), an existing cluster's address, and each worker's resources.
+    workers: int | None = Field(default=None, ge=1)
+    ray_address: str | None = None
+    worker_resources: dict[str, Any] | None = None
 
 
 class PerfOptions(PricedOptions):
@@ -73,6 +78,9 @@ class PerfOptions(PricedOptions):
     ignore_eos: bool = True
     slo: str | None = None
     seed: int = 0
+    # Load generation from N Ray workers (``perf.distributed``), on a cluster at this address.
+    workers: int | None = Field(default=None, ge=1)
+    ray_address: str | None = None
 
 
 RunConfig = RunOptions | PerfOptions

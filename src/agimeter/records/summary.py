@@ -21,6 +21,7 @@ from agimeter.records.judged import JudgedFigures
 from agimeter.records.measurement import JudgeMeasurement, Measurement, migrate_measurement
 from agimeter.records.perf import PerfResult, migrate_perf
 from agimeter.records.protocol import TaskProtocol
+from agimeter.records.workers import WorkerMeter
 
 SummaryKind = Literal["eval", "perf"]
 
@@ -53,6 +54,7 @@ class EvalSummary(FiniteOnly):
     sequential: dict[str, SequentialResult] = Field(default_factory=dict)
     judge: JudgeMeasurement | None = None  # judged tasks: the judge model's own meter
     judged: list[JudgedFigures] = Field(default_factory=list)  # and their figures (scoring.judge.figures)
+    workers: list[WorkerMeter] = Field(default_factory=list)  # a run on Ray workers: each one's meter
 
 
 class PerfSummary(FiniteOnly):

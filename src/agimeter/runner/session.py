@@ -19,7 +19,10 @@ from agimeter.records.protocol import TaskProtocol
 from agimeter.records.run import RunRecord, RunStatus
 from agimeter.records.sessions import Owner
 from agimeter.records.summary import EvalSummary, SequentialResult
+from agimeter.records.workers import WorkerMeter
 from agimeter.runner.execute import Executor, PreparedTask, ProgressSink, use_chat
+from agimeter.runner.executors.base import EventSink, WorkerPool
+from agimeter.runner.executors.ray_exec import RayWorkerPool, WorkerResources, worker_specs
 from agimeter.runner.heartbeat import Heartbeat, this_process
 from agimeter.runner.keys import numerics_of, run_key, stack_field
 from agimeter.runner.meter import Meter, judge_measurement
@@ -105,14 +108,29 @@ def load_judge(options: RunOptions, spec: str) -> tuple[Backend, float]:
     return backend, time.perf_counter() - start
 
 
-def load_backend(options: RunOptions) -> tuple[Backend, float]:
+def load_backend(options: RunOptions, on_event: EventSink | None = None) -> tuple[Backend, float]:
+    """The run's backend: loaded here, or a pool of Ray workers each loading it (``--workers``,
+    ``--ray-address``, or ``openai:MODEL@URL1,URL2``); ``on_event`` hears of workers' failures."""
     split_model_spec(options.model)  # validate the prefix before paying for imports
     start = time.perf_counter()
     backend_kwargs: dict[str, object] = {"dtype": options.dtype, "device": options.device}
     if options.batch_size is not None:
         backend_kwargs["batch_size"] = options.batch_size
     backend_kwargs.update(options.backend_options)
-    backend = create_backend(options.model, **backend_kwargs)
+    specs = worker_specs(options.model, options.workers)
+    backend: Backend
+    if options.workers is not None or options.ray_address is not None or len(specs) > 1:
+        resources = WorkerResources.model_validate(options.worker_resources or {})
+        backend = RayWorkerPool(
+            specs,
+            backend_kwargs,
+            resources=resources,
+            address=options.ray_address,
+            price_per_hour=options.price_per_hour,
+            on_event=on_event,
+        )
+    else:
+        backend = create_backend(options.model, **backend_kwargs)
     return backend, time.perf_counter() - start
 
 
@@ -210,6 +228,10 @@ def execute_run(
         )
         session = store.start_run(run, owner, load_s)
     meter.session_id = session.id
+    # Workers of the run's earlier sessions (a resumed distributed run keeps their meters).
+    stored = previous.checked().summary if previous is not None else None
+    stored_workers = stored.workers if isinstance(stored, EvalSummary) else []
+    earlier_workers = [w for w in stored_workers if (w.session or 0) < session.number]
     numerics = numerics_of(backend.info)
     executor = Executor(
         backend, store, meter, numerics=numerics, chat_mode=options.chat, progress=progress, models=models
@@ -237,6 +259,12 @@ def execute_run(
             judge = judge_measurement(spec, grader.info, judge_load_s, totals)
             # The judged tasks' figures, for readers of run summaries (reports, the server).
             judged = judged_figures(store.run_items(run_id))
+        workers: list[WorkerMeter] = []
+        if isinstance(backend, WorkerPool):
+            workers = [
+                *earlier_workers,
+                *(w.model_copy(update={"session": session.number}) for w in backend.worker_meters()),
+            ]
         summary = EvalSummary(
             measurement=meter.measurement(totals),
             protocols=protocols,
@@ -246,6 +274,7 @@ def execute_run(
             sequential=sequential,
             judge=judge,
             judged=judged,
+            workers=workers,
         )
         store.update_run(run_id, status=status, summary=summary, error=error, tick=meter.tick(final=final))
 
