@@ -29,7 +29,6 @@ from agimeter.store.repository import Store  # noqa: E402
 TIMINGS = {"prefill_s", "decode_s", "total_s", "judge_s"}
 
 
-@pytest.fixture()
 def _summary(run: RunRecord) -> EvalSummary:
     assert isinstance(run.summary, EvalSummary)
     return run.summary
@@ -41,6 +40,7 @@ def _measurement(run: RunRecord) -> Measurement:
     return measured
 
 
+@pytest.fixture()
 def cluster(ray_cluster: str) -> str:
     return ray_cluster
 
@@ -193,10 +193,10 @@ def test_cli_runs_on_an_existing_cluster_and_shows_each_worker(
     assert "scaling efficiency" in done.stdout and "Σ worker-hours" in done.stdout
     shown = agimeter("show", Store.open(store).list_runs()[0].id, "--store", store, "--format", "json")
     payload = json.loads(shown.stdout)
-    assert [w.worker for w in payload["workers"]] == [0, 1]
+    assert [w["worker"] for w in payload["workers"]] == [0, 1]
     assert payload["scaling"]["workers"] == 2 and payload["scaling"]["tokens_per_s"] > 0
     # billed per worker: Σ of the workers' held seconds, not the driver's wall time
-    assert payload["cost"]["billed_s"] == pytest.approx(sum(w.held_s for w in payload["workers"]))
+    assert payload["cost"]["billed_s"] == pytest.approx(sum(w["held_s"] for w in payload["workers"]))
 
 
 @pytest.mark.slow
