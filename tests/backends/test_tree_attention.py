@@ -15,6 +15,7 @@ from agimeter.backends._tree_attention import (
     TILE_ROWS,
     build_layout,
     dense_allowed,
+    sdpa,
     tree_attention,
 )
 
@@ -160,3 +161,15 @@ def test_a_shared_trunk_rides_with_the_first_pack_and_is_computed_once() -> None
     trunk = set(trunk_forwards[0].nodes[:keep])
     assert all(not trunk & set(f.nodes) for f in forwards[1:])  # the trunk is computed once
     assert {node for f in forwards for node in f.nodes} == set(range(len(trie.tokens)))
+
+
+@pytest.mark.parametrize("masked", [True, False])
+def test_grouped_heads_with_repeated_keys_equal_native_gqa(masked: bool) -> None:
+    """The repeat-keys branch is what CUDA runs with a mask; here both branches run on the CPU."""
+    q, k, v = torch.randn(2, HEADS, 17, DIM), torch.randn(2, KV_HEADS, 17, DIM), torch.randn(2, KV_HEADS, 17, DIM)
+    mask = torch.rand(2, 1, 17, 17) > 0.5 if masked else None
+    if mask is not None:
+        mask[..., 0] = True
+    native = sdpa(q, k, v, mask, None, native_gqa=True)
+    repeated = sdpa(q, k, v, mask, None, native_gqa=False)
+    torch.testing.assert_close(native, repeated, rtol=1e-5, atol=1e-6)

@@ -11,9 +11,10 @@ Two remedies, measured in docs/perf_profile.md:
   ``import torch``; ``agimeter/__init__`` calls it (a user's own OMP_WAIT_POLICY or
   GOMP_SPINCOUNT wins).
 - :class:`ThreadTuner`: while any of the process's threads wait on a run queue (``schedstat``),
-  a few decoder layers of each forward run with another thread count and the faster one is
-  kept. Layers of one forward do the same work, so neighbouring layers are a paired comparison
-  taken within milliseconds, immune to the load drifting between forwards.
+  every 4th-16th decoder layer runs with the other thread count (the full count or one) and the
+  faster is kept, from the next layer on. Layers of one forward do the same work, so an
+  alternative layer against the layers just before it is a paired comparison taken within
+  milliseconds, immune to the load drifting between forwards; one forward is enough to switch.
 """
 
 from __future__ import annotations
@@ -69,32 +70,34 @@ def run_queue_wait_s() -> float | None:
 
 
 class ThreadTuner:
-    """Chooses torch's intra-op thread count by timing decoder layers within each forward."""
+    """Chooses torch's intra-op thread count by timing decoder layers as a forward runs."""
 
     MIN_ROWS = 64
     """Smaller forwards are too short to time; they run at the current choice."""
     CONTENDED = 0.05
     """Run-queue wait per wall second above which the alternative is tried."""
+    RECENT = 4
+    """Layers at the current count that an alternative layer is compared with."""
 
     def __init__(self, max_threads: int) -> None:
         self.max_threads = max_threads
         self.threads = max_threads
+        # One process beside us takes a core: max - 1 fits many cores; on few, 1 avoids barriers.
+        self.candidates = sorted({max_threads, max(1, max_threads - 1), 1}, reverse=True)
         self.log_gain: dict[int, float] = {}
-        """Per alternative: smoothed log(time at current choice / time at alternative)."""
+        """Per alternative count: smoothed log(layer time at ``threads`` / layer time at it)."""
         self.period = 4
-        self._alternative = self._other()
-        self._layer = 0
+        self._turn = 0
+        self.switches = 0
         self._explore = False
-        self._times: dict[int, list[float]] = {}
+        self._layer = 0
+        self._running = max_threads
+        self._base: list[float] = []
         self._started = 0.0
         self._wait_mark: tuple[float, float] | None = None
-        self.switches = 0
-
-    def _other(self) -> int:
-        return 1 if self.threads != 1 else self.max_threads
 
     def begin_forward(self, rows: int) -> None:
-        """Called before each forward: decide whether this one explores."""
+        """Called before each forward: decide whether its layers may explore."""
         import torch
 
         wait = run_queue_wait_s()
@@ -104,46 +107,56 @@ class ThreadTuner:
             wall = now - self._wait_mark[0]
             contended = wall > 0 and (wait - self._wait_mark[1]) / wall > self.CONTENDED
         self._wait_mark = (now, wait) if wait is not None else None
-        # Quiet at the full thread count: nothing to win. One thread: a quiet machine looks the
+        # Quiet at the full thread count: nothing to win. Below it, a quiet machine looks the
         # same from here, so keep checking the full count now and then.
-        self._explore = self.max_threads > 1 and rows >= self.MIN_ROWS and (contended or self.threads == 1)
+        wider = self.threads < self.max_threads
+        self._explore = self.max_threads > 1 and rows >= self.MIN_ROWS and (contended or wider)
         self._layer = 0
-        self._times = {}
+        self._base = []  # layer times depend on the forward's size: compare within one forward
         torch.set_num_threads(self.threads)
 
     def before_layer(self) -> None:
         import torch
 
-        if self._explore:
-            explore = self._layer % self.period == self.period // 2
-            torch.set_num_threads(self._alternative if explore else self.threads)
+        explore = self._explore and self._layer % self.period == self.period // 2
+        if explore:
+            others = [c for c in self.candidates if c != self.threads]
+            self._turn += 1
+            self._running = others[self._turn % len(others)]
+        else:
+            self._running = self.threads
+        if torch.get_num_threads() != self._running:
+            torch.set_num_threads(self._running)
         self._started = time.perf_counter()
 
     def after_layer(self) -> None:
-        import torch
-
         elapsed = time.perf_counter() - self._started
-        self._times.setdefault(torch.get_num_threads(), []).append(elapsed)
         self._layer += 1
+        if self._running == self.threads:
+            self._base.append(elapsed)
+        elif len(self._base) >= 2:
+            self._judge(elapsed)
+
+    def _judge(self, alternative_s: float) -> None:
+        """Fold one alternative layer into its estimate; switch when the alternative is faster."""
+        count = self._running
+        gain = math.log(_median(self._base[-self.RECENT :]) / max(alternative_s, 1e-9))
+        previous = self.log_gain.get(count)
+        smoothed = gain if previous is None else 0.5 * previous + 0.5 * gain
+        if smoothed > 0.05:
+            self.log_gain = {self.threads: -smoothed}  # the others were relative to the old count
+            self.threads = count
+            self.switches += 1
+            self.period = 4
+            self._base = [alternative_s]
+        else:
+            self.log_gain[count] = smoothed
+            # Clearly slower alternatives need checking less often.
+            self.period = 16 if max(self.log_gain.values()) < -0.3 else 8
 
     def end_forward(self) -> None:
-        """Compare the layers of the forward just run; switch when the alternative was faster."""
         import torch
 
-        base, alt = self._times.get(self.threads, []), self._times.get(self._alternative, [])
-        if self._explore and len(base) >= 2 and alt:
-            gain = math.log(_median(base) / _median(alt))
-            previous = self.log_gain.get(self._alternative)
-            smoothed = gain if previous is None else 0.5 * previous + 0.5 * gain
-            self.log_gain[self._alternative] = smoothed
-            if smoothed > 0.05:
-                self.threads, self._alternative = self._alternative, self.threads
-                self.log_gain = {self._alternative: -smoothed}
-                self.switches += 1
-                self.period = 4
-            else:
-                # A clearly slower alternative needs checking less often.
-                self.period = 16 if smoothed < -0.3 else 8
         torch.set_num_threads(self.threads)
 
     @contextmanager

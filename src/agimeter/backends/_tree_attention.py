@@ -204,15 +204,24 @@ def dense_allowed(parent_slots: Sequence[int], cached: int) -> np.ndarray:
     return allowed
 
 
-def _sdpa(
-    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None, scale: float | None
+def sdpa(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    mask: torch.Tensor | None,
+    scale: float | None,
+    native_gqa: bool | None = None,
 ) -> torch.Tensor:
+    """SDPA with a boolean mask, or causal when there is none; grouped-query heads natively
+    where the kernel supports it (``native_gqa`` None: CPU always, other devices without a mask,
+    as CUDA's mask-capable kernel has no GQA and enable_gqa would fall back to the math kernel)."""
     groups = query.shape[1] // key.shape[1]
-    if groups > 1 and mask is not None and query.device.type != "cpu":
-        # CUDA's mask-capable kernel has no GQA; enable_gqa with a mask would fall back to math.
+    if native_gqa is None:
+        native_gqa = query.device.type == "cpu" or mask is None
+    if groups > 1 and not native_gqa:
         key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
     return F.scaled_dot_product_attention(
-        query, key, value, attn_mask=mask, is_causal=mask is None, scale=scale, enable_gqa=groups > 1
+        query, key, value, attn_mask=mask, is_causal=mask is None, scale=scale, enable_gqa=groups > 1 and native_gqa
     )
 
 
@@ -241,12 +250,14 @@ def tree_attention(
     window = sliding_window if layout.windows else None
     heads, rows, dim = query.shape[1], query.shape[2], query.shape[3]
     kv_heads = key.shape[1]
-    out = query.new_empty((1, rows, heads, dim))
     cached = key.shape[2] - rows
+    if (rows, cached) != (layout.rows, layout.cached):
+        raise RuntimeError(f"tree layout for {layout.rows} rows after {layout.cached} cached keys, got {rows}/{cached}")
+    out = query.new_empty((1, rows, heads, dim))
     for start, stop in layout.chains:
         mask = layout.chain_mask(start, stop, window)
         keys = slice(0 if mask is not None and start == 0 else cached + start, cached + stop)
-        result = _sdpa(query[:, :, start:stop], key[:, :, keys], value[:, :, keys], mask, scaling)
+        result = sdpa(query[:, :, start:stop], key[:, :, keys], value[:, :, keys], mask, scaling)
         out[:, start:stop] = result.transpose(1, 2)
     tiles = layout.tiles
     if tiles is not None:
@@ -254,7 +265,7 @@ def tree_attention(
         q = query[0].index_select(1, tiles.query_index).view(heads, batch, qmax, dim).transpose(0, 1)
         k = key[0].index_select(1, tiles.key_index).view(kv_heads, batch, kmax, dim).transpose(0, 1)
         v = value[0].index_select(1, tiles.key_index).view(kv_heads, batch, kmax, dim).transpose(0, 1)
-        result = _sdpa(q, k, v, layout.tile_mask(window), scaling)  # (B, heads, qmax, dim)
+        result = sdpa(q, k, v, layout.tile_mask(window), scaling)  # (B, heads, qmax, dim)
         flat = result.transpose(1, 2).reshape(batch * qmax, heads, dim)
         out[0].index_copy_(0, tiles.target, flat.index_select(0, tiles.source))
     return out, None
