@@ -11,7 +11,60 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["pytester"]  # tests/test_conftest.py runs this file's fixtures and hooks in a sandbox
+
 CliRunner = Callable[..., "subprocess.CompletedProcess[str]"]
+REPO = Path(__file__).resolve().parents[1]
+# Under CI (``.ci/run`` exports CI=true) missing test data fails the tests that need it: a CI run must
+# never pass by skipping them. Elsewhere (a clone without ../shared) they skip, saying what to set.
+CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+# Test data: the benchmark snapshot and the published catalog ------------------------------------
+def _configured_data_dir() -> Path:
+    """AGIMETER_DATA_DIR, else ``../shared/benchmarks`` beside the repository (never an absolute path)."""
+    configured = os.environ.get("AGIMETER_DATA_DIR")
+    return Path(configured).expanduser() if configured else REPO.parent / "shared" / "benchmarks"
+
+
+def _configured_catalog() -> Path:
+    """AGIMETER_CATALOG, else ``catalog/published.json`` beside the benchmark data dir."""
+    configured = os.environ.get("AGIMETER_CATALOG")
+    return Path(configured).expanduser() if configured else _configured_data_dir().parent / "catalog" / "published.json"
+
+
+def _missing(what: str) -> None:
+    """Fail under CI (a missing data dir is a broken CI setup); elsewhere let the caller skip."""
+    if CI:
+        pytest.fail(f"{what} (CI=true: missing test data fails instead of skipping)", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def data_dir_if_present() -> Path | None:
+    """The benchmark data dir, or None outside CI when it is absent (for tests with a fallback)."""
+    path = _configured_data_dir()
+    if (path / "MANIFEST.json").is_file():
+        return path
+    _missing(f"benchmark data not found at {path}: set AGIMETER_DATA_DIR or put shared/benchmarks beside the repo")
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_dir(data_dir_if_present: Path | None) -> Path:
+    """The benchmark data dir (``MANIFEST.json`` inside); skips when absent, fails under CI=true."""
+    if data_dir_if_present is None:
+        pytest.skip(f"benchmark data not found at {_configured_data_dir()} (set AGIMETER_DATA_DIR)")
+    return data_dir_if_present
+
+
+@pytest.fixture(scope="session")
+def published_catalog() -> Path:
+    """The published catalog (``published.json``); skips when absent, fails under CI=true."""
+    path = _configured_catalog()
+    if not path.is_file():
+        _missing(f"published catalog not found at {path}: set AGIMETER_CATALOG or AGIMETER_DATA_DIR")
+        pytest.skip(f"published catalog not found at {path} (set AGIMETER_CATALOG or AGIMETER_DATA_DIR)")
+    return path
 
 
 def _run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -124,7 +177,7 @@ def stub_server() -> Iterator[StubFactory]:
 # Browser tests ------------------------------------------------------------------------------
 # Playwright drives Debian's chromium (``playwright install`` cannot download browsers here;
 # .ci/run installs the ``chromium`` package). Screenshots land in artifacts/screenshots/.
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+ARTIFACTS = REPO / "artifacts" / "screenshots"
 
 
 def _chromium_path() -> str | None:
@@ -171,3 +224,51 @@ def page(browser: object, request: pytest.FixtureRequest) -> Iterator[object]:
     context.close()
     assert not errors, f"JavaScript errors: {errors}"
     assert not outside, f"requests outside the machine: {outside}"
+
+
+# Timing assertions ---------------------------------------------------------------------------
+# A test marked ``@pytest.mark.timing`` asserts a bound on elapsed time that a busy shared machine
+# can miss once. It is run a second time when its first attempt fails an assertion; both attempts
+# are reported (the terminal summary lists every retry, the failure message holds both reasons),
+# so a bound that only passes on retry is visible rather than quietly loosened.
+_TIMING_RETRIES: list[str] = []
+
+
+def _retry_once(item: pytest.Function) -> None:
+    import functools
+
+    test = item.obj
+
+    @functools.wraps(test)
+    def run_twice(*args: object, **kwargs: object) -> None:
+        try:
+            test(*args, **kwargs)
+            return
+        except AssertionError as first:
+            reason = _one_line(first)
+        try:
+            test(*args, **kwargs)
+        except AssertionError as second:
+            _TIMING_RETRIES.append(f"{item.nodeid}: failed twice: 1st {reason}; 2nd {_one_line(second)}")
+            raise AssertionError(f"timing: failed on both attempts\n1st: {reason}\n2nd: {second}") from second
+        _TIMING_RETRIES.append(f"{item.nodeid}: passed on the 2nd attempt; 1st failed: {reason}")
+        item.user_properties.append(("timing_first_attempt", reason))
+
+    item.obj = run_twice
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())[:300] or type(err).__name__
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if isinstance(item, pytest.Function) and item.get_closest_marker("timing") is not None:
+            _retry_once(item)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _TIMING_RETRIES:
+        terminalreporter.section("timing retries")
+        for line in _TIMING_RETRIES:
+            terminalreporter.write_line(line)

@@ -42,6 +42,7 @@ class FileConfig(BaseModel):
     catalog: str | None = None  # published-numbers catalog (published.json)
     usd_per_cny: float | None = Field(default=None, gt=0)  # explicit exchange rate, never assumed
     prices: list[dict[str, Any]] = Field(default_factory=list)  # provider prices, see agimeter.cost.prices
+    judge: str | None = None  # the default judge model of judged tasks (a model spec, as --judge)
 
 
 # Illustrative prices (USD/hour) so that cost is never blank; override in the config file.

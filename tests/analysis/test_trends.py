@@ -8,7 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from agimeter.analysis.trends import DAYS_PER_MONTH, TrendPoint, fit_trend, frontier_indices, months_interval
+from agimeter.analysis.trends import (
+    DAYS_PER_MONTH,
+    MIN_FRONTIER_POINTS,
+    TrendPoint,
+    fit_trend,
+    frontier_indices,
+    months_interval,
+)
 
 START = dt.date(2022, 1, 1)
 
@@ -94,17 +101,22 @@ def test_degenerate_inputs_give_a_status_not_an_error() -> None:
         TrendPoint(key=k, model=k, date=START, value=v, provenance="published") for k, v in (("a", 1.0), ("b", 2.0))
     ]
     fit = fit_trend(same_day, "up", "density", n_boot=10)
-    assert fit.status.startswith("fewer than 2") and fit.months_per_factor_2 is None and fit.n_points == 1
+    assert fit.status.startswith("insufficient: fewer than 2") and fit.months_per_factor_2 is None
+    assert fit.n_points == 1
     assert fit_trend([], "up", "density").status.startswith("no dated points")
     two = [
         *same_day,
         TrendPoint(key="c", model="c", date=START + dt.timedelta(days=61), value=8.0, provenance="published"),
     ]
+    # Issue 15 changed this: two frontier points used to give status ok, a 0.99-month doubling time
+    # and a CI; below MIN_FRONTIER_POINTS there is no fit, only the points.
     small = fit_trend(two, "up", "density", n_boot=200, seed=0)
-    assert small.status == "ok" and small.r2 == pytest.approx(1.0)
-    assert small.months_per_factor_2 == pytest.approx(61 / DAYS_PER_MONTH / 2)  # x4 in 61 days
-    assert 0 < small.n_boot_degenerate < 200  # resamples without c have one date
-    assert small.model_dump(mode="json")["months_ci"] is not None
+    assert (
+        small.status
+        == f"insufficient: 2 frontier points on distinct dates (a fit needs at least {MIN_FRONTIER_POINTS})"
+    )
+    assert small.months_per_factor_2 is None and small.model_dump(mode="json")["months_ci"] is None
+    assert [p.key for p in small.frontier] == ["b", "c"] and small.band == []
 
 
 def test_a_non_finite_point_refuses_the_fit_and_says_which() -> None:
@@ -124,3 +136,29 @@ def test_non_positive_points_are_left_out_and_counted() -> None:
     fit = fit_trend([*points, zero], "up", "x", n_boot=50)
     assert fit.status == "ok" and fit.n_dropped == 1 and "free" not in {p.key for p in fit.points}
     assert fit_trend(points, "up", "x", n_boot=50).n_dropped == 0
+
+
+def _leaders(n: int, months_per_factor_2: float = 4.0) -> list[TrendPoint]:
+    """``n`` points, each a new record: one every two months, every other one 0.1 (ln) above the line."""
+    rate = math.log(2.0) / (months_per_factor_2 * DAYS_PER_MONTH)
+    days = [round(i * 2 * DAYS_PER_MONTH) for i in range(n)]
+    return [
+        TrendPoint(key=f"p{i}", model=f"p{i}", date=START + dt.timedelta(days=d),
+                   value=math.exp(rate * d + 0.1 * (i % 2)), provenance="published")
+        for i, d in enumerate(days)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("n", "status"), [(2, "insufficient"), (4, "insufficient"), (12, "ok")])
+def test_minimum_evidence_two_four_and_twelve_points(n: int, status: str) -> None:
+    fit = fit_trend(_leaders(n), "up", "density", n_boot=500, seed=0)
+    assert fit.status.split(":")[0] == status and fit.n_points == n
+    if status == "ok":
+        assert fit.months_ci is not None and fit.months_per_factor_2 == pytest.approx(4.0, rel=0.15)
+        assert fit.degenerate_fraction is not None and fit.degenerate_fraction <= 0.02  # ~e^-11 with 12 records
+        # the band: one fitted value per date, inside its own interval, spanning the points
+        assert fit.band[0].date == fit.points[0].date and fit.band[-1].date == fit.points[-1].date
+        assert all(b.low <= b.value <= b.high for b in fit.band) and any(b.low < b.high for b in fit.band)
+    else:
+        assert f"{n} frontier points" in fit.status and f"at least {MIN_FRONTIER_POINTS}" in fit.status
+        assert fit.slope_per_year is None and fit.months_ci is None and fit.band == []

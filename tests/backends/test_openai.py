@@ -17,6 +17,7 @@ from agimeter.testing.stub_server import _logprob, _tokens
 FAST = {"max_retries": "3", "backoff_base_s": "0.01"}
 
 
+@pytest.mark.timing  # the TTFT bound: retried once on a busy machine, both attempts reported
 def test_generate_text_usage_and_ttft(stub_server) -> None:
     url = stub_server("--first-ms", "40", "--itl-ms", "2", "--responses", json.dumps({"capital": "Paris is it."}))
     backend = create(f"stub-model@{url}", **FAST)

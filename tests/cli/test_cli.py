@@ -144,8 +144,8 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(agimeter: Cli,
     assert con.execute("select count(*) from item_results").fetchone()[0] == 40
 
 
-def test_tasks_lists_builtins(agimeter: Cli) -> None:
-    res = agimeter("tasks", "--data-dir", str(Path(__file__).parents[3] / "shared" / "benchmarks"))
+def test_tasks_lists_builtins(agimeter: Cli, data_dir: Path) -> None:
+    res = agimeter("tasks", "--data-dir", str(data_dir))
     assert res.returncode == 0, res.stderr
     for name in ("mmlu", "arc_challenge", "hellaswag", "gsm8k"):
         assert name in res.stdout

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from agimeter.testing.records import sqlite_count
+
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 LIMIT = 30  # items per task of the offline suite: 6 tasks, 180 items
@@ -50,23 +52,10 @@ def _popen(store: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
 
 
-def _count(store: Path, sql: str) -> int:
-    if not store.exists():
-        return 0
-    try:
-        con = sqlite3.connect(store, timeout=30)
-        try:
-            return int(con.execute(sql).fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.OperationalError:  # tables not created yet
-        return 0
-
-
 def _wait_for_items(proc: subprocess.Popen[bytes], store: Path, target: int, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        if _count(store, "select count(*) from run_items") >= target:
+        if sqlite_count(store, "select count(*) from run_items") >= target:
             return
         time.sleep(0.02)
     assert proc.poll() is not None or time.monotonic() < deadline, f"no {target} items within {timeout} s"
@@ -128,7 +117,7 @@ def test_kill_9_twenty_times_then_resume_equals_an_uninterrupted_run(agimeter: C
             kills += 1
         proc.wait()
     assert kills == 20
-    assert _count(killed, "select count(*) from run_items") < ITEMS
+    assert sqlite_count(killed, "select count(*) from run_items") < ITEMS
 
     final = agimeter(*_run_args(killed), "--format", "json")
     assert final.returncode == 0, final.stderr
@@ -137,15 +126,15 @@ def test_kill_9_twenty_times_then_resume_equals_an_uninterrupted_run(agimeter: C
 
     # 0 lost, 0 duplicated.
     for store in (straight, killed):
-        assert _count(store, "select count(*) from runs") == 1
-        assert _count(store, "select count(*) from item_results") == ITEMS
-        assert _count(store, "select count(*) from run_items") == ITEMS
-        assert _count(store, "select count(*) from (select distinct task, doc_id from run_items)") == ITEMS
+        assert sqlite_count(store, "select count(*) from runs") == 1
+        assert sqlite_count(store, "select count(*) from item_results") == ITEMS
+        assert sqlite_count(store, "select count(*) from run_items") == ITEMS
+        assert sqlite_count(store, "select count(*) from (select distinct task, doc_id from run_items)") == ITEMS
     # A kill during start-up (before the process claimed the run) leaves no session behind.
-    sessions = _count(killed, "select count(*) from run_sessions")
+    sessions = sqlite_count(killed, "select count(*) from run_sessions")
     assert kills // 2 < sessions <= kills + 1
     # Each session committed only what was missing: the per-session counts add up to the items.
-    assert _count(killed, "select sum(items_computed) from run_sessions") == ITEMS
+    assert sqlite_count(killed, "select sum(items_computed) from run_sessions") == ITEMS
 
     # The same results, item by item (timings aside).
     assert _export(agimeter, killed, resumed["run"]["id"]) == _export(agimeter, straight, reference["run"]["id"])

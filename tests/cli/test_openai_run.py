@@ -104,22 +104,12 @@ def test_silent_server_ends_the_run_incomplete_in_bounded_time(
     assert elapsed < 60
 
 
-def _catalog() -> Path:
-    """The shared catalog beside the benchmark data dir (resolved relative to the repo, never absolute)."""
-    import os
-
-    data_dir = os.environ.get("AGIMETER_DATA_DIR")
-    base = Path(data_dir).parent if data_dir else Path(__file__).resolve().parents[3] / "shared"
-    path = base / "catalog" / "published.json"
-    if not path.is_file():
-        pytest.skip(f"no published catalog at {path}")
-    return path
-
-
-def test_api_price_applied_to_the_run_tokens(agimeter: Cli, toy_env: dict[str, Path], stub_server) -> None:
+def test_api_price_applied_to_the_run_tokens(
+    agimeter: Cli, toy_env: dict[str, Path], stub_server, published_catalog: Path
+) -> None:
     from agimeter.cost.prices import find_price, load_catalog_prices
 
-    catalog = _catalog()
+    catalog = published_catalog
     url = stub_server("--first-ms", "1", "--itl-ms", "1")
     query = "Alibaba Cloud (DashScope)/qwen-plus"
     price = ["--api-price", query, "--catalog", str(catalog)]

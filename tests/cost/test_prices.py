@@ -12,13 +12,12 @@ import pytest
 from agimeter.cost.prices import ProviderPrice, config_prices, find_price, load_catalog_prices, to_usd
 from agimeter.errors import ConfigError
 
-CATALOG = Path(__file__).resolve().parents[3] / "shared" / "catalog" / "published.json"
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def test_catalog_prices_cite_their_sources() -> None:
-    prices = load_catalog_prices(CATALOG)
-    raw = json.loads(CATALOG.read_text())["prices"]
+def test_catalog_prices_cite_their_sources(published_catalog: Path) -> None:
+    prices = load_catalog_prices(published_catalog)
+    raw = json.loads(published_catalog.read_text())["prices"]
     assert len(prices) == len(raw) > 0
     assert {p.currency for p in prices} == {"USD", "CNY"}
     assert all("<http" in p.source for p in prices)
@@ -57,13 +56,13 @@ def test_bad_config_price_names_the_field() -> None:
         )
 
 
-def test_prices_cli(agimeter: Cli, tmp_path: Path) -> None:
+def test_prices_cli(agimeter: Cli, tmp_path: Path, published_catalog: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text(
         "usd_per_cny: 0.14\nprices:\n  - {provider: MyCloud, model: qwen2.5-7b, date: 2025-06-01, "
         "currency: CNY, input_per_mtok: 1.0, output_per_mtok: 2.0, source: my contract}\n"
     )
-    res = agimeter("prices", "--config", str(cfg), "--catalog", str(CATALOG), "--format", "json")
+    res = agimeter("prices", "--config", str(cfg), "--catalog", str(published_catalog), "--format", "json")
     assert res.returncode == 0, res.stderr
     payload = json.loads(res.stdout)
     assert payload["usd_per_cny"] == 0.14

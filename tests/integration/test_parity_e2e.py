@@ -25,7 +25,6 @@ pytestmark = pytest.mark.slow
 
 lm_eval = pytest.importorskip("lm_eval")
 
-SHARED = Path(os.environ.get("AGIMETER_DATA_DIR", "/work/shared/benchmarks"))
 N_DOCS = 24
 LL_TOL = 1e-4  # agimeter vs lm-eval
 BATCH_TOL = 1e-5  # agimeter batch 1 vs batch 8
@@ -40,9 +39,9 @@ HS_TEXT = "{{activity_label}}: {{ctx}}"
 # ---------------------------------------------------------------- data
 
 
-def _mmlu_rows(split: str, n: int) -> list[dict[str, Any]]:
-    path = SHARED / f"mmlu/{split}/astronomy_{split}.csv"
-    if path.is_file():
+def _mmlu_rows(shared: Path | None, split: str, n: int) -> list[dict[str, Any]]:
+    path = shared / f"mmlu/{split}/astronomy_{split}.csv" if shared else None
+    if path is not None:
         with path.open(newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))[:n]
         return [
@@ -53,7 +52,7 @@ def _mmlu_rows(split: str, n: int) -> list[dict[str, Any]]:
             }
             for r in rows
         ]
-    return [  # synthetic fallback when the shared snapshot is absent
+    return [  # synthetic fallback when the shared snapshot is absent (never under CI=true: data_dir_if_present)
         {
             "question": f" Which planet is number {i} in the made-up list? ",
             "choices": [f"Mercury {i}", f"Venus {i * 2}", f"Earth {i + 3}", f"Mars {i % 5}"],
@@ -63,9 +62,9 @@ def _mmlu_rows(split: str, n: int) -> list[dict[str, Any]]:
     ]
 
 
-def _hellaswag_rows(n: int) -> list[dict[str, Any]]:
-    path = SHARED / "hellaswag/hellaswag_val_full.txt"
-    if path.is_file():
+def _hellaswag_rows(shared: Path | None, n: int) -> list[dict[str, Any]]:
+    path = shared / "hellaswag/hellaswag_val_full.txt" if shared else None
+    if path is not None:
         lines = path.read_text(encoding="utf-8").splitlines()[: n * 6]
         rows = []
         for k in range(n):
@@ -248,14 +247,16 @@ def _lm_eval_run(model_dir: Path, include: Path, cache: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def e2e(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def e2e(
+    tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, data_dir_if_present: Path | None
+) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("parity_e2e")
     data, spec_dir, include, cache = (root / d for d in ("data", "specs", "lm_tasks", "hf_cache"))
     for d in (data, spec_dir, include, cache):
         d.mkdir()
-    _write_jsonl(data / "mmlu_test.jsonl", _mmlu_rows("test", N_DOCS))
-    _write_jsonl(data / "mmlu_dev.jsonl", _mmlu_rows("dev", 5))
-    _write_jsonl(data / "hellaswag.jsonl", _hellaswag_rows(N_DOCS))
+    _write_jsonl(data / "mmlu_test.jsonl", _mmlu_rows(data_dir_if_present, "test", N_DOCS))
+    _write_jsonl(data / "mmlu_dev.jsonl", _mmlu_rows(data_dir_if_present, "dev", 5))
+    _write_jsonl(data / "hellaswag.jsonl", _hellaswag_rows(data_dir_if_present, N_DOCS))
     specs = _agimeter_specs(spec_dir)
     _lm_eval_configs(include, data, cache)
     b1, _ = _agimeter_run(tiny_model_dir, specs, data, root / "b1.db", 1)

@@ -41,6 +41,7 @@ def _run(url: str, prompts: list[PerfPrompt], spec: PointSpec, **kw: float):
 
 # The slack bounds what the stub's own scheduling adds on a busy 2-core machine (seen: +4.7 ms at
 # c=1 while another test suite ran); the meter's own error is asserted separately, under 1 ms.
+@pytest.mark.timing  # millisecond bounds: retried once on a busy machine, both attempts reported
 @pytest.mark.parametrize(("concurrency", "requests", "ttft_slack_ms"), [(1, 30, 8.0), (64, 640, 25.0)])
 def test_meter_reads_the_stub_delays(stub_server, concurrency: int, requests: int, ttft_slack_ms: float) -> None:
     url = stub_server("--first-ms", str(FIRST_MS), "--itl-ms", str(ITL_MS))
@@ -63,6 +64,7 @@ def test_meter_reads_the_stub_delays(stub_server, concurrency: int, requests: in
     assert 0.6 * expected_rps <= summary.request_per_s <= 1.05 * expected_rps
 
 
+@pytest.mark.timing
 def test_open_loop_keeps_its_schedule(stub_server) -> None:
     url = stub_server("--first-ms", "5", "--itl-ms", "1")
     prompts = synthetic_prompts(300, 8, encode=None)
@@ -78,10 +80,12 @@ def test_open_loop_keeps_its_schedule(stub_server) -> None:
     assert first == pytest.approx(second, abs=1e-9)
 
 
+@pytest.mark.timing
 def test_duration_bound_stops_by_itself(stub_server) -> None:
     url = stub_server("--first-ms", "5", "--itl-ms", "1")
-    run = _run(url, synthetic_prompts(10, 8, encode=None), PointSpec("concurrency", 4, None, 0.5, 4))
-    assert 0.45 <= run.wall_s <= 1.5 and len(run.samples) > 10
+    duration_s = 0.5
+    run = _run(url, synthetic_prompts(10, 8, encode=None), PointSpec("concurrency", 4, None, duration_s, 4))
+    assert 0.9 * duration_s <= run.wall_s <= 3 * duration_s and len(run.samples) > 10
 
 
 def test_faults_are_counted_once_each(stub_server) -> None:

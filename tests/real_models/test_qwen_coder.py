@@ -8,7 +8,6 @@ SmolLM2), so only the first run on a machine pays the ~3 minutes of dequantizati
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,14 +35,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not is_installed(QWEN), reason=f"the Qwen part wheels are not installed ({QWEN.pip_install})"),
 ]
-
-
-def data_dir() -> Path:
-    configured = os.environ.get("AGIMETER_DATA_DIR")
-    path = Path(configured) if configured else REPO_ROOT.parent / "shared" / "benchmarks"
-    if not (path / "humaneval").is_dir() or not (path / "arc_challenge").is_dir():
-        pytest.skip("benchmark data not found (set AGIMETER_DATA_DIR)")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +71,11 @@ def test_both_stacks_read_the_pinned_file_and_render_qwens_chat_prompt(
     assert native.apply_chat_template(messages) == dequantized.apply_chat_template(messages) == expected
 
 
-def test_humaneval_instruct_items_pass_in_the_sandbox(native: GGUFBackend, tmp_path: Path) -> None:
+def test_humaneval_instruct_items_pass_in_the_sandbox(native: GGUFBackend, tmp_path: Path, data_dir: Path) -> None:
     """The first 5 HumanEval problems under Qwen's instruct protocol on the faster stack (llama.cpp):
     the full path - chat template, response prefix, stop strings, sandbox."""
     options = RunOptions(
-        model=f"gguf:{ALIAS}", tasks=["humaneval_instruct"], data_dir=str(data_dir()), limit=5, price_per_hour=0.0
+        model=f"gguf:{ALIAS}", tasks=["humaneval_instruct"], data_dir=str(data_dir), limit=5, price_per_hour=0.0
     )
     store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
     try:
@@ -102,10 +93,10 @@ def test_humaneval_instruct_items_pass_in_the_sandbox(native: GGUFBackend, tmp_p
     assert len(passed) >= 3, (report, [item.generation for item in items])
 
 
-def test_hf_and_gguf_choose_the_same_answer_on_arc(native: GGUFBackend, dequantized: HFBackend) -> None:
+def test_hf_and_gguf_choose_the_same_answer_on_arc(native: GGUFBackend, dequantized: HFBackend, data_dir: Path) -> None:
     """The same GGUF dequantized to fp32 (transformers) and run by llama.cpp's quantized kernels
     (activations quantized to 8 bits) on the first 20 ARC-Challenge items, 0-shot."""
-    task = Task(resolve_task("arc_challenge"), data_dir(), num_fewshot=0)
+    task = Task(resolve_task("arc_challenge"), data_dir, num_fewshot=0)
     # The 20 shortest of the first 100 items (the ones the tolerances were measured on), to keep CI short.
     items = sorted(task.items(limit=100), key=lambda i: len(i.context) + max(map(len, i.continuations)))[:20]
     hf_correct, hf_ll = score_choices(dequantized, task, items)

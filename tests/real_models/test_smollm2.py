@@ -6,7 +6,6 @@ a machine pays the ~25 s conversion.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,12 +48,6 @@ def smollm2() -> Iterator[HFBackend]:
     backend.close()
 
 
-def data_dir() -> Path | None:
-    configured = os.environ.get("AGIMETER_DATA_DIR")
-    path = Path(configured) if configured else REPO_ROOT.parent / "shared" / "benchmarks"
-    return path if path.is_dir() else None
-
-
 def test_above_chance_on_easy_arithmetic(smollm2: HFBackend) -> None:
     task = Task(resolve_task("offline_arith_mc"))
     items = [item for item in task.items() if item.subtask == "1"]
@@ -81,14 +74,11 @@ def test_greedy_generation_is_deterministic_across_loads(smollm2: HFBackend) -> 
     assert any(text.strip() for text in first)
 
 
-def test_loglikelihood_matches_lm_eval_on_the_same_gguf(smollm2: HFBackend) -> None:
-    directory = data_dir()
-    if directory is None or not (directory / "arc_challenge").is_dir():
-        pytest.skip("arc_challenge data not found (set AGIMETER_DATA_DIR)")
+def test_loglikelihood_matches_lm_eval_on_the_same_gguf(smollm2: HFBackend, data_dir: Path) -> None:
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
 
-    task = Task(resolve_task("arc_challenge"), directory, num_fewshot=0)
+    task = Task(resolve_task("arc_challenge"), data_dir, num_fewshot=0)
     # lm-eval recomputes every context per choice: the 50 shortest of the first 100 items keep
     # this test within its time budget.
     items = sorted(task.items(limit=100), key=lambda i: len(i.context) + max(map(len, i.continuations)))[:50]
@@ -112,22 +102,21 @@ def test_loglikelihood_matches_lm_eval_on_the_same_gguf(smollm2: HFBackend) -> N
         assert lls.index(max(lls)) == reference.index(max(reference)), item.doc_id
 
 
-def test_gguf_alias_reads_the_same_file_natively_and_the_stack_gap_is_measured(smollm2: HFBackend) -> None:
+def test_gguf_alias_reads_the_same_file_natively_and_the_stack_gap_is_measured(
+    smollm2: HFBackend, data_dir: Path
+) -> None:
     """``gguf:<alias>`` (llama.cpp, Q4_1 as shipped) vs ``hf:<alias>`` (dequantised to fp32) on the
     same 100 ARC-Challenge items: the gap is measured and reported, not assumed. llama.cpp's Q4_1
     kernels quantise activations to 8 bits, so small differences are expected; a different file or
     tokenizer would show as disagreement."""
     import json
 
-    directory = data_dir()
-    if directory is None or not (directory / "arc_challenge").is_dir():
-        pytest.skip("arc_challenge data not found (set AGIMETER_DATA_DIR)")
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install -e '.[gguf]')")
     native = create_backend(f"gguf:{ALIAS}", kv_f32=True)
     try:
         assert native.info.identity.rsplit(":", 1)[-1] == smollm2.info.identity.rsplit(":", 1)[-1]  # same GGUF
         assert native.info.identity != smollm2.info.identity  # but a different stack: separate cache keys
-        task = Task(resolve_task("arc_challenge"), directory, num_fewshot=0)
+        task = Task(resolve_task("arc_challenge"), data_dir, num_fewshot=0)
         items = task.items(limit=100)
         hf_correct, hf_ll = score_choices(smollm2, task, items)
         gg_correct, gg_ll = score_choices(native, task, items)

@@ -12,7 +12,6 @@ from agimeter.store.published import load_catalog
 from agimeter.store.repository import Store
 from agimeter.testing.stub_server import start_process
 
-CATALOG = Path(__file__).resolve().parents[3] / "shared" / "catalog" / "published.json"
 MEASURED_MODEL = "fake:Qwen/Qwen2.5-0.5B"  # the catalog's Qwen2.5-0.5B: a published counterpart
 
 # A toy ARC-Challenge: agimeter's arc_challenge task maps to the published benchmark of that name.
@@ -20,6 +19,7 @@ TOY_ARC = """\
 name: arc_challenge
 version: "toy-1"
 dimension: reasoning
+counts_toward_dimension: true
 output_type: multiple_choice
 source: {kind: file, path: toy/toy.jsonl, format: jsonl}
 fewshot: {num_fewshot: 2}
@@ -39,10 +39,8 @@ def cli(agimeter: Cli) -> Cli:
 
 
 @pytest.fixture(scope="module")
-def catalog() -> Path:
-    if not CATALOG.exists():
-        pytest.skip(f"published catalog not found at {CATALOG}")
-    return CATALOG
+def catalog(published_catalog: Path) -> Path:
+    return published_catalog
 
 
 @pytest.fixture(scope="module")

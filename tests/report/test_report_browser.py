@@ -31,6 +31,15 @@ def test_report_renders_plots_offline(report_store: str, cli: Any, tmp_path: Pat
     assert page.locator("#table-leaderboard tr.published").count() > 10
     assert page.locator("#table-leaderboard tr.measured").count() >= 1
     title = page.inner_text("#plot-density-trend")
-    assert "doubles every" in title and "months" in title
+    assert "doubles every" in title and "months" in title  # a sensitivity fit (the default one is too thin)
+    # uncertainty is drawn, not only written: the radar's CI band and the trend's bootstrap band
+    # are filled traces in the figures' data
+    bands = page.evaluate(
+        """() => Object.fromEntries(['plot-radar', 'plot-density-trend'].map(id => [id,
+               document.getElementById(id).data.filter(t => t.fill === 'toself').map(t => t.name)]))"""
+    )
+    assert any(name.endswith("95% CI") and "fake:Qwen/Qwen2.5-0.5B" in name for name in bands["plot-radar"]), bands
+    assert any(name.endswith("95% CI band") for name in bands["plot-density-trend"]), bands
+    assert "mmlu" in page.inner_text("#plot-price-trend")  # the price plot names its threshold
     # plotly.js was inlined and ran (nothing was fetched: the page fixture fails on outside requests)
     assert page.evaluate("() => typeof window.Plotly === 'object' && !!window.Plotly.newPlot")

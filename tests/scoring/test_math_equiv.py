@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import threading
 import time
@@ -14,8 +13,6 @@ from typing import Any
 import pytest
 
 from agimeter.scoring.math_equiv import extract_final_answer, is_equiv, last_boxed, normalize_final_answer
-
-MATH500 = Path(os.environ.get("AGIMETER_DATA_DIR", "/work/shared/benchmarks")) / "math500" / "test.jsonl"
 
 EQUIVALENT = [
     (r"\frac{1}{2}", "0.5"),
@@ -97,10 +94,12 @@ def test_last_boxed() -> None:
     assert last_boxed("no box") is None
 
 
+@pytest.mark.timing
 def test_pathological_input_returns_within_timeout() -> None:
+    timeout_s = 1.0
     started = time.monotonic()
-    assert not is_equiv(r"9^{9^{9^{9}}}", "1", timeout_s=1.0)
-    assert time.monotonic() - started < 3.0
+    assert not is_equiv(r"9^{9^{9^{9}}}", "1", timeout_s=timeout_s)
+    assert time.monotonic() - started < 3 * timeout_s
 
 
 def test_deadline_restores_an_outer_alarm() -> None:
@@ -134,10 +133,9 @@ def test_works_off_the_main_thread() -> None:
 
 
 @pytest.fixture(scope="module")
-def math500() -> list[dict[str, Any]]:
-    if not MATH500.exists():
-        pytest.skip(f"{MATH500} not found (set AGIMETER_DATA_DIR)")
-    rows = [json.loads(line) for line in MATH500.read_text().splitlines() if line.strip()]
+def math500(data_dir: Path) -> list[dict[str, Any]]:
+    path = data_dir / "math500" / "test.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     assert len(rows) == 500
     return rows
 

@@ -1,9 +1,9 @@
 """A store with real-looking data for the server tests, built once per session (~3 s).
 
-- the published catalog (``shared/catalog/published.json``);
+- the published catalog (the ``published_catalog`` fixture);
 - two fake models on the offline suite (different hash log-likelihoods, so different scores);
 - a fake model on ARC-Challenge and HellaSwag, re-imported as ``hf:Qwen/Qwen2.5-0.5B`` so that it
-  meets its published entry (needs ``shared/benchmarks``);
+  meets its published entry (needs the benchmark data: ``data_dir_if_present``);
 - a model served by the stub OpenAI server: an evaluation run and a ``perf`` sweep (latency, cost).
 """
 
@@ -19,9 +19,6 @@ from fastapi.testclient import TestClient
 from agimeter.store.repository import Store
 from agimeter.testing.stub_server import start_process
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-CATALOG = SHARED / "catalog" / "published.json"
-BENCHMARKS = SHARED / "benchmarks"
 TOKEN = "s3cret-push-token"
 QWEN = "hf:Qwen/Qwen2.5-0.5B"
 
@@ -74,27 +71,28 @@ def _as_hf_checkpoint(store: Store, run_id: str, model: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def built_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not CATALOG.exists():
-        pytest.skip(f"published catalog not found at {CATALOG}")
+def built_store(
+    tmp_path_factory: pytest.TempPathFactory, published_catalog: Path, data_dir_if_present: Path | None
+) -> Path:
     from agimeter.store.published import load_catalog
     from agimeter.tasks.suites import expand_task_list
 
     path = tmp_path_factory.mktemp("server-store") / "store.db"
     store = Store.open(f"sqlite:///{path}")
-    catalog, sha = load_catalog(CATALOG)
-    store.import_catalog(catalog, sha, CATALOG, "published")
+    catalog, sha = load_catalog(published_catalog)
+    store.import_catalog(catalog, sha, published_catalog, "published")
     offline = expand_task_list("offline")
-    _evaluate(store, "fake:alpha", offline, limit=12)
-    beta = _evaluate(store, "fake:beta", offline, limit=12)
+    # 50 items a task: the default minimum (analysis.selection) below which a score is not ranked
+    _evaluate(store, "fake:alpha", offline, limit=50)
+    beta = _evaluate(store, "fake:beta", offline, limit=50)
     # Peak RSS is process-wide: runs made in one test process can share it. Give one run its own
     # value so that sorting by memory has something to order.
     run = store.get_run(beta)
     measurement = dict(run.summary["measurement"])
     measurement["peak_rss_bytes"] = int(measurement["peak_rss_bytes"]) * 3
     store.update_run(beta, summary={**run.summary, "measurement": measurement}, status=run.status)
-    if (BENCHMARKS / "arc_challenge").exists() and (BENCHMARKS / "hellaswag").exists():
-        run_id = _evaluate(store, "fake:qwen", ["arc_challenge", "hellaswag"], limit=16, data_dir=BENCHMARKS)
+    if data_dir_if_present is not None:
+        run_id = _evaluate(store, "fake:qwen", ["arc_challenge", "hellaswag"], limit=16, data_dir=data_dir_if_present)
         _as_hf_checkpoint(store, run_id, QWEN)
     proc, url = start_process("--first-ms", "5", "--itl-ms", "1")
     try:
@@ -154,10 +152,8 @@ def make_client(fresh_store_url: str) -> Iterator[ClientFactory]:
 
 
 @pytest.fixture(scope="session")
-def qwen_keys(client: TestClient) -> tuple[str, str]:
-    """(measured key, published key) of the checkpoint stored both ways."""
-    if not (BENCHMARKS / "arc_challenge").exists():
-        pytest.skip("shared benchmarks not present: no measured Qwen2.5-0.5B")
+def qwen_keys(client: TestClient, data_dir: Path) -> tuple[str, str]:
+    """(measured key, published key) of the checkpoint stored both ways (needs the benchmark data)."""
     items = client.get("/api/v1/entries", params={"limit": 500, "q": "qwen2.5-0.5b"}).json()["items"]
     measured = next(e["key"] for e in items if e["model"] == QWEN)
     published = next(e["key"] for e in items if e["model"] == QWEN.removeprefix("hf:"))

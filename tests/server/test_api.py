@@ -27,13 +27,34 @@ def test_health_counts_runs_and_entries(client: TestClient) -> None:
     assert body["uploads_enabled"] is False
 
 
+def _coverage_groups(items: list[dict[str, Any]]) -> list[list[float]]:
+    """Consecutive runs of entries with the same coverage: their overall values."""
+    groups: list[tuple[list[str], list[float]]] = []
+    for e in items:
+        if e["overall"] is None:
+            continue
+        if not groups or groups[-1][0] != sorted(e["coverage"]):
+            groups.append((sorted(e["coverage"]), []))
+        groups[-1][1].append(e["overall"])
+    assert len({",".join(c) for c, _ in groups}) == len(groups)  # each coverage in one block
+    assert [len(c) for c, _ in groups] == sorted((len(c) for c, _ in groups), reverse=True)  # widest first
+    return [values for _, values in groups]
+
+
 def test_default_sort_is_overall_descending_with_missing_last(client: TestClient) -> None:
+    """Issue 15: overall ranks only within one coverage (the same dimensions behind the index); it
+    used to be one descending list over entries averaging different dimensions."""
     page = entries(client)
     assert page["sort"] == "overall" and page["order"] == "desc" and page["total"] == len(page["items"])
     values = [e["overall"] for e in page["items"]]
     present = [v for v in values if v is not None]
-    assert present == sorted(present, reverse=True)
+    groups = _coverage_groups(page["items"])
+    assert len(groups) > 1 and all(g == sorted(g, reverse=True) for g in groups)
     assert values == present + [None] * (len(values) - len(present))
+    for e in page["items"]:
+        assert (e["rank"] is None) == (e["overall"] is None)
+    first = next(e for e in page["items"] if e["overall"] is not None)
+    assert first["rank"] == 1 and first["rank_among"] == len(groups[0])
 
 
 @pytest.mark.parametrize("column", ["params", "overall", "released", "cost", "memory", "reasoning"])
@@ -52,7 +73,11 @@ def test_sort_order_changes_the_order_and_keeps_missing_values_last(client: Test
     asc_values = [value(e) for e in asc if value(e) is not None]
     desc_values = [value(e) for e in desc if value(e) is not None]
     assert len(set(asc_values)) > 1, f"test data should vary in {column}"
-    assert asc_values == sorted(asc_values) and desc_values == sorted(desc_values, reverse=True)
+    if column == "overall":  # a ranking within each coverage group (issue 15)
+        assert all(g == sorted(g) for g in _coverage_groups(asc))
+        assert all(g == sorted(g, reverse=True) for g in _coverage_groups(desc))
+    else:
+        assert asc_values == sorted(asc_values) and desc_values == sorted(desc_values, reverse=True)
     assert [value(e) for e in asc[len(asc_values) :]] == [None] * (len(asc) - len(asc_values))
     assert [value(e) for e in desc[len(desc_values) :]] == [None] * (len(desc) - len(desc_values))
     assert keys({"items": asc}) != keys({"items": desc})

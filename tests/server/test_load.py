@@ -50,6 +50,7 @@ def _run(model: str, skill: float, seed: int) -> tuple[RunRecord, list[ItemRecor
             "task": task,
             "version": "1",
             "dimension": DIMENSIONS[t % len(DIMENSIONS)],
+            "counts_toward_dimension": True,  # a user task joins its dimension only when it says so
             "metrics": ["acc"],
             "output_type": "multiple_choice",
             "fewshot": {"num_fewshot": 0},

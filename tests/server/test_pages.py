@@ -172,3 +172,28 @@ def test_pages_fetch_nothing_from_the_internet(client: TestClient) -> None:
         html = client.get(path).text
         assert not re.search(r'<(script|link|img|iframe)[^>]+(src|href)="(https?:)?//', html), path
     assert client.get("/docs").status_code == 404  # Swagger UI would load a CDN
+
+
+def test_compare_page_shows_the_paired_ci_and_coverage(client: TestClient) -> None:
+    keys = {e["model"]: e["key"] for e in client.get("/api/v1/entries?limit=500").json()["items"]}
+    html = client.get("/compare", params={"a": keys["fake:alpha"], "b": keys["fake:beta"]}).text
+    row = re.search(r'<tr data-row="math">(.*?)</tr>', html, re.S)
+    assert row is not None
+    cells = dict(re.findall(r'data-col="([\w-]+)">([^<]*)<', row.group(1)))
+    assert cells["paired-ci"].startswith("[") and int(cells["paired-n"]) > 0
+    overall = re.search(r'<tr data-row="overall">(.*?)</tr>', html, re.S)
+    assert overall is not None and "both over" in overall.group(1)
+    published = client.get("/compare", params={"a": keys["fake:alpha"], "b": keys["Qwen/Qwen2.5-7B"]}).text
+    assert 'data-col="paired-ci"' not in published and "not comparable" in published
+
+
+def test_leaderboard_and_model_page_say_where_numbers_come_from(client: TestClient) -> None:
+    page = parse(client.get("/").text)
+    assert {"rank", "coverage"} <= set(page.headers)
+    alpha = next(e for e in client.get("/api/v1/entries?limit=500").json()["items"] if e["model"] == "fake:alpha")
+    assert page.cells[alpha["key"]]["coverage"] == f"{len(alpha['coverage'])}/8 dimensions"
+    assert page.cells[alpha["key"]]["rank"] == f"{alpha['rank']} of {alpha['rank_among']}"
+    html = client.get(f"/models/{alpha['key']}").text
+    assert all(f'<a href="/api/v1/runs/{s["run_id"]}">' in html for s in alpha["scores"])
+    assert 'data-col="from"' in html and "n=50" in html
+    assert f"over {len(alpha['coverage'])}/8 dimensions" in html

@@ -16,8 +16,6 @@ from agimeter.store.tables import PublishedRow
 from agimeter.testing.catalog import MINI_CATALOG as MINI
 from agimeter.testing.catalog import write_catalog as _write
 
-SHARED_CATALOG = Path(__file__).resolve().parents[3] / "shared" / "catalog" / "published.json"
-
 
 def test_import_is_atomic_idempotent_and_replaces_by_label(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path}/s.db")
@@ -105,12 +103,11 @@ def test_invalid_json_names_the_line(tmp_path: Path) -> None:
         load_catalog(path)
 
 
-@pytest.mark.skipif(not SHARED_CATALOG.exists(), reason="../shared/catalog/published.json is not beside the repo")
-def test_shared_catalog_imports_every_row(tmp_path: Path) -> None:
-    catalog, sha = load_catalog(SHARED_CATALOG)
+def test_shared_catalog_imports_every_row(tmp_path: Path, published_catalog: Path) -> None:
+    catalog, sha = load_catalog(published_catalog)
     store = Store.open(f"sqlite:///{tmp_path}/s.db")
-    record, _ = store.import_catalog(catalog, sha, SHARED_CATALOG, "published")
-    raw = json.loads(SHARED_CATALOG.read_text())
+    record, _ = store.import_catalog(catalog, sha, published_catalog, "published")
+    raw = json.loads(published_catalog.read_text())
     assert record.models == len(raw["models"]) and record.prices == len(raw["prices"])
     assert record.scores == sum(len(m["scores"]) for m in raw["models"])
     got = store.published()

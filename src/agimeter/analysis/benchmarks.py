@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from agimeter.tasks.dimensions import Dimension
+
 
 class Benchmark(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    dimension: str
+    dimension: Dimension
     chance: float  # percent: what a random guesser scores (0 for generated answers)
     tasks: tuple[str, ...] = ()  # agimeter tasks that measure it (first = closest)
     task_note: str = ""  # how the task differs from the usual published protocol

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy.optimize import curve_fit
 
 from agimeter.analysis.benchmarks import BENCHMARKS
-from agimeter.analysis.entries import ModelEntry
+from agimeter.analysis.entry_model import ModelEntry
 
 ParamsKind = Literal["total", "non_embedding", "active"]
 DENSING_BENCHMARKS: tuple[str, ...] = ("mmlu", "bbh", "math", "humaneval", "mbpp")
@@ -136,6 +136,8 @@ def benchmark_mean(entry: ModelEntry, benchmarks: Sequence[str]) -> tuple[float 
             missing.append(b)
         elif not math.isfinite(s.value):
             missing.append(f"{b} ({NOT_FINITE})")
+        elif s.status != "ok":  # shown, never averaged: too few items, another protocol, a user task
+            missing.append(f"{b} ({s.status}, n={s.n})")
         else:
             values.append(s.value)
     return (None, missing) if missing else (sum(values) / len(values), [])

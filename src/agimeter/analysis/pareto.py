@@ -13,16 +13,19 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict
 
 from agimeter.analysis.benchmarks import BENCHMARKS
-from agimeter.analysis.entries import LatencyPoint, ModelEntry
+from agimeter.analysis.entry_model import LatencyPoint, ModelEntry
 
 COST_AXES: dict[str, str] = {
-    "usd_per_1m": "$ per 1M tokens (blended 3:1)",
+    "usd_per_1m": "$ per 1M tokens (API: blended 3:1; self-hosted: over the tokens lm-eval counts)",
     "ttft_p50_ms": "median time to first token, ms (unloaded point)",
     "tpot_p50_ms": "median time per output token, ms (unloaded point)",
     "memory_gb": "measured peak memory, GB",
     "weights_gb": "weights in memory, GB (published: bf16 estimate)",
     "params_b": "total parameters, billions",
+    "decode_tps": "decode tokens/s at batch 1 (higher is better; a sweep's speed probe where there is one)",
 }
+# Cost axes on which more is better: the frontier is taken on the negated value.
+HIGHER_IS_BETTER = frozenset({"decode_tps"})
 
 
 class FrontierPoint(BaseModel):
@@ -89,6 +92,9 @@ def cost_value(entry: ModelEntry, axis: str) -> tuple[float | None, str]:
         return entry.weights_gb, "" if entry.weights_gb is not None else "no weights size"
     if axis == "params_b":
         return entry.params_b, "" if entry.params_b is not None else "no total parameter count"
+    if axis == "decode_tps":
+        v = entry.decode_tokens_per_s
+        return v, "" if v is not None else "no measured decode speed"
     raise ValueError(f"unknown cost axis {axis!r}; choose one of {', '.join(COST_AXES)}")
 
 
@@ -109,7 +115,22 @@ def capability_value(entry: ModelEntry, axis: str, dimensions: set[str]) -> tupl
     score = entry.score(name)
     if score is None or not math.isfinite(score.value):
         return None, f"no {name} score"
+    if score.status != "ok":  # too few items, another protocol, an undeclared user task
+        return None, f"{name} score {score.status} (run {score.run_id}, n={score.n})"
     return score.value, ""
+
+
+def capability_interval(entry: ModelEntry, axis: str, dimensions: set[str]) -> tuple[float, float] | None:
+    """The 95% CI of the capability value, where the entry has one (measured scores)."""
+    kind, _, name = axis.partition(":") if ":" in axis else ("", "", axis)
+    if axis == "overall":
+        return entry.overall_ci
+    if kind == "dimension" or (not kind and name in dimensions):
+        return entry.dimension_ci.get(name)
+    score = entry.score(name)
+    if score is None or score.ci_low is None or score.ci_high is None:
+        return None
+    return (score.ci_low, score.ci_high)
 
 
 def known_dimensions(entries: Sequence[ModelEntry]) -> set[str]:

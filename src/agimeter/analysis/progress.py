@@ -26,18 +26,29 @@ from agimeter.analysis.density import (
     place,
     simple_density,
 )
-from agimeter.analysis.entries import ModelEntry, Provenance
-from agimeter.analysis.pareto import (
-    COST_AXES,
-    FrontierPoint,
-    capability_value,
-    cost_value,
-    known_dimensions,
-    pareto_frontier,
-)
+from agimeter.analysis.entry_model import ModelEntry, Provenance
+from agimeter.analysis.pareto_report import NotPlaced, ParetoReport, ParetoRow, pareto_report
 from agimeter.analysis.price_links import PricePoint
 from agimeter.analysis.trends import TrendFit, TrendPoint, fit_trend
 
+__all__ = [
+    "DEFAULT_PRICE_THRESHOLD",
+    "DENSITY_SENSITIVITY_SETS",
+    "DensityReport",
+    "DensityRow",
+    "NotPlaced",
+    "ParetoReport",
+    "ParetoRow",
+    "density_report",
+    "density_trend",
+    "family_density",
+    "pareto_report",
+    "price_trend",
+]
+
+# Benchmark sets the report also fits the density trend on, to show how much it depends on the set
+# (the paper's five are reported by few models; more models report MMLU, and MMLU + BBH).
+DENSITY_SENSITIVITY_SETS: tuple[tuple[str, ...], ...] = (("mmlu",), ("mmlu", "bbh"))
 # "GPT-3 level": a16z's LLMflation analysis tracks the cheapest model with MMLU >= 42
 DEFAULT_PRICE_THRESHOLD = 42.0
 
@@ -58,6 +69,8 @@ class DensityRow(BaseModel):
     effective_params_b: float | None
     density: float | None
     status: str
+    usd_kind: str | None = None  # what per_usd divides by: a self-hosted or an API price per 1M tokens
+    evidence: str = ""  # measured: the runs behind the score and their n
 
 
 class DensityReport(BaseModel):
@@ -113,6 +126,8 @@ def density_report(
                 effective_params_b=n_hat,
                 density=density,
                 status=status,
+                usd_kind=e.cost.kind if e.cost is not None and simple.per_usd is not None else None,
+                evidence=e.evidence(benchmarks),
             )
         )
     return DensityReport(
@@ -120,88 +135,26 @@ def density_report(
     )
 
 
-# Pareto -------------------------------------------------------------------------------------
-class ParetoRow(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    key: str
-    model: str
-    provenance: Provenance
-    cost: float
-    capability: float
-    on_frontier: bool
-    dominated_by: list[str]
-
-
-class NotPlaced(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    key: str
-    model: str
-    provenance: Provenance
-    reason: str
-
-
-class ParetoReport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    capability: str
-    cost: str
-    cost_label: str
-    provenance: list[str]  # the provenances considered
-    frontier: list[str]  # keys, cheapest first
-    points: list[ParetoRow]  # cheapest first
-    not_placed: list[NotPlaced]
-
-
-def pareto_report(
-    entries: Sequence[ModelEntry],
-    capability: str = "overall",
-    cost: str = "usd_per_1m",
-    provenance: Sequence[Provenance] | None = None,
-) -> ParetoReport:
-    """Frontier of ``capability`` (higher better) vs ``cost`` (lower better); see pareto.py for axes."""
-    if cost not in COST_AXES:
-        raise ValueError(f"unknown cost axis {cost!r}; choose one of {', '.join(COST_AXES)}")
-    chosen = [e for e in entries if provenance is None or e.provenance in provenance]
-    dims = known_dimensions(entries)
-    placed: dict[str, tuple[ModelEntry, float, float]] = {}
-    not_placed = []
-    for e in chosen:
-        x, why_x = cost_value(e, cost)
-        y, why_y = capability_value(e, capability, dims)
-        if x is not None and not math.isfinite(x):
-            x, why_x = None, f"{cost} is not a finite number"
-        if y is not None and not math.isfinite(y):
-            y, why_y = None, f"{capability} is not a finite number"
-        if x is None or y is None:
-            reason = "; ".join(r for r in (why_y, why_x) if r)
-            not_placed.append(NotPlaced(key=e.key, model=e.model, provenance=e.provenance, reason=reason))
-        else:
-            placed[e.key] = (e, x, y)
-    result = pareto_frontier([FrontierPoint(key=k, x=x, y=y) for k, (_, x, y) in placed.items()])
-    on = set(result.frontier)
-    rows = [
-        ParetoRow(
-            key=k,
-            model=e.model,
-            provenance=e.provenance,
-            cost=x,
-            capability=y,
-            on_frontier=k in on,
-            dominated_by=result.dominated_by.get(k, []),
-        )
-        for k, (e, x, y) in sorted(placed.items(), key=lambda kv: (kv[1][1], -kv[1][2], kv[0]))
-    ]
-    return ParetoReport(
-        capability=capability,
-        cost=cost,
-        cost_label=COST_AXES[cost],
-        provenance=sorted(provenance) if provenance is not None else ["measured", "published"],
-        frontier=result.frontier,
-        points=rows,
-        not_placed=not_placed,
-    )
+def family_density(entries: Sequence[ModelEntry]) -> list[DensityReport]:
+    """Measured entries next to their published family: per family with measured members (the
+    family named by the catalog entry of the same checkpoint), the density report on the
+    benchmarks every measured member has, with the family as the reference curve; its rows are
+    the family's models and the measured ones."""
+    members: dict[str, list[ModelEntry]] = {}
+    for e in entries:
+        if e.provenance == "measured" and e.family:
+            members.setdefault(e.family, []).append(e)
+    out = []
+    for family, measured in sorted(members.items()):
+        sets = [{s.benchmark for s in m.scores if s.counted and s.benchmark} for m in measured]
+        shared = sorted(set.intersection(*sets))
+        if not shared:
+            continue
+        report = density_report(entries, family=family, benchmarks=shared)
+        keep = {e.key for e in entries if e.family == family}
+        report.rows = [r for r in report.rows if r.key in keep]
+        out.append(report)
+    return out
 
 
 # trends -------------------------------------------------------------------------------------
@@ -210,10 +163,17 @@ def density_trend(
     provenance: Sequence[Provenance] = ("measured", "published"),
     n_boot: int = 2000,
     seed: int = 0,
+    include_reference: bool = False,
 ) -> TrendFit:
     """ln ρ_max against release date over the report's rows with a density and a release date.
     A dated row whose score had a non-finite input enters as a NaN point, so the fit refuses
-    (and says which) instead of silently fitting without it."""
+    (and says which) instead of silently fitting without it.
+
+    The reference family's own models are left out unless ``include_reference``: their density is
+    1 by construction (up to the curve's residuals), so they would measure the curve, not the
+    trend (the Densing Law paper's reference models are likewise not among the models it dates)."""
+    ref = report.reference
+    own = {p.key for p in ref.points} if ref is not None and not include_reference else set()
     points = [
         TrendPoint(
             key=r.key,
@@ -223,10 +183,15 @@ def density_trend(
             provenance=r.provenance,
         )
         for r in report.rows
-        if r.provenance in provenance and r.released is not None and (r.density is not None or NOT_FINITE in r.status)
+        if r.provenance in provenance
+        and r.released is not None
+        and r.key not in own
+        and (r.density is not None or NOT_FINITE in r.status)
     ]
-    ref = report.reference
     what = f"relative density vs {ref.family} ({ref.params} parameters)" if ref else "relative density"
+    if own:
+        what += f", its {len(own)} reference models left out,"
+    what += f" on {', '.join(report.benchmarks)}"
     return fit_trend(points, "up", what, n_boot=n_boot, seed=seed)
 
 
@@ -247,7 +212,7 @@ def price_trend(
     qualifying: dict[str, ModelEntry] = {}
     for e in entries:
         s = e.score(benchmark)
-        if e.provenance in provenance and s is not None and s.value >= threshold:
+        if e.provenance in provenance and s is not None and s.status == "ok" and s.value >= threshold:
             qualifying.setdefault(e.model if e.provenance == "published" else e.key, e)
     points = []
     if "published" in provenance:

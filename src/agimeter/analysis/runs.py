@@ -15,14 +15,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError, model_validator
 
+from agimeter.analysis.judged import JudgedFigures
 from agimeter.analysis.summary import TaskScore, summarize
 from agimeter.backends.base import ModelInfo
 from agimeter.config import HardwareProfile
+from agimeter.cost.judge import JudgeCost, price_judge
 from agimeter.cost.prices import PriceRow
 from agimeter.cost.pricing import CostBlock, price_run
 from agimeter.errors import StoreError, first_problem
 from agimeter.perf.session import PerfResult
-from agimeter.runner.meter import Measurement
+from agimeter.runner.meter import JudgeMeasurement, Measurement
 from agimeter.runner.sequential import SequentialResult
 from agimeter.store.records import ItemRecord, RunRecord
 from agimeter.store.repository import Store
@@ -94,7 +96,10 @@ class EvalSummary(FiniteOnly):
     protocols: dict[str, TaskProtocol] = Field(default_factory=dict)
     chat_template: dict[str, bool] = Field(default_factory=dict)
     populations: dict[str, dict[str, NonNegativeInt]] = Field(default_factory=dict)
+    task_sizes: dict[str, NonNegativeInt] = Field(default_factory=dict)  # documents in each whole task
     sequential: dict[str, SequentialResult] = Field(default_factory=dict)
+    judge: JudgeMeasurement | None = None  # judged tasks: the judge model's own meter
+    judged: list[JudgedFigures] = Field(default_factory=list)  # and their figures (analysis.judged)
 
 
 class PerfSummary(FiniteOnly):
@@ -115,6 +120,8 @@ class RunConfig(FiniteOnly):
     price_per_hour: float = Field(default=0.0, ge=0)
     price_is_example: bool = False
     api_price: PriceRow | None = None
+    judge_price_per_hour: float | None = Field(default=None, ge=0)  # None: the run's price per hour
+    judge_api_price: PriceRow | None = None
 
 
 class RunFacts(BaseModel):
@@ -191,10 +198,21 @@ def run_measurement(run: RunRecord) -> Measurement | None:
     return _eval_summary(run).measurement
 
 
+def run_judge(run: RunRecord) -> JudgeMeasurement | None:
+    """The judge's meter of a run with judged tasks (None: no judge)."""
+    return _eval_summary(run).judge
+
+
 def run_cost(run: RunRecord, measurement: Measurement) -> CostBlock:
     config = check_run(run).config
     profile = HardwareProfile(price_per_hour=config.price_per_hour, example=config.price_is_example)
     return price_run(measurement, config.profile, profile, config.api_price)
+
+
+def run_judge_cost(run: RunRecord, judge: JudgeMeasurement) -> JudgeCost:
+    config = check_run(run).config
+    hourly = config.judge_price_per_hour if config.judge_price_per_hour is not None else config.price_per_hour
+    return price_judge(judge, hourly, config.judge_api_price)
 
 
 def run_usd(run: RunRecord) -> float | None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from agimeter.analysis.benchmarks import BENCHMARKS, benchmark_of_task, normalized
-from agimeter.analysis.entries import BenchScore, ModelEntry, slug
+from agimeter.analysis.entry_model import BenchScore, ModelEntry, slug
 from agimeter.backends.aliases import ModelAlias, load_catalog
 
 # Model-card benchmark names -> catalog benchmark keys (only where the card's protocol is the
@@ -101,21 +101,33 @@ def counterparts(entry: ModelEntry, entries: Sequence[ModelEntry]) -> list[Model
 
 
 def with_release_dates(entries: Sequence[ModelEntry]) -> list[ModelEntry]:
-    """Measured entries take the release date of their published counterpart (the same checkpoint),
-    so that trends can be fitted on measured results too; the label says where the date is from."""
+    """Measured entries take the catalog's facts about their published counterpart (the same
+    checkpoint): its release date (labelled as such), family, variant and organization, and the
+    parameter counts a run does not measure (non-embedding, active). So measured results join the
+    density, Pareto and trend views next to their published family."""
     out = []
     for entry in entries:
-        if entry.provenance == "measured" and entry.released is None:
-            dated = [p for p in counterparts(entry, entries) if p.released is not None]
-            if dated:
-                entry = entry.model_copy(
-                    update={
-                        "released": dated[0].released,
-                        "released_label": f"{dated[0].released_label} (published release of {dated[0].model})",
-                    }
-                )
+        if entry.provenance == "measured":
+            found = [p for p in counterparts(entry, entries) if p.family or p.released is not None]
+            catalog = sorted(found, key=lambda p: p.released is None)  # a dated catalog row before a model card
+            if catalog:
+                entry = entry.model_copy(update=_counterpart_facts(entry, catalog[0]))
         out.append(entry)
     return out
+
+
+def _counterpart_facts(entry: ModelEntry, published: ModelEntry) -> dict[str, object]:
+    update: dict[str, object] = {}
+    if entry.released is None and published.released is not None:
+        update["released"] = published.released
+        update["released_label"] = f"{published.released_label} (published release of {published.model})"
+    for field in ("family", "variant", "organization"):
+        if getattr(published, field):  # the catalog's name for the family beats an alias's guess
+            update[field] = getattr(published, field)
+    for field in ("params_non_embedding_b", "params_active_b"):
+        if getattr(entry, field) is None and getattr(published, field) is not None:
+            update[field] = getattr(published, field)
+    return update
 
 
 def side_by_side(measured: ModelEntry, published: Sequence[ModelEntry]) -> list[SideBySideRow]:
@@ -128,7 +140,9 @@ def side_by_side(measured: ModelEntry, published: Sequence[ModelEntry]) -> list[
             for p in pub.scores:
                 if p.benchmark != bench.name:
                     continue
-                inside = m.ci_low <= p.value <= m.ci_high if m.ci_low is not None and m.ci_high is not None else None
+                has_ci = m.ci_low is not None and m.ci_high is not None and m.status == "ok"
+                # no verdict on a score that does not count (too few items, another protocol)
+                inside = m.ci_low <= p.value <= m.ci_high if has_ci and m.ci_low is not None and m.ci_high else None
                 rows.append(
                     SideBySideRow(
                         benchmark=bench.name,
@@ -146,6 +160,10 @@ def side_by_side(measured: ModelEntry, published: Sequence[ModelEntry]) -> list[
 def protocol_differences(measured: BenchScore, published: BenchScore, task_note: str = "") -> list[str]:
     """Every way the two numbers were obtained differently, in words."""
     out = []
+    if measured.status_note:
+        out.append(measured.status_note)
+    if measured.run_id:
+        out.append(f"measured: {measured.selection or 'run ' + measured.run_id}")
     if measured.shots != published.shots:
         theirs = "not stated" if published.shots is None else f"{published.shots}-shot"
         out.append(f"shots: {measured.shots}-shot measured vs {theirs} published")

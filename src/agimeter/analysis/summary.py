@@ -30,9 +30,10 @@ class TaskScore(BaseModel):
     chance: dict[str, float] = Field(default_factory=dict)
     # Primary metric rescaled: 0 = chance, 100 = perfect (Open LLM Leaderboard v2), CI included.
     normalized: Estimate | None = None
-    prompt_tokens: int
+    prompt_tokens: int  # as lm-eval counts them: a multiple-choice context once per choice
     completion_tokens: int
     compute_s: float = 0.0  # prefill + decode time of the items computed in this run or cached
+    computed_prompt_tokens: int = 0  # prompt tokens the model actually ran (shared prefixes once)
 
 
 def normalize(est: Estimate, chance: float) -> Estimate:
@@ -80,38 +81,56 @@ def summarize(
     for task, rows in by_task.items():
         protocol = (protocols or {}).get(task, {})
         population = (populations or {}).get(task)
-        declared = [str(m) for m in protocol.get("metrics", [])]
-        present = {name for row in rows for name in row.metrics}
-        metric_names = [m for m in declared if m in present] + sorted(present - set(declared))
-        subtask_rows: dict[str, list[ItemRecord]] = defaultdict(list)
-        for row in rows:
-            if row.subtask is not None:
-                subtask_rows[row.subtask].append(row)
-        metrics = {m: _metric_estimate(rows, m, population) for m in metric_names}
-        chance = {
-            m: math.fsum(r.chance.get(m, 0.0) for r in rows if m in r.metrics) / max(1, metrics[m].n)
-            for m in metric_names
-        }
-        primary = metric_names[0] if metric_names else None
-        scores.append(
-            TaskScore(
-                task=task,
-                task_version=rows[0].task_version,
-                dimension=protocol.get("dimension"),
-                primary_metric=primary,
-                n=len(rows),
-                metrics=metrics,
-                subtasks={
-                    sub: {m: _metric_estimate(srows, m, None) for m in metric_names}
-                    for sub, srows in sorted(subtask_rows.items())
-                }
-                if len(subtask_rows) > 1
-                else {},
-                chance=chance,
-                normalized=normalize(metrics[primary], chance[primary]) if primary else None,
-                prompt_tokens=sum(r.prompt_tokens for r in rows),
-                completion_tokens=sum(r.completion_tokens for r in rows),
-                compute_s=math.fsum(r.prefill_s + r.decode_s for r in rows),
-            )
-        )
+        scores.append(_task_score(task, rows, protocol, population, protocol.get("dimension")))
+        # Subtasks that also feed another dimension (MT-Bench writing + roleplay: creativity) are
+        # scored again together, as "task/dimension".
+        grouped: dict[str, set[str]] = defaultdict(set)
+        for subtask, dimension in (protocol.get("subtask_dimensions") or {}).items():
+            grouped[str(dimension)].add(str(subtask))
+        for dimension, subtasks in sorted(grouped.items()):
+            part = [r for r in rows if r.subtask in subtasks]
+            if part:
+                sub_population = {k: v for k, v in population.items() if k in subtasks} if population else None
+                scores.append(_task_score(f"{task}/{dimension}", part, protocol, sub_population, dimension))
     return scores
+
+
+def _task_score(
+    task: str,
+    rows: Sequence[ItemRecord],
+    protocol: Mapping[str, Any],
+    population: Mapping[str, int] | None,
+    dimension: str | None,
+) -> TaskScore:
+    declared = [str(m) for m in protocol.get("metrics", [])]
+    present = {name for row in rows for name in row.metrics}
+    metric_names = [m for m in declared if m in present] + sorted(present - set(declared))
+    subtask_rows: dict[str, list[ItemRecord]] = defaultdict(list)
+    for row in rows:
+        if row.subtask is not None:
+            subtask_rows[row.subtask].append(row)
+    metrics = {m: _metric_estimate(rows, m, population) for m in metric_names}
+    chance = {
+        m: math.fsum(r.chance.get(m, 0.0) for r in rows if m in r.metrics) / max(1, metrics[m].n) for m in metric_names
+    }
+    primary = metric_names[0] if metric_names else None
+    return TaskScore(
+        task=task,
+        task_version=rows[0].task_version,
+        dimension=dimension,
+        primary_metric=primary,
+        n=len(rows),
+        metrics=metrics,
+        subtasks={
+            sub: {m: _metric_estimate(srows, m, None) for m in metric_names}
+            for sub, srows in sorted(subtask_rows.items())
+        }
+        if len(subtask_rows) > 1
+        else {},
+        chance=chance,
+        normalized=normalize(metrics[primary], chance[primary]) if primary else None,
+        prompt_tokens=sum(r.prompt_tokens for r in rows),
+        completion_tokens=sum(r.completion_tokens for r in rows),
+        compute_s=math.fsum(r.prefill_s + r.decode_s for r in rows),
+        computed_prompt_tokens=sum(r.computed_prompt_tokens for r in rows),
+    )

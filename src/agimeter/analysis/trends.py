@@ -7,7 +7,14 @@ that set a new running minimum. ln v = A·t + B by least squares, t in days; the
 
 The bootstrap resamples the points with replacement, recomputes the frontier and refits. The
 percentile interval is taken on the slope, then converted: a slope interval that reaches zero or
-the wrong sign gives an unbounded time (None), never a negative or absurd number.
+the wrong sign gives an unbounded time (None), never a negative or absurd number. The same
+resampled fits give the band around the fitted line (pointwise percentiles of the fitted value).
+
+Minimum evidence: a fit needs ``MIN_FRONTIER_POINTS`` frontier points on distinct dates; below
+that the status is ``insufficient: ...`` and there is no slope, time or CI, only the points. The
+share of degenerate resamples (a frontier on fewer than two dates, which cannot be fitted) is
+reported: with k frontier points a resample misses all k - 1 later records with probability
+about e^-(k-1), so at k >= 5 it stays near 2% or below (two points gave the 31% of issue 15).
 """
 
 from __future__ import annotations
@@ -18,10 +25,13 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 DAYS_PER_MONTH = 30.44
 DAYS_PER_YEAR = 365.25
+MIN_FRONTIER_POINTS = 5  # a log-linear fit and its bootstrap CI on fewer points is not reported
+BAND_POINTS = 40  # dates at which the band around the fitted line is evaluated
+INSUFFICIENT = "insufficient"
 Direction = Literal["up", "down"]
 
 
@@ -34,6 +44,17 @@ class TrendPoint(BaseModel):
     value: float
     provenance: str
     label: str = ""  # e.g. the price's provider and product
+
+
+class BandPoint(BaseModel):
+    """The fitted line at one date and its pointwise bootstrap interval."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    date: dt.date
+    value: float
+    low: float
+    high: float
 
 
 class TrendFit(BaseModel):
@@ -58,8 +79,15 @@ class TrendFit(BaseModel):
     ci_level: float = 0.95
     n_boot: int = 0
     n_boot_degenerate: int = 0  # resamples whose frontier had fewer than 2 distinct dates
+    degenerate_fraction: float | None = None  # n_boot_degenerate / n_boot
+    min_frontier_points: int = MIN_FRONTIER_POINTS
+    band: list[BandPoint] = Field(default_factory=list)  # the fitted line with its bootstrap band
     seed: int = 0
     method: str = ""
+
+    @property
+    def fitted(self) -> bool:
+        return self.status == "ok"
 
 
 def frontier_indices(days: np.ndarray, values: np.ndarray, keys: Sequence[str], direction: Direction) -> list[int]:
@@ -139,7 +167,8 @@ def fit_trend(
             f"ln v = A·t + B by least squares on the running-{'max' if direction == 'up' else 'min'} frontier; "
             f"{word} time = ln 2 / {'A' if direction == 'up' else '(-A)'} in months of {DAYS_PER_MONTH} days; "
             f"{ci_level:.0%} percentile bootstrap over points (frontier recomputed per resample), "
-            "interval taken on A and converted"
+            "interval taken on A and converted; band = pointwise percentiles of the resampled lines; "
+            f"no fit below {MIN_FRONTIER_POINTS} frontier points"
         ),
     )
     if non_finite:
@@ -154,13 +183,15 @@ def fit_trend(
     keys = [p.key for p in pts]
     front = frontier_indices(days, logs, keys, direction)
     base = base.model_copy(update={"frontier": [pts[i] for i in front], "n_points": len(front)})
-    if len(front) < 2:
-        return base.model_copy(update={"status": "fewer than 2 frontier points on distinct dates"})
+    if len(front) < MIN_FRONTIER_POINTS:
+        what = "fewer than 2 frontier points" if len(front) < 2 else f"{len(front)} frontier points"
+        need = f"a fit needs at least {MIN_FRONTIER_POINTS}"
+        return base.model_copy(update={"status": f"{INSUFFICIENT}: {what} on distinct dates ({need})"})
     epoch = float(dt.date(1970, 1, 1).toordinal())
     a, b, r2 = _linfit(days[front] - epoch, logs[front])
 
     rng = np.random.default_rng(seed)
-    slopes: list[float] = []
+    lines: list[tuple[float, float]] = []
     degenerate = 0
     n = len(pts)
     for _ in range(n_boot):
@@ -169,18 +200,41 @@ def fit_trend(
         if len({days[idx][i] for i in sub}) < 2:
             degenerate += 1
             continue
-        slopes.append(_linfit(days[idx][sub], logs[idx][sub])[0])
+        slope, intercept, _ = _linfit(days[idx][sub] - epoch, logs[idx][sub])
+        lines.append((slope, intercept))
     update: dict[str, object] = {
+        "n_boot": n_boot,
+        "n_boot_degenerate": degenerate,
+        "degenerate_fraction": degenerate / n_boot if n_boot else None,
         "slope_per_year": a * DAYS_PER_YEAR,
         "intercept": b,
         "r2": r2,
         "months_per_factor_2": _months(a, sign),
-        "n_boot": n_boot,
-        "n_boot_degenerate": degenerate,
     }
-    if slopes:
+    if lines:
         tail = (1.0 - ci_level) / 2.0 * 100.0
-        lo, hi = (float(v) for v in np.percentile(np.array(slopes), [tail, 100.0 - tail]))
+        lo, hi = (float(v) for v in np.percentile(np.array([s for s, _ in lines]), [tail, 100.0 - tail]))
         update["slope_ci_per_year"] = (lo * DAYS_PER_YEAR, hi * DAYS_PER_YEAR)
         update["months_ci"] = months_interval(lo, hi, direction)
+        update["band"] = _band(lines, (a, b), (pts[0].date, pts[-1].date), tail)
     return base.model_copy(update=update)
+
+
+def _band(
+    lines: Sequence[tuple[float, float]], fit: tuple[float, float], span: tuple[dt.date, dt.date], tail: float
+) -> list[BandPoint]:
+    """The fitted line and the pointwise percentile interval of the resampled lines over ``span``."""
+    epoch = dt.date(1970, 1, 1)
+    first, last = span
+    steps = max(1, min(BAND_POINTS - 1, (last - first).days))
+    dates = sorted({first + dt.timedelta(days=round(i * (last - first).days / steps)) for i in range(steps + 1)})
+    t = np.array([float((d - epoch).days) for d in dates])
+    slopes = np.array([s for s, _ in lines])[:, None]
+    intercepts = np.array([b for _, b in lines])[:, None]
+    values = slopes * t[None, :] + intercepts  # ln v per resample and date
+    low, high = np.percentile(values, [tail, 100.0 - tail], axis=0)
+    a, b = fit
+    return [
+        BandPoint(date=d, value=math.exp(a * ti + b), low=math.exp(lo), high=math.exp(hi))
+        for d, ti, lo, hi in zip(dates, t, low, high, strict=True)
+    ]

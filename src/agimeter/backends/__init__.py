@@ -10,9 +10,10 @@ from agimeter.backends.base import (
     Timing,
     Usage,
 )
-from agimeter.backends.registry import create_backend, register
+from agimeter.backends.registry import BACKENDS, backend, create_backend
 
 __all__ = [
+    "BACKENDS",
     "Backend",
     "GenRequest",
     "GenResult",
@@ -21,6 +22,6 @@ __all__ = [
     "ModelInfo",
     "Timing",
     "Usage",
+    "backend",
     "create_backend",
-    "register",
 ]

@@ -85,6 +85,9 @@ class GenRequest(Record):
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = None
+    # The same prompt as chat messages ((role, content) pairs), for backends that send messages
+    # (a chat API) rather than rendered text; ``prompt`` stays the rendered form.
+    messages: tuple[tuple[str, str], ...] = ()
 
     @property
     def greedy(self) -> bool:

@@ -4,16 +4,26 @@ Log-likelihoods come from a hash of (context, continuation), so they are stable 
 independent of batching. Generation returns a scripted answer: the first ``responses`` entry whose
 key occurs in the prompt, else ``default``; an entry may be a list of answers, of which a sampled
 request (temperature > 0) gets number ``seed % len`` and a greedy one the first. ``delay_s`` slows
-each request down so that tests can interrupt a run part-way.
+each request down so that tests can interrupt a run part-way. A scripted answer ``!error:KIND``
+(e.g. ``!error:timeout``) is returned as a failed request of that kind: a scripted judge's outage.
+
+From the command line (``fake:NAME``, e.g. as ``--judge``): ``--model-arg responses_file=PATH`` reads
+the script from a JSON object ``{"prompt substring": "answer" or ["answers"]}``, and ``default=``
+replaces the default answer, and ``calls_file=PATH`` appends a line per generation request (how
+many times a process asked it: the kill-and-resume tests count them).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import cast
 
 from agimeter.backends.base import (
+    ErrorKind,
     GenCallback,
     GenRequest,
     GenResult,
@@ -21,9 +31,13 @@ from agimeter.backends.base import (
     LoglikRequest,
     LoglikResult,
     ModelInfo,
+    RequestError,
     Timing,
     Usage,
 )
+from agimeter.errors import ConfigError
+
+ERROR_PREFIX = "!error:"
 
 
 def _tokens(text: str) -> int:
@@ -63,6 +77,8 @@ class FakeBackend:
             max_length=4096,
         )
         self.calls = 0
+        self.requests: list[GenRequest] = []  # every generation request, in order (tests read them)
+        self.calls_file: Path | None = None  # when set, one line per generation request is appended
 
     def loglikelihood(
         self, requests: Sequence[LoglikRequest], on_result: LoglikCallback | None = None
@@ -95,11 +111,23 @@ class FakeBackend:
             if self.delay_s:
                 time.sleep(self.delay_s)
             self.calls += 1
+            self.requests.append(req)
+            if self.calls_file is not None:
+                with self.calls_file.open("a", encoding="utf-8") as log:
+                    log.write(hashlib.sha256(req.model_dump_json().encode()).hexdigest() + "\n")
             scripted = next((out for key, out in self.responses.items() if key in req.prompt), self.default)
             if isinstance(scripted, str):
                 text = scripted
             else:
                 text = scripted[0 if req.greedy else (req.seed or 0) % len(scripted)]
+            if text.startswith(ERROR_PREFIX):
+                kind = cast(ErrorKind, text.removeprefix(ERROR_PREFIX))
+                failed = RequestError(kind=kind, message=f"scripted {kind}")
+                result = GenResult(text="", usage=Usage(), timing=Timing(), error=failed)
+                results.append(result)
+                if on_result is not None:
+                    on_result(index, result)
+                continue
             finish: str = "length"
             for stop in req.stop:
                 cut = text.find(stop)
@@ -131,11 +159,25 @@ class FakeBackend:
 
 
 def create(spec: str, **options: object) -> FakeBackend:
-    """``fake:<name>``; options ``delay_s`` and ``chat_template`` are honoured, others ignored."""
+    """``fake:<name>``; options ``delay_s``, ``chat_template``, ``responses_file`` and ``default`` are
+    honoured, others ignored."""
     delay = options.get("delay_s", 0.0)
     chat = options.get("chat_template", False)
-    return FakeBackend(
+    scripted: dict[str, str | list[str]] = {}
+    if options.get("responses_file"):
+        path = Path(str(options["responses_file"]))
+        try:
+            scripted = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise ConfigError(f"fake:{spec}: responses_file {path}: {err}") from None
+    extra = {"default": str(options["default"])} if "default" in options else {}
+    backend = FakeBackend(
         spec or "fake",
+        responses=scripted,
         delay_s=float(delay) if isinstance(delay, int | float | str) else 0.0,
-        chat_template=bool(chat),
+        chat_template=str(chat).lower() not in ("", "0", "false", "no"),
+        **extra,
     )
+    if options.get("calls_file"):
+        backend.calls_file = Path(str(options["calls_file"]))
+    return backend

@@ -39,7 +39,7 @@ from agimeter.backends.base import (
     Timing,
     Usage,
 )
-from agimeter.backends.gguf_file import check_gguf_file
+from agimeter.backends.gguf_file import check_gguf_file, file_type_name
 from agimeter.backends.stream import StreamTrace
 from agimeter.errors import ConfigError, ModelError, first_problem
 
@@ -93,7 +93,7 @@ class GGUFBackend:
             name=path.stem,
             identity="sha256:" + file_sha256(path),
             num_parameters=int(llm._model.n_params()),
-            dtype=_file_type(metadata.get("general.file_type")),
+            dtype=file_type_name(metadata.get("general.file_type")),
             device="cpu",
             has_chat_template=self._chat_template is not None,
             max_length=self.n_ctx,
@@ -175,6 +175,13 @@ class GGUFBackend:
         llm.eval(list(tokens[common:]))
         return len(tokens) - common
 
+    def next_token_logits(self, tokens: Sequence[int]) -> np.ndarray[Any, Any]:
+        """Row ``i``: the logits of the token after ``tokens[: i + 1]`` (a copy, float32)."""
+        if len(tokens) > self.n_ctx:
+            raise ModelError(f"gguf: {len(tokens)} tokens do not fit the context of {self.n_ctx}")
+        self._evaluate(tokens)
+        return np.array(self._llm.scores[: len(tokens)], dtype=np.float32)
+
     # --------------------------------------------------------------------- log-likelihood
 
     def loglikelihood(
@@ -225,10 +232,18 @@ class GGUFBackend:
                 on_result(index, result)
         return [r for r in results if r is not None]
 
-    def stream_trace(self, prompt: str, max_tokens: int, *, ignore_eos: bool = False) -> StreamTrace:
-        """One greedy generation timed token by token, for ``agimeter perf`` (in-process)."""
+    def stream_trace(
+        self, prompt: str | Sequence[int], max_tokens: int, *, ignore_eos: bool = False, fresh: bool = False
+    ) -> StreamTrace:
+        """One greedy generation timed token by token, for ``agimeter perf`` (in-process). ``prompt``
+        may be token ids; ``fresh`` empties the KV cache first, so the whole prompt is prefilled."""
+        if fresh:
+            self._llm.reset()
         trace = StreamTrace(sent_at=time.perf_counter())
-        tokens = self.tok_encode(prompt) or [self.prefix_token_id]
+        if isinstance(prompt, str):
+            tokens = self.tok_encode(prompt) or [self.prefix_token_id]
+        else:
+            tokens, prompt = list(prompt), ""
         request = GenRequest(prompt=prompt, max_tokens=max_tokens)
         result = self._generate_one(tokens, request, ignore_eos=ignore_eos, token_times=trace.token_times)
         trace.done_at = time.perf_counter()
@@ -348,17 +363,6 @@ def _score(logits: np.ndarray[Any, Any], target: np.ndarray[Any, Any]) -> tuple[
     log_norm = peak[:, 0] + np.log(np.exp(logits - peak).sum(axis=-1))
     picked = logits[np.arange(len(target)), target]
     return float((picked - log_norm).sum()), bool((logits.argmax(axis=-1) == target).all())
-
-
-def _file_type(value: str | None) -> str | None:
-    """``general.file_type`` as a short name (``Q4_1``, ``F32``, ``Q4_K_M``)."""
-    import gguf
-
-    try:
-        name: str = gguf.LlamaFileType(int(value or "")).name
-    except ValueError:
-        return None
-    return name.removeprefix("MOSTLY_").removeprefix("ALL_")
 
 
 def _training_context(llama_cpp: Any, path: Path) -> int:

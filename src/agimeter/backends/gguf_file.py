@@ -13,9 +13,11 @@ u64 x n_dims, type u32, offset u64), padding to ``general.alignment``, then the 
 
 from __future__ import annotations
 
+import math
 import mmap
 import struct
 from pathlib import Path
+from typing import NamedTuple
 
 from agimeter.errors import ModelError
 
@@ -76,14 +78,26 @@ def _tensor_bytes(kind: int, dims: list[int]) -> int:
         block, block_bytes = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(kind)]
     except (ValueError, KeyError):
         raise _Truncated(f"unknown tensor type {kind}") from None
-    elements = 1
-    for dim in dims:
-        elements *= dim
-    return elements // block * block_bytes
+    return math.prod(dims) // block * block_bytes
 
 
-def declared_size(data: mmap.mmap | bytes) -> int:
-    """Bytes a GGUF file must have: where its tensor data starts plus the extent of the last tensor."""
+class TensorInfo(NamedTuple):
+    name: str
+    kind: int  # ggml type number (``gguf.GGMLQuantizationType``)
+    elements: int
+
+
+class HeaderSummary(NamedTuple):
+    """What a GGUF header says about its weights, read without decoding any metadata array."""
+
+    declared_size: int  # bytes the file must have
+    file_type: int | None  # ``general.file_type`` (``gguf.LlamaFileType``), when the file states it
+    tensors: list[TensorInfo]
+
+
+def read_header(data: mmap.mmap | bytes) -> HeaderSummary:
+    """Parse a GGUF header: the size its tensor data needs, ``general.file_type`` and every tensor's
+    type and element count."""
     header = _Header(data)
     if bytes(data[:4]) != b"GGUF":
         raise _Truncated("no GGUF magic at the start")
@@ -96,28 +110,56 @@ def declared_size(data: mmap.mmap | bytes) -> int:
         raise _Truncated(f"unsupported GGUF version {version}")
     n_tensors, n_metadata = header.take("Q"), header.take("Q")
     alignment = 32
+    file_type: int | None = None
     for _ in range(n_metadata):
         key = header.string()
         kind = header.take("I")
         if key == b"general.alignment" and kind == _UINT32:
             alignment = header.take("I")
+        elif key == b"general.file_type" and kind == _UINT32:
+            file_type = header.take("I")
         else:
             header.skip_value(kind)
     if alignment <= 0:
         raise _Truncated(f"general.alignment is {alignment}")
     end = 0
+    tensors = []
     for _ in range(n_tensors):
-        header.string()
+        name = header.string()
         n_dims = header.take("I")
         if n_dims > _MAX_DIMS:
             raise _Truncated(f"a tensor with {n_dims} dimensions")
         dims = [header.take("Q") for _ in range(n_dims)]
         kind, offset = header.take("I"), header.take("Q")
         end = max(end, offset + _tensor_bytes(kind, dims))
+        tensors.append(TensorInfo(name.decode("utf-8", errors="replace"), kind, math.prod(dims)))
     if end == 0:  # no tensor data: nothing after the header is needed
-        return header.pos
+        return HeaderSummary(header.pos, file_type, tensors)
     data_start = -(-header.pos // alignment) * alignment
-    return data_start + end
+    return HeaderSummary(data_start + end, file_type, tensors)
+
+
+def declared_size(data: mmap.mmap | bytes) -> int:
+    """Bytes a GGUF file must have: where its tensor data starts plus the extent of the last tensor."""
+    return read_header(data).declared_size
+
+
+def file_type_name(value: int | str | None) -> str | None:
+    """``general.file_type`` as a short name (``Q4_1``, ``F32``, ``Q4_K_M``); None when unknown."""
+    import gguf
+
+    try:
+        name: str = gguf.LlamaFileType(int(value if value is not None else "")).name
+    except ValueError:
+        return None
+    return name.removeprefix("MOSTLY_").removeprefix("ALL_")
+
+
+def summarize_gguf(path: Path) -> HeaderSummary:
+    """``read_header`` of a complete file (``check_gguf_file`` first); one-line ``ModelError`` otherwise."""
+    check_gguf_file(path)
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return read_header(data)
 
 
 def check_gguf_file(path: Path) -> None:

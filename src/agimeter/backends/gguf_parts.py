@@ -11,7 +11,6 @@ calls trust the cached file from its size and mtime without reading it again.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 from collections.abc import Sequence
@@ -19,13 +18,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from agimeter.backends._hashing import remember_sha256
+from agimeter.backends._stamps import read_stamp, write_stamp
 from agimeter.errors import ModelError
 
 if TYPE_CHECKING:
     from agimeter.backends.aliases import ModelAlias, ModelPart
 
 CHUNK = 1 << 22
-STAMP_SUFFIX = ".verified.json"
 
 
 def part_path(part: ModelPart) -> Path | None:
@@ -75,7 +74,7 @@ def assemble(alias: ModelAlias, cache_dir: Path) -> Path:
         raise ModelError(f"cannot assemble {target}: {err.strerror or err}") from None
     finally:
         tmp.unlink(missing_ok=True)
-    _write_stamp(target, got)
+    write_stamp(target, sha256=got)
     remember_sha256(target, got)
     return target
 
@@ -122,32 +121,7 @@ def _copy_parts(alias: ModelAlias, sources: Sequence[Path], out: IO[bytes]) -> s
     return digest.hexdigest()
 
 
-def _stamp(target: Path) -> Path:
-    return target.with_name(target.name + STAMP_SUFFIX)
-
-
-def _write_stamp(target: Path, sha256: str) -> None:
-    """Best effort: without a stamp the next call assembles again, which is slow but correct."""
-    stamp = _stamp(target)
-    tmp = stamp.with_name(f".{stamp.name}.{os.getpid()}.tmp")
-    try:
-        stat = target.stat()
-        tmp.write_text(json.dumps({"sha256": sha256, "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}))
-        os.replace(tmp, stamp)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-
-
 def _stamp_matches(target: Path, alias: ModelAlias) -> bool:
     """The stamp was written for this very file (size and mtime unchanged) and this sha256."""
-    try:
-        record = json.loads(_stamp(target).read_text())
-        stat = target.stat()
-    except (OSError, ValueError):
-        return False
-    return (
-        isinstance(record, dict)
-        and record.get("sha256") == alias.sha256
-        and record.get("bytes") == stat.st_size == alias.bytes
-        and record.get("mtime_ns") == stat.st_mtime_ns
-    )
+    record = read_stamp(target)
+    return record is not None and record.get("sha256") == alias.sha256 and record.get("bytes") == alias.bytes

@@ -266,7 +266,9 @@ class OpenAIBackend:
             return await _gather(client, calls, on_result)
 
     async def _generate_one(self, client: OpenAIClient, request: GenRequest) -> GenResult:
-        path, payload = self.stream_payload(request.prompt, request.max_tokens, stop=request.stop)
+        path, payload = self.stream_payload(
+            request.prompt, request.max_tokens, stop=request.stop, messages=request.messages
+        )
         if not request.greedy:
             payload.update(temperature=request.temperature, top_p=request.top_p)
             if request.seed is not None:
@@ -285,7 +287,13 @@ class OpenAIBackend:
         )
 
     def stream_payload(
-        self, prompt: str, max_tokens: int, *, stop: Sequence[str] = (), ignore_eos: bool = False
+        self,
+        prompt: str,
+        max_tokens: int,
+        *,
+        stop: Sequence[str] = (),
+        ignore_eos: bool = False,
+        messages: Sequence[tuple[str, str]] = (),
     ) -> tuple[str, dict[str, Any]]:
         """The path and body of a greedy streamed request (also used by ``agimeter perf``)."""
         payload: dict[str, Any] = {
@@ -301,7 +309,9 @@ class OpenAIBackend:
             payload["ignore_eos"] = True
         payload.update(self.options.extra_body)
         if self.options.api == "chat":
-            payload["messages"] = [{"role": "user", "content": prompt}]
+            # A request's own messages (a judge's system prompt, a conversation's turns), else one user turn.
+            turns = messages or (("user", prompt),)
+            payload["messages"] = [{"role": role, "content": content} for role, content in turns]
             return "chat/completions", payload
         payload["prompt"] = prompt
         return "completions", payload

@@ -11,7 +11,17 @@ import typer
 
 from agimeter.analysis.runs import check_run, is_perf, perf_result, run_cost, run_measurement, run_scores, run_usd
 from agimeter.backends.base import DTYPES
-from agimeter.cli import catalog_cmd, compare_cmd, perf_cmd, prices_cmd, progress_cmd, report_cmd, serve_cmd
+from agimeter.cli import (
+    catalog_cmd,
+    compare_cmd,
+    perf_cmd,
+    pin_cmd,
+    prices_cmd,
+    progress_cmd,
+    report_cmd,
+    serve_cmd,
+    sweep_cmd,
+)
 from agimeter.cli.consoles import console, err_console, error_line
 from agimeter.cli.options import (
     ConfigOpt,
@@ -24,6 +34,7 @@ from agimeter.cli.options import (
     build_options,
     check_choice,
     check_format,
+    non_negative,
     parse_model_args,
     usage_error_line,
 )
@@ -41,6 +52,35 @@ app = typer.Typer(
     help="agimeter: what an open LLM can do, dimension by dimension, and what it costs to run.",
 )
 DEFAULT_SUITE = "offline"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"agimeter {package_version()}", highlight=False)
+        raise typer.Exit()
+
+
+def package_version() -> str:
+    """The installed package's version (its metadata); the source tree's when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("agimeter")
+    except PackageNotFoundError:
+        from agimeter import __version__
+
+        return __version__
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """agimeter: what an open LLM can do, dimension by dimension, and what it costs to run."""
+
+
 # `run` exits with this after printing its table when the run ended incomplete (some items failed
 # for good; re-running the same command retries them). Errors exit 2, interruptions 130.
 EXIT_INCOMPLETE = 3
@@ -65,6 +105,10 @@ def run(
     ] = DEFAULT_SUITE,
     data_dir: Annotated[
         str | None, typer.Option("--data-dir", help="Benchmark data dir (or AGIMETER_DATA_DIR).")
+    ] = None,
+    include_path: Annotated[
+        list[str] | None,
+        typer.Option("--include-path", help="A dir of lm-eval task YAMLs: their task names work in --tasks."),
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N items of each task.")] = None,
     sample: Annotated[
@@ -93,13 +137,35 @@ def run(
     ] = None,
     usd_per_cny: UsdPerCnyOpt = None,
     catalog: Annotated[str | None, typer.Option("--catalog", help="Published price catalog (published.json).")] = None,
+    judge: Annotated[
+        str | None,
+        typer.Option("--judge", help="Judge model of judged tasks (MT-Bench, Arena-Hard, XSTest), as --model."),
+    ] = None,
+    judge_arg: Annotated[
+        list[str] | None, typer.Option("--judge-arg", help="Judge backend option KEY=VALUE (repeatable).")
+    ] = None,
+    judge_price_per_hour: Annotated[
+        float | None,
+        typer.Option("--judge-price-per-hour", callback=non_negative, help="The judge's $/hour (default: the run's)."),
+    ] = None,
+    judge_api_price: Annotated[
+        str | None, typer.Option("--judge-api-price", help="Hosted API price of the judge: MODEL or PROVIDER/MODEL.")
+    ] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
     output: FormatOpt = "table",
 ) -> None:
     """Evaluate a model on tasks; resumes an interrupted identical run. Exits 3 if it ends incomplete."""
     from agimeter.cli.progress import RichProgress, spinner
-    from agimeter.runner.session import RunOptions, execute_run, load_backend, prepare_tasks
+    from agimeter.runner.session import (
+        GRADER,
+        RunOptions,
+        execute_run,
+        judge_spec,
+        load_backend,
+        load_judge,
+        prepare_tasks,
+    )
     from agimeter.tasks.suites import expand_task_list
 
     check_choice(chat, "--chat", ("auto", "on", "off"))
@@ -112,6 +178,7 @@ def run(
         {"backend_options": "--model-arg", "api_price": "--api-price"},
         model=model,
         tasks=expand_task_list(tasks),
+        include_paths=include_path or [],
         data_dir=str(resolved_data) if resolved_data else None,
         limit=limit,
         sample=sample,
@@ -127,18 +194,38 @@ def run(
         price_is_example=hw_profile.example,
         backend_options=parse_model_args(model_arg),
         api_price=_api_price(api_price, usd_per_cny, catalog, config, file_config, resolved_data),
+        judge=judge,
+        judge_default=file_config.judge,
+        judge_options=parse_model_args(judge_arg, "--judge-arg"),
+        judge_price_per_hour=judge_price_per_hour,
+        judge_api_price=_api_price(judge_api_price, usd_per_cny, catalog, config, file_config, resolved_data),
     )
     prepared = prepare_tasks(options)
     _note_small_tasks(prepared, sample)
+    chosen_judge = judge_spec(options, prepared)  # a task that needs a judge without one: before any load
+    if judge is not None and chosen_judge is None:
+        err_console.print("note: --judge is not used: no task here is judged", highlight=False)
+    options = options.model_copy(update={"judge": chosen_judge})
     result_store = Store.open(resolve_store_url(store, file_config))
-    with spinner(err_console, f"loading {model}"):
-        backend, load_s = load_backend(options)
+    models = {}
+    judge_load_s = 0.0
+    if chosen_judge is not None:
+        with spinner(err_console, f"loading judge {chosen_judge}"):
+            models[GRADER], judge_load_s = load_judge(options, chosen_judge)
     try:
-        with RichProgress(err_console) as progress:
-            record = execute_run(options, result_store, prepared, backend, load_s, progress)
+        with spinner(err_console, f"loading {model}"):
+            backend, load_s = load_backend(options)
+        try:
+            with RichProgress(err_console) as progress:
+                record = execute_run(
+                    options, result_store, prepared, backend, load_s, progress, models=models, judge_load_s=judge_load_s
+                )
+        finally:
+            backend.close()
     finally:
-        backend.close()
-    _show(result_store, record, output, subtasks=False)
+        for loaded in models.values():
+            loaded.close()
+    _show(result_store, record, output, subtasks=False, config=config)
     if record.status == "incomplete":
         raise typer.Exit(EXIT_INCOMPLETE)
 
@@ -175,8 +262,11 @@ def _api_price(
     return find_price(table, query, rate).model_dump(mode="json")
 
 
-def _summary_payload(store: Store, run: RunRecord, weights: dict[str, float] | None = None) -> dict[str, Any]:
+def _summary_payload(
+    store: Store, run: RunRecord, weights: dict[str, float] | None = None, config: Path | None = None
+) -> dict[str, Any]:
     from agimeter.analysis.dimensions import capability_map
+    from agimeter.cli.render_solved import catalog_prices, run_solved
 
     scores = run_scores(store, run)
     payload: dict[str, Any] = {
@@ -191,15 +281,27 @@ def _summary_payload(store: Store, run: RunRecord, weights: dict[str, float] | N
         payload["cost"] = run_cost(run, measurement).model_dump(mode="json")
     if "sequential" in run.summary:
         payload["sequential"] = run.summary["sequential"]
-    return payload
+    solved, hosted = run_solved(store, run, catalog_prices(store, config))
+    payload["solved"] = [r.model_dump(mode="json") for r in solved]
+    payload["hosted_comparison"] = [h.model_dump(mode="json") for h in hosted]
+    from agimeter.cli.judge_view import judge_payload
+
+    return payload | judge_payload(store, run)
 
 
 def _show(
-    store: Store, run: RunRecord, output: str, *, subtasks: bool, weights: dict[str, float] | None = None
+    store: Store,
+    run: RunRecord,
+    output: str,
+    *,
+    subtasks: bool,
+    weights: dict[str, float] | None = None,
+    config: Path | None = None,
 ) -> None:
     from agimeter.analysis.dimensions import capability_map
     from agimeter.cli.render import cost_table, scores_table
     from agimeter.cli.render_dimensions import bar_chart, dimension_table
+    from agimeter.cli.render_solved import catalog_prices, run_solved, solved_table
 
     check_run(run)  # a malformed stored run: one line naming the field, exit 2
     if is_perf(run):
@@ -213,7 +315,7 @@ def _show(
                 console.print(table)
         return
     if output == "json":
-        sys.stdout.write(json.dumps(_summary_payload(store, run, weights), indent=2) + "\n")
+        sys.stdout.write(json.dumps(_summary_payload(store, run, weights, config), indent=2) + "\n")
         return
     scores = run_scores(store, run)
     console.print(scores_table(run, scores, subtasks=subtasks))
@@ -224,6 +326,14 @@ def _show(
     measurement = run_measurement(run)
     if measurement is not None:
         console.print(cost_table(measurement, run_cost(run, measurement)))
+    solved, hosted = run_solved(store, run, catalog_prices(store, config))
+    if solved:
+        console.print(solved_table(solved, hosted))
+
+    from agimeter.cli.judge_view import judge_tables
+
+    for table in judge_tables(store, run):
+        console.print(table)
     if run.error:
         console.print(error_line(run.error))
 
@@ -233,19 +343,25 @@ def runs(
     store: StoreOpt = None,
     config: ConfigOpt = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many recent runs.")] = 50,
+    output: FormatOpt = "table",
 ) -> None:
     """List runs: id, model, tasks, status, when."""
     from agimeter.cli.render import runs_table
 
+    check_format(output)
     result_store = _open_store(store, config)
     records = result_store.list_runs(limit)
     counts = {r.id: len(result_store.run_item_keys(r.id)) for r in records}
+    if output == "json":  # the summary (scores, cost) is `show RUN --format json`
+        rows = [{**r.model_dump(mode="json", exclude={"summary"}), "items": counts[r.id]} for r in records]
+        sys.stdout.write(json.dumps({"runs": rows}, indent=2) + "\n")
+        return
     console.print(runs_table(records, counts))
 
 
 @app.command()
 def show(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    run_id: Annotated[str, typer.Argument(help="Run id or sweep id (or a unique prefix).")],
     store: StoreOpt = None,
     config: ConfigOpt = None,
     output: FormatOpt = "table",
@@ -254,16 +370,21 @@ def show(
         str | None, typer.Option("--weights", help="Dimension weights of the overall index, e.g. math=2,safety=1.")
     ] = None,
 ) -> None:
-    """Per-task scores with 95% CIs, the per-dimension capability map and the cost block."""
+    """Per-task scores with 95% CIs, the per-dimension capability map and the cost block; for a
+    sweep (``sw...``), one row per variant with the paired comparison against the reference."""
     from agimeter.analysis.dimensions import parse_weights
 
     check_format(output)
+    if sweep_cmd.is_sweep_id(run_id):
+        sweep_store = _open_store(store, config)
+        sweep_cmd.show_sweep(sweep_store, sweep_store.get_sweep(run_id), output)
+        return
     try:
         parsed = parse_weights(weights)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     result_store = _open_store(store, config)
-    _show(result_store, result_store.get_run(run_id), output, subtasks=subtasks, weights=parsed)
+    _show(result_store, result_store.get_run(run_id), output, subtasks=subtasks, weights=parsed, config=config)
 
 
 @app.command()
@@ -283,7 +404,7 @@ def export(
             for item in result_store.run_items(run_record.id)
         )
     elif output == "json":
-        text = json.dumps(_summary_payload(result_store, run_record), indent=2) + "\n"
+        text = json.dumps(_summary_payload(result_store, run_record, config=config), indent=2) + "\n"
     else:
         check_format(output, ("jsonl", "json"))
     if out is None:
@@ -297,25 +418,42 @@ def list_tasks(
     data_dir: Annotated[str | None, typer.Option("--data-dir", help="Benchmark data dir, to count items.")] = None,
     dimension: Annotated[str | None, typer.Option("--dimension", help="Only this dimension.")] = None,
     config: ConfigOpt = None,
+    output: FormatOpt = "table",
 ) -> None:
     """Built-in tasks with dimension, protocol and size."""
     from rich.table import Table
 
+    from agimeter.cli.choices import check_dimension
     from agimeter.tasks.registry import builtin_task_names, resolve_task
     from agimeter.tasks.suites import task_size
 
+    check_format(output)
+    check_dimension(dimension)
     file_config = load_file_config(config)
     resolved = resolve_data_dir(data_dir, file_config)
     table = Table(title="built-in tasks", title_justify="left")
     for col in ("task", "dimension", "type", "protocol", "metrics", "items", "version"):
         table.add_column(col)
+    rows: list[dict[str, Any]] = []
     for name in builtin_task_names():
         spec = resolve_task(name)
         if dimension and spec.dimension != dimension:
             continue
-        shots = spec.fewshot.num_fewshot
-        protocol = f"{shots}-shot" + (", chat" if spec.prompt.chat else "")
+        protocol = f"{spec.shots}-shot" + (" CoT" if spec.fewshot.chain_of_thought else "")
+        protocol += ", chat" if spec.prompt.chat else ""
         size = task_size(spec, resolved)
+        rows.append(
+            {
+                "task": spec.name,
+                "dimension": spec.dimension,
+                "output_type": spec.output_type,
+                "num_fewshot": spec.shots,
+                "chat": spec.prompt.chat,
+                "metrics": list(spec.metrics),
+                "items": size,  # null: the data dir is needed to count them
+                "version": spec.version,
+            }
+        )
         table.add_row(
             spec.name,
             spec.dimension,
@@ -325,6 +463,10 @@ def list_tasks(
             f"{size:,}" if size is not None else "needs --data-dir",
             spec.version,
         )
+    if output == "json":
+        payload = {"data_dir": str(resolved) if resolved else None, "tasks": rows}
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return
     console.print(table)
 
 
@@ -375,7 +517,10 @@ app.command("pareto")(progress_cmd.pareto)
 app.command("trends")(progress_cmd.trends)
 app.command("report")(report_cmd.report)
 app.command("serve")(serve_cmd.serve)
+app.command("sweep")(sweep_cmd.sweep)
+app.command("sweeps")(sweep_cmd.sweeps)
 app.command("push")(serve_cmd.push)
+app.command("pin")(pin_cmd.pin)
 
 
 def _sigterm_as_interrupt(signum: int, frame: object) -> None:

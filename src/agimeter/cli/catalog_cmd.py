@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from agimeter.cli.consoles import console
-from agimeter.cli.options import ConfigOpt, FormatOpt, StoreOpt, check_format
+from agimeter.cli.options import ConfigOpt, FormatOpt, MinItemsOpt, StoreOpt, check_format
 from agimeter.config import load_file_config, resolve_catalog, resolve_data_dir, resolve_store_url
 from agimeter.errors import ConfigError
 from agimeter.store.repository import Store
@@ -99,19 +99,20 @@ def list_(
 @catalog_app.command("compare")
 def compare(
     runs: Annotated[list[str] | None, typer.Argument(help="Run ids (default: every finished run).")] = None,
+    min_items: MinItemsOpt = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
     output: FormatOpt = "table",
 ) -> None:
     """Measured scores next to the published ones for the same checkpoint, with protocol differences."""
-    from agimeter.analysis.entries import load_entries
+    from agimeter.analysis.entries import default_policy, load_entries
     from agimeter.analysis.side_by_side import side_by_side
 
     check_format(output)
     db = _store(store, config)
     try:
         chosen = [db.get_run(r) for r in runs] if runs else None
-        entries, _ = load_entries(db, chosen)
+        entries, _ = load_entries(db, chosen, policy=default_policy(db, min_items))
     finally:
         db.close()
     measured = [e for e in entries if e.provenance == "measured"]
@@ -127,13 +128,15 @@ def compare(
             continue
         shown += 1
         table = Table(title=f"{m.model}: measured vs published", title_justify="left", show_lines=True)
-        for col in ("benchmark", "measured (95% CI)", "published", "diff", "protocol differences"):
+        for col in ("benchmark", "measured (95% CI)", "run, n", "published", "diff", "protocol differences"):
             table.add_column(col, overflow="fold")
         for r in rows:
             ci = f" [{r.measured.ci_low:.1f}, {r.measured.ci_high:.1f}]" if r.measured.ci_low is not None else ""
+            status = "" if r.measured.status == "ok" else f"\n{r.measured.status}"
             table.add_row(
                 f"{r.benchmark} ({r.measured.name})",
                 f"{r.measured.value:.1f}{ci}",
+                f"{r.measured.run_id}, n={r.measured.n}{status}",
                 f"{r.published.value:.1f}\n{r.published.source[:60]}",
                 f"{r.difference:+.1f}"
                 + ("" if r.within_ci is None else (" (in CI)" if r.within_ci else " (outside CI)")),

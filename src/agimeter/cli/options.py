@@ -45,6 +45,15 @@ SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Random seed (>= 0).
 UsdPerCnyOpt = Annotated[
     float | None, typer.Option("--usd-per-cny", callback=positive, help="Rate for CNY prices (else from config).")
 ]
+MinItemsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--min-items",
+        min=1,
+        help="Items a task's score needs to be ranked (default: 50, or the whole task if smaller).",
+    ),
+]
+NoPinsOpt = Annotated[bool, typer.Option("--no-pins", help="Ignore `agimeter pin`: the default choice for every task.")]
 PricePerHourOpt = Annotated[
     float | None,
     typer.Option("--price-per-hour", callback=non_negative, help="Hardware price in $/hour (overrides profile)."),
@@ -64,12 +73,12 @@ def _one_of(allowed: tuple[str, ...]) -> str:
     return allowed[0] if len(allowed) == 1 else f"{', '.join(allowed[:-1])} or {allowed[-1]}"
 
 
-def parse_model_args(pairs: list[str] | None) -> dict[str, str]:
+def parse_model_args(pairs: list[str] | None, flag: str = "--model-arg") -> dict[str, str]:
     parsed: dict[str, str] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ConfigError(f"--model-arg expects KEY=VALUE, got {pair!r}")
+            raise ConfigError(f"{flag} expects KEY=VALUE, got {pair!r}")
         parsed[key.strip()] = value.strip()
     return parsed
 

@@ -93,8 +93,14 @@ def cost_table(measurement: Measurement, cost: CostBlock) -> Table:
         ),
         ("$ per run", f"${cost.usd_per_run:.6f}"),
         (
-            "$ per 1M tokens",
-            f"${cost.usd_per_1m_tokens:.4f}" if cost.usd_per_1m_tokens is not None else "n/a",
+            "$ per 1M tokens (lm-eval count)",
+            (f"${cost.usd_per_1m_tokens:.4f}" if cost.usd_per_1m_tokens is not None else "n/a")
+            + f"  ({cost.tokens_counted:,} tokens; MC: the context once per choice)",
+        ),
+        (
+            "$ per 1M tokens (computed)",
+            (f"${cost.usd_per_1m_computed_tokens:.4f}" if cost.usd_per_1m_computed_tokens is not None else "n/a")
+            + f"  ({cost.tokens_computed:,} tokens actually run or generated)",
         ),
     ]
     if cost.api_price is not None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from agimeter.cli.consoles import err_console
-from agimeter.cli.options import ConfigOpt, StoreOpt, UsdPerCnyOpt, check_format
+from agimeter.cli.options import ConfigOpt, MinItemsOpt, NoPinsOpt, StoreOpt, UsdPerCnyOpt, check_format
 from agimeter.config import load_file_config, resolve_catalog, resolve_data_dir, resolve_store_url
 from agimeter.errors import ConfigError
 
@@ -31,10 +31,17 @@ def report(
         bool, typer.Option("--no-published", help="Measured runs only: no published numbers.")
     ] = False,
     usd_per_cny: UsdPerCnyOpt = None,
+    min_items: MinItemsOpt = None,
+    no_pins: NoPinsOpt = False,
     store: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Report: capability by dimension, cost, Pareto frontier, density trend, latency, protocols."""
+    """Report: capability by dimension, cost, Pareto frontier, density trend, latency, protocols.
+
+    Each task's number comes from the run with the most items under the task's own protocol
+    (or the run pinned with `agimeter pin`); RUN ids limit the runs it is chosen from."""
+    from agimeter.analysis.entries import default_policy
+    from agimeter.analysis.selection import SelectionPolicy
     from agimeter.report import write_report
     from agimeter.report.data import gather, merge_published
     from agimeter.store.published import load_catalog
@@ -63,7 +70,10 @@ def report(
                 if sha not in {i.sha256 for i in published.imports}:
                     extra = PublishedSet.from_catalog(parsed, sha, path.resolve(), f"{path.name} (read, not imported)")
                     published = merge_published(published, extra)
-        data = gather(db, chosen, published, store_url=url, usd_per_cny=rate, model_cards=not no_published)
+        policy = SelectionPolicy(min_items=min_items) if no_pins else default_policy(db, min_items)
+        data = gather(
+            db, chosen, published, store_url=url, usd_per_cny=rate, model_cards=not no_published, policy=policy
+        )
     finally:
         db.close()
     size = write_report(data, out, "md" if output == "md" else "html")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from agimeter.cli.consoles import err_console as console
-from agimeter.cli.options import ConfigOpt, StoreOpt
+from agimeter.cli.options import ConfigOpt, MinItemsOpt, NoPinsOpt, StoreOpt
 from agimeter.config import load_file_config, resolve_store_url
 from agimeter.errors import ConfigError, PushError
 from agimeter.store.repository import Store
@@ -33,6 +33,8 @@ def serve(
     push_token_env: Annotated[
         str, typer.Option("--push-token-env", help="Environment variable holding the upload token.")
     ] = TOKEN_ENV,
+    min_items: MinItemsOpt = None,
+    no_pins: NoPinsOpt = False,
 ) -> None:
     """Serve the leaderboard (HTML) and the JSON API (/api/v1, schema at /openapi.json)."""
     import uvicorn
@@ -41,7 +43,13 @@ def serve(
 
     file_config = load_file_config(config)
     token = os.environ.get(push_token_env) or None
-    app = create_app(resolve_store_url(store, file_config), push_token=token, usd_per_cny=file_config.usd_per_cny)
+    app = create_app(
+        resolve_store_url(store, file_config),
+        push_token=token,
+        usd_per_cny=file_config.usd_per_cny,
+        min_items=min_items,
+        use_pins=not no_pins,
+    )
     uploads = f"uploads enabled (token from ${push_token_env})" if token else f"read-only (set ${push_token_env})"
     console.print(f"agimeter leaderboard on http://{host}:{port}/ · {uploads}", highlight=False)
     uvicorn.run(app, host=host, port=port, log_level="warning")

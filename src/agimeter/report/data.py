@@ -16,21 +16,24 @@ from sqlalchemy.engine import make_url
 
 from agimeter import __version__
 from agimeter.analysis import progress
+from agimeter.analysis.compare import Comparison
 from agimeter.analysis.entries import ModelEntry, entries_from
-from agimeter.analysis.price_links import price_points
+from agimeter.analysis.price_claim import PriceClaimReport
 from agimeter.analysis.runs import BadRunError, check_run, is_perf
+from agimeter.analysis.selection import SelectionPolicy
 from agimeter.analysis.side_by_side import (
     SideBySideRow,
     counterparts,
     side_by_side,
 )
+from agimeter.analysis.sweep import SweepReport
 from agimeter.analysis.trends import TrendFit
 from agimeter.store.published import CatalogImport
 from agimeter.store.published_repo import PublishedSet
 from agimeter.store.records import RunRecord
 from agimeter.store.repository import Store
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2  # 2: quantization sweeps
 REFERENCE_PUBLISHED = 3  # published entries drawn next to the measured ones on the radar
 
 
@@ -43,6 +46,7 @@ class RunInfo(BaseModel):
     status: str
     created_at: dt.datetime
     tasks: list[str]
+    used_for: list[str] = Field(default_factory=list)  # the tasks whose reported number comes from this run
 
 
 class ProtocolRow(BaseModel):
@@ -56,7 +60,8 @@ class ProtocolRow(BaseModel):
     output_type: str
     shots: int | None
     metrics: list[str]
-    chat: bool
+    chat: bool  # the chat template was applied
+    chain_of_thought: bool = False  # the exemplars show their reasoning
     prompt: str  # description + doc_to_text template
     generation: str  # stop / max tokens / sampling, in words ("" for multiple choice)
     scoring: str
@@ -79,6 +84,18 @@ class LawRow(BaseModel):
     note: str
 
 
+class PairedComparison(BaseModel):
+    """Two measured entries compared item by item (``analysis.entry_compare``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    a: str  # entry keys
+    b: str
+    a_model: str
+    b_model: str
+    comparison: Comparison
+
+
 class ReportData(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -95,9 +112,16 @@ class ReportData(BaseModel):
     laws: list[LawRow]
     density: progress.DensityReport | None = None
     density_trend: TrendFit | None = None
+    # measured entries next to their published family, on the benchmarks they were measured on
+    family_density: list[progress.DensityReport] = Field(default_factory=list)
     pareto_cost: progress.ParetoReport | None = None
     pareto_size: progress.ParetoReport | None = None
     price_trend: TrendFit | None = None
+    # the density trend on other benchmark sets (analysis.progress.DENSITY_SENSITIVITY_SETS)
+    density_sensitivity: list[TrendFit] = Field(default_factory=list)
+    comparisons: list[PairedComparison] = Field(default_factory=list)  # measured pairs sharing items
+    price_claim: PriceClaimReport | None = None  # the Qwen price claim against the catalog
+    sweeps: list[SweepReport] = Field(default_factory=list)  # quantization sweeps of the report's runs
     notes: list[str] = Field(default_factory=list)  # what could not be computed, and why
 
     @property
@@ -143,8 +167,11 @@ def gather(
     usd_per_cny: float | None = None,
     model_cards: bool = True,
     now: dt.datetime | None = None,
+    policy: SelectionPolicy | None = None,
 ) -> ReportData:
     """Read everything the report needs; analyses that cannot be computed leave a note instead."""
+    from agimeter.report.analyses import add_comparisons, add_progress, add_sweeps  # built on ReportData
+
     notes: list[str] = []
     skipped = [r.id for r in runs if r.status not in ("finished", "incomplete")]
     if skipped:
@@ -157,7 +184,7 @@ def gather(
             unreadable.add(run.id)
             notes.append(f"left out, stored data does not validate: {err}")
     # the model cards recorded with the aliases count as published entries too
-    entries = entries_from(store, runs, published, usd_per_cny, model_cards=model_cards)
+    entries = entries_from(store, runs, published, usd_per_cny, model_cards=model_cards, policy=policy)
     measured = [e for e in entries if e.provenance == "measured"]
     pub = [e for e in entries if e.provenance == "published"]
     pairs = {m.key: side_by_side(m, pub) for m in measured}
@@ -165,7 +192,7 @@ def gather(
         generated_at=now or dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None),
         agimeter_version=__version__,
         store=redact(store_url),
-        runs=[_run_info(r) for r in runs],
+        runs=[_run_info(r, measured) for r in runs],
         catalogs=published.imports,
         entries=entries,
         radar_reference=_radar_reference(measured, pub),
@@ -185,41 +212,15 @@ def gather(
         ],
         notes=notes,
     )
-    _add_progress(data, entries, published, usd_per_cny)
+    add_progress(data, entries, published, usd_per_cny)
+    add_comparisons(data, store, measured)
+    add_sweeps(data, store, runs)
     return data
 
 
-def _add_progress(data: ReportData, entries: list[ModelEntry], published: PublishedSet, rate: float | None) -> None:
-    """Density, Pareto and trend fits: each may fail on too few points, which becomes a note."""
-
-    def attempt(what: str, fn: Any) -> Any:
-        try:
-            return fn()
-        except (ValueError, ArithmeticError) as err:  # DensityError is a ValueError
-            data.notes.append(f"{what}: not computed ({err})")
-            return None
-
-    if not entries:
-        return
-    data.pareto_cost = attempt("Pareto (capability vs $/1M)", lambda: progress.pareto_report(entries))
-    data.pareto_size = attempt(
-        "Pareto (capability vs parameters)", lambda: progress.pareto_report(entries, cost="params_b")
-    )
-    data.density = attempt("capability density", lambda: progress.density_report(entries))
-    if data.density is not None:
-        report = data.density
-        if report.reference is None:
-            data.notes.append(f"relative density: no reference curve ({report.reference_error})")
-        data.density_trend = attempt("density trend", lambda: progress.density_trend(report))
-    prices = price_points(published, rate)
-    if prices:
-        data.price_trend = attempt("price trend", lambda: progress.price_trend(entries, prices))
-    for what, fit in (("density trend", data.density_trend), ("price trend", data.price_trend)):
-        if fit is not None and fit.status != "ok":
-            data.notes.append(f"{what}: no fit ({fit.status})")
-
-
-def _run_info(run: RunRecord) -> RunInfo:
+def _run_info(run: RunRecord, measured: Sequence[ModelEntry]) -> RunInfo:
+    used = [s.name for e in measured for s in e.scores if s.run_id == run.id]
+    used += ["perf"] if any(p.run_id == run.id for e in measured for p in e.latency[:1]) else []
     return RunInfo(
         id=run.id,
         model=run.model,
@@ -227,6 +228,7 @@ def _run_info(run: RunRecord) -> RunInfo:
         status=run.status,
         created_at=run.created_at,
         tasks=list(run.tasks),
+        used_for=used,
     )
 
 
@@ -258,6 +260,7 @@ def _protocols(runs: Sequence[RunRecord]) -> list[ProtocolRow]:
         protocols = run.summary.get("protocols", {})
         if not isinstance(protocols, dict):
             continue
+        applied = run.summary.get("chat_template") or {}
         for task, p in protocols.items():
             if not isinstance(p, dict):
                 continue
@@ -265,11 +268,13 @@ def _protocols(runs: Sequence[RunRecord]) -> list[ProtocolRow]:
             if key in rows:
                 rows[key].runs.append(run.id)
                 continue
-            rows[key] = _protocol_row(task, p, run.id)
+            rows[key] = _protocol_row(task, p, run.id, applied.get(task) if isinstance(applied, dict) else None)
     return sorted(rows.values(), key=lambda r: r.task)
 
 
-def _protocol_row(task: str, p: dict[str, Any], run_id: str) -> ProtocolRow:
+def _protocol_row(task: str, p: dict[str, Any], run_id: str, chat: object = None) -> ProtocolRow:
+    """``chat``: whether the run applied the chat template (its summary says; older protocols
+    stored the task's default in ``prompt.chat`` whatever ``--chat`` was)."""
     prompt = p.get("prompt") or {}
     fewshot = p.get("fewshot") or {}
     gen = p.get("generation")
@@ -289,7 +294,8 @@ def _protocol_row(task: str, p: dict[str, Any], run_id: str) -> ProtocolRow:
         output_type=str(p.get("output_type", "")),
         shots=shots if isinstance(shots, int) else None,
         metrics=[str(m) for m in p.get("metrics", [])],
-        chat=bool(prompt.get("chat", False)),
+        chat=bool(chat) if isinstance(chat, bool) else bool(prompt.get("chat", False)),
+        chain_of_thought=bool(fewshot.get("chain_of_thought", False)) if isinstance(fewshot, dict) else False,
         prompt=text,
         generation=gen_text,
         scoring=str(scoring.get("kind", "")) if isinstance(scoring, dict) else "",

@@ -1,10 +1,12 @@
 """The report as one self-contained HTML file: plotly.js inlined once, no external resource.
 
 Stable element ids (for links and browser tests): sections ``summary``, ``radar``,
-``leaderboard``, ``pareto``, ``density``, ``latency``, ``side-by-side``, ``laws``, ``protocols``;
+``leaderboard``, ``pareto``, ``quantization``, ``density``, ``latency``, ``side-by-side``, ``compare``, ``laws``,
+``protocols``;
 plot divs ``plot-radar``, ``plot-pareto-cost``, ``plot-pareto-size``, ``plot-density-trend``,
-``plot-price-trend``, ``plot-latency-percentiles``, ``plot-latency-cdf`` (a plot whose data is
-missing is replaced by a ``<p class="missing">`` saying why); tables ``table-*`` (see tables.py);
+``plot-family-density``, ``plot-price-trend``, ``plot-price-claim``, ``plot-latency-percentiles``,
+``plot-latency-cdf``, ``plot-sweep-<sweep id>`` (a plot whose data is missing is replaced by a
+``<p class="missing">`` saying why); tables ``table-*`` (see tables.py);
 the data itself as JSON in ``<script type="application/json" id="report-data">``.
 """
 
@@ -43,9 +45,11 @@ SECTIONS = (
     ("radar", "Capability by dimension"),
     ("leaderboard", "Leaderboard and cost"),
     ("pareto", "Pareto frontier"),
+    ("quantization", "Quantization sweeps"),
     ("density", "Capability density over time"),
     ("latency", "Latency"),
     ("side-by-side", "Measured vs published"),
+    ("compare", "Measured models compared (paired)"),
     ("laws", "Published laws vs our fits"),
     ("protocols", "Protocol appendix"),
 )
@@ -99,16 +103,46 @@ def _plots(data: ReportData) -> dict[str, str]:
         if report is None or not report.points:
             out[div_id] = _missing(div_id, "no model has both a capability score and a value on this axis")
         else:
-            title = f"{report.capability} vs {report.cost_label} (measured ◆, published ●)"
+            marks = "self-hosted ◆, API price ●" if report.cost == "usd_per_1m" else "measured ◆, published ●"
+            title = f"{report.capability} vs {report.cost_label} ({marks})<br><sup>{report.grouping}</sup>"
             out[div_id] = _plot(figures.pareto(figures.pareto_points(report), report.cost_label, y, title), div_id)
-    for div_id, fit, y, title in (
-        ("plot-density-trend", data.density_trend, "relative density ρ (log)", "Capability density by release date"),
-        ("plot-price-trend", data.price_trend, "$ per 1M tokens (log)", "Price of a fixed capability over time"),
+    price_title = "Price of a fixed capability over time"
+    if data.price_trend is not None:  # name the threshold: "... with mmlu >= 42%"
+        price_title = f"Price of the cheapest model with {data.price_trend.quantity.rsplit(' with ', 1)[-1]}"
+    for div_id, fit, y, title, sensitivity in (
+        (
+            "plot-density-trend",
+            data.density_trend,
+            "relative density ρ (log)",
+            "Capability density by release date",
+            [(f"on {f.quantity.rsplit(' on ', 1)[-1]}", f) for f in data.density_sensitivity],
+        ),
+        ("plot-price-trend", data.price_trend, "$ per 1M tokens (log)", price_title, []),
     ):
         if fit is None or not fit.points:
             out[div_id] = _missing(div_id, "no dated points" + (f": {fit.status}" if fit else ""))
         else:
-            out[div_id] = _plot(figures.trend_figure(fit, y, title), div_id)
+            out[div_id] = _plot(figures.trend_figure(fit, y, title, sensitivity), div_id)
+    families = [r for r in data.family_density if r.rows]
+    out["plot-family-density"] = (
+        _plot(figures.family_curves(families), "plot-family-density")
+        if families
+        else _missing("plot-family-density", "no measured model with a published family (and shared benchmarks)")
+    )
+    claim = data.price_claim
+    if claim is None or not claim.rows[0].fit.points:
+        out["plot-price-claim"] = _missing("plot-price-claim", "no price points of the claim's family")
+    else:
+        spec = claim.claim
+        out["plot-price-claim"] = _plot(
+            figures.trend_figure(
+                claim.rows[0].fit,
+                f"{spec.currency} per 1M tokens, {spec.basis} (log)",
+                f'"{spec.text}" ({spec.who}, {spec.date})',
+                [(claim.rows[2].label, claim.rows[2].fit)],
+            ),
+            "plot-price-claim",
+        )
     perf = [e for e in data.measured if e.latency]
     for div_id, make in (
         ("plot-latency-percentiles", figures.latency_percentiles),
@@ -116,6 +150,19 @@ def _plots(data: ReportData) -> dict[str, str]:
     ):
         out[div_id] = _plot(make(perf), div_id) if perf else _missing(div_id, "no perf runs in this report")
     return out
+
+
+def _sweeps(data: ReportData, tables: dict[str, str]) -> str:
+    """Per sweep: its plot (``plot-sweep-<id>``) and table (``table-sweep-<id>``)."""
+    from agimeter.report.figures_sweep import sweep_figure
+
+    if not data.sweeps:
+        return _missing("plot-sweep", "no quantization sweep (agimeter sweep) among the report's runs")
+    parts = []
+    for sweep in data.sweeps:
+        div_id = f"plot-sweep-{sweep.sweep_id}"
+        parts.append(_plot(sweep_figure(sweep), div_id) + tables[f"table-sweep-{sweep.sweep_id}"])
+    return "".join(parts)
 
 
 def _summary(data: ReportData) -> str:
@@ -149,15 +196,23 @@ def render_html(data: ReportData) -> str:
         "radar": plots["plot-radar"]
         + '<p class="caption">Published entries (dotted) are scored on their reported benchmarks, '
         "not on the tasks measured here.</p>",
-        "leaderboard": tables["table-leaderboard"],
+        "leaderboard": tables["table-leaderboard"] + tables["table-solved"],
         "pareto": plots["plot-pareto-cost"]
         + tables["table-pareto-cost"]
         + plots["plot-pareto-size"]
         + tables["table-pareto-size"],
-        "density": plots["plot-density-trend"] + tables["table-density"],
+        "quantization": _sweeps(data, tables),
+        "density": plots["plot-density-trend"]
+        + tables["table-density"]
+        + plots["plot-family-density"]
+        + tables["table-family-density"],
         "latency": plots["plot-latency-percentiles"] + plots["plot-latency-cdf"] + tables["table-latency"],
         "side-by-side": tables["table-side-by-side"],
-        "laws": tables["table-laws"] + plots["plot-price-trend"],
+        "compare": tables["table-compare"],
+        "laws": tables["table-laws"]
+        + plots["plot-price-trend"]
+        + tables["table-price-claim"]
+        + plots["plot-price-claim"],
         "protocols": tables["table-protocols"]
         + f"<details><summary>Published scores ({sum(len(e.scores) for e in data.published)})</summary>"
         + tables["table-published-scores"]

@@ -6,12 +6,13 @@ from agimeter.report.data import ReportData
 from agimeter.report.tables import Table, all_tables
 
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Leaderboard and cost", ("table-leaderboard",)),
+    ("Leaderboard and cost", ("table-leaderboard", "table-solved")),
     ("Pareto frontier", ("table-pareto-cost", "table-pareto-size")),
-    ("Capability density", ("table-density",)),
+    ("Capability density", ("table-density", "table-family-density")),
     ("Latency", ("table-latency",)),
     ("Measured vs published", ("table-side-by-side",)),
-    ("Published laws vs our fits", ("table-laws",)),
+    ("Measured models compared (paired)", ("table-compare",)),
+    ("Published laws vs our fits", ("table-laws", "table-price-claim")),
     ("Protocol appendix", ("table-protocols", "table-published-scores")),
 )
 
@@ -56,7 +57,8 @@ def render_markdown(data: ReportData) -> str:
     if data.notes:
         out += ["## Notes", "", *[f"- {_escape(n)}" for n in data.notes], ""]
     out += ["## Runs", "", render_table(tables["table-runs"])]
-    for title, ids in SECTIONS:
+    sweeps = tuple(f"table-sweep-{s.sweep_id}" for s in data.sweeps)
+    for title, ids in (*SECTIONS[:2], ("Quantization sweeps", sweeps), *SECTIONS[2:]):
         out += [f"## {title}", ""]
-        out += [render_table(tables[i]) for i in ids]
+        out += [render_table(tables[i]) for i in ids] if ids else ["*No quantization sweep in this store.*", ""]
     return "\n".join(out)

@@ -1,76 +1,45 @@
 """The report's tables, built once from ``ReportData`` and rendered by both the HTML and markdown views.
 
 Every table that mixes measured and published numbers has a provenance column (or says in its
-title which kind it holds), so no number appears without saying where it comes from.
+title which kind it holds), so no number appears without saying where it comes from. The tables
+of the analyses (laws and fits, density, Pareto, paired comparisons) are in ``tables_progress``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import math
-from collections.abc import Sequence
-
-from pydantic import BaseModel, ConfigDict
-
-from agimeter.analysis.entries import ModelEntry
-from agimeter.analysis.progress import ParetoReport
+from agimeter.analysis.entry_model import COST_KIND_SHORT, ModelEntry
+from agimeter.analysis.ranking import coverage_text, group_key
 from agimeter.analysis.trends import TrendFit
 from agimeter.report.data import ReportData
+from agimeter.report.table_model import Table, ci, dimensions_of, num, sig
 
-DIMENSION_ORDER = (
-    "knowledge",
-    "reasoning",
-    "math",
-    "coding",
-    "instruction_following",
-    "multilingual",
-    "long_context",
-    "medical",
-    "safety",
-)
-
-
-class Table(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: str  # stable element id in the HTML report
-    title: str
-    columns: list[str]
-    rows: list[list[str]]
-    caption: str = ""
-
-
-def num(x: float | None, digits: int = 1) -> str:
-    return f"{x:,.{digits}f}" if x is not None and math.isfinite(x) else "–"
-
-
-def sig(x: float | None) -> str:
-    """Three significant figures for values spanning orders of magnitude ($, parameters)."""
-    return f"{x:.3g}" if x is not None and math.isfinite(x) else "–"
-
-
-def ci(low: float | None, high: float | None) -> str:
-    return f"[{num(low)}, {num(high)}]" if low is not None and high is not None else ""
-
-
-def dimensions_of(entries: Sequence[ModelEntry]) -> list[str]:
-    seen = {d for e in entries for d in e.dimensions}
-    return [d for d in DIMENSION_ORDER if d in seen] + sorted(seen - set(DIMENSION_ORDER))
+__all__ = ["Table", "all_tables", "dimensions_of", "fit_claim"]
 
 
 def runs_table(data: ReportData) -> Table:
     return Table(
         id="table-runs",
         title="Measured runs in this report",
-        columns=["run", "model", "kind", "status", "created (UTC)", "tasks"],
+        columns=["run", "model", "kind", "status", "created (UTC)", "tasks", "stands for"],
         rows=[
-            [r.id, r.model, r.kind, r.status, f"{r.created_at:%Y-%m-%d %H:%M}", ", ".join(r.tasks)] for r in data.runs
+            [
+                r.id,
+                r.model,
+                r.kind,
+                r.status,
+                f"{r.created_at:%Y-%m-%d %H:%M}",
+                ", ".join(r.tasks),
+                ", ".join(r.used_for) or "– (another run was chosen for each task)",
+            ]
+            for r in data.runs
         ],
+        caption="Each task's reported number comes from one run: the one with the most items under the task's "
+        "own protocol (ties: the newest), unless pinned with `agimeter pin`.",
     )
 
 
 def leaderboard_table(data: ReportData) -> Table:
-    measured = [e for e in data.measured if e.dimensions or e.cost]
+    measured = [e for e in data.measured if e.dimensions or e.cost or e.scores]
     ranked = sorted(measured, key=_rank) + sorted(data.published, key=_rank)
     dims = dimensions_of(ranked)
     rows = []
@@ -82,12 +51,18 @@ def leaderboard_table(data: ReportData) -> Table:
                 e.model,
                 e.provenance,
                 overall,
+                f"{e.rank} of {e.rank_among}" if e.rank is not None else "unranked",
+                coverage_text(e),
                 *[num(e.dimensions.get(d)) for d in dims],
                 sig(cost.usd_per_1m_blended) if cost else "–",
+                sig(cost.usd_per_1m_computed) if cost else "–",
+                _solved_text(e),
+                COST_KIND_SHORT[cost.kind] if cost and cost.kind else "",
                 (cost.basis + (" (example price)" if cost.price_is_example else "")) if cost else "",
                 num(e.memory_gb, 2),
                 sig(e.params_b),
                 e.released_label or (e.released.isoformat() if e.released else ""),
+                e.evidence(),
             ]
         )
     return Table(
@@ -97,21 +72,77 @@ def leaderboard_table(data: ReportData) -> Table:
             "model",
             "provenance",
             "overall [95% CI]",
+            "rank (same coverage)",
+            "coverage",
             *dims,
-            "$ / 1M (3:1)",
+            "$ / 1M (lm-eval tokens)",
+            "$ / 1M (computed tokens)",
+            "$ per solved item",
+            "price kind",
             "cost basis",
             "memory GB",
             "params B",
             "released",
+            "from (run: task n)",
         ],
         rows=rows,
-        caption="Measured overall = mean of dimension scores over the tasks run; published overall = mean of the "
-        "normalised reported benchmarks. The two are computed on different benchmark sets.",
+        caption="Overall = mean of the dimension scores an entry has (its coverage); it is ranked only among "
+        "entries with the same coverage. Measured scores count only from the run chosen for each task (most "
+        "items under the task's own protocol, or pinned) with enough items; the others are listed in the last "
+        "column with their status. Published overall = mean of the normalised reported benchmarks. "
+        "$ / 1M: lm-eval tokens count a multiple-choice context once per choice; computed tokens are those the "
+        "model actually ran and generated. Self-hosted = this hardware's $/h; API = a provider's list price.",
     )
 
 
-def _rank(e: ModelEntry) -> tuple[float, str]:
-    return (-(e.overall if e.overall is not None else -1.0), e.model)
+def _solved_text(e: ModelEntry) -> str:
+    overall = e.solved_overall()
+    if overall is None:
+        return "–"
+    return _usd(overall.usd_per_correct) if overall.status == "ok" else overall.status
+
+
+def _rank(e: ModelEntry) -> tuple[tuple[int, str], float, str]:
+    return (group_key(e), -(e.overall if e.overall is not None else -1.0), e.model)
+
+
+def _usd(x: float | None) -> str:
+    return f"${sig(x)}" if x is not None else "–"
+
+
+def solved_table(data: ReportData) -> Table:
+    rows = []
+    for e in data.measured:
+        hosted = {h.task: h for h in e.hosted}
+        for r in e.solved:
+            tokens = f"{num(r.tokens_per_correct, 0)} / {num(r.computed_tokens_per_correct, 0)}"
+            per = _usd(r.usd_per_correct) if r.status == "ok" else r.status
+            h = hosted.get(r.task)
+            other = "–"
+            if h is not None:
+                value = _usd(h.usd_per_correct) if h.status == "ok" else h.status
+                other = f"{value}: {h.price.provider} {h.price.model} ({h.price.date}); {h.caveat}"
+            rows.append([e.model, r.task, r.run_id or "several runs", f"{r.correct:g} / {r.n}", tokens,
+                         _usd(r.usd), per, r.basis, other])  # fmt: skip
+    return Table(
+        id="table-solved",
+        title="Cost per solved item (measured): tokens and $ per correct item, per task and overall",
+        columns=[
+            "model",
+            "task",
+            "run",
+            "correct / n",
+            "tokens per correct (lm-eval / computed)",
+            "$",
+            "$ per correct",
+            "price basis",
+            "hosted price of the family on the same tokens",
+        ],
+        rows=rows,
+        caption="Correct = the sum of each task's primary metric over its items. A task with no correct item "
+        "says so. The hosted column applies a hosted API price of the same model family (from the catalog) "
+        "to this run's tokens: a different product at a list price, shown for scale, not a like-for-like cost.",
+    )
 
 
 def side_by_side_table(data: ReportData) -> Table:
@@ -148,135 +179,6 @@ def side_by_side_table(data: ReportData) -> Table:
         ],
         rows=rows,
     )
-
-
-def laws_table(data: ReportData) -> Table:
-    rows = []
-    for law in data.laws:
-        claim = []
-        if law.doubling_months is not None:
-            claim.append(f"doubles every {law.doubling_months:g} months")
-        if law.halving_months is not None:
-            claim.append(f"halves every {law.halving_months:g} months")
-        if law.factor_per_year is not None:
-            claim.append(f"×{law.factor_per_year} per year")
-        rows.append(["published", law.name, law.quantity, "; ".join(claim) or "(see note)", law.source, law.note])
-    for label, fit in (("capability density (ours)", data.density_trend), ("API price (ours)", data.price_trend)):
-        if fit is None:
-            continue
-        rows.append(["fitted here", label, fit.quantity, fit_claim(fit), fit_points(fit), fit.method])
-    return Table(
-        id="table-laws",
-        title="Published trend laws next to our fits",
-        columns=["provenance", "law", "quantity", "claim", "source / points", "note / method"],
-        rows=rows,
-        caption="Our fits run on the models in this report (catalog numbers and any measured ones); "
-        "the points each uses are listed with their provenance.",
-    )
-
-
-def fit_claim(fit: TrendFit) -> str:
-    """ "doubles every 3.4 months [2.9, 4.1] (95% CI), R² 0.91, 7 frontier points", or why there is no fit."""
-    if fit.status != "ok":
-        return f"no fit: {fit.status}"
-    word = "doubles" if fit.direction == "up" else "halves"
-    if fit.months_per_factor_2 is None:
-        return f"no {'rise' if fit.direction == 'up' else 'fall'} over time (slope {num(fit.slope_per_year, 3)} ln/yr)"
-    low, high = fit.months_ci if fit.months_ci else (None, None)
-    interval = f"[{num(low)}, {num(high) if high is not None else '∞'}]" if fit.months_ci else "[no CI]"
-    return (
-        f"{word} every {num(fit.months_per_factor_2)} months {interval} ({fit.ci_level:.0%} CI), "
-        f"R² {num(fit.r2, 2)}, {len(fit.frontier)} frontier points of {len(fit.points)}"
-    )
-
-
-def fit_points(fit: TrendFit) -> str:
-    kinds: dict[str, int] = {}
-    for p in fit.points:
-        kinds[p.provenance] = kinds.get(p.provenance, 0) + 1
-    used = ", ".join(f"{p.model} ({p.provenance}, {p.date})" for p in fit.frontier)
-    return ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + (f"; frontier: {used}" if used else "")
-
-
-def density_table(data: ReportData) -> Table:
-    report = data.density
-    rows = []
-    if report is not None:
-        for r in sorted(report.rows, key=lambda r: (r.provenance, r.released or dt.date.min, r.model)):
-            if r.score is None and r.per_gb is None and r.per_usd is None:
-                continue
-            rows.append(
-                [
-                    r.model,
-                    r.provenance,
-                    r.released.isoformat() if r.released else "–",
-                    sig(r.params_b),
-                    num(r.score),
-                    sig(r.per_b),
-                    sig(r.per_b_non_embedding),
-                    sig(r.per_gb),
-                    sig(r.per_usd),
-                    sig(r.effective_params_b),
-                    sig(r.density),
-                    r.status,
-                ]
-            )
-    ref = report.reference if report else None
-    caption = (
-        f"Reference curve: {ref.formula} on {ref.family} ({ref.n} models, R² {num(ref.r2, 3)}); "
-        f"benchmarks {', '.join(ref.benchmarks)}; {ref.params} parameters."
-        if ref
-        else f"No reference curve: {report.reference_error if report else 'not computed'}."
-    )
-    return Table(
-        id="table-density",
-        title="Capability density (score = mean % over the reference benchmarks)",
-        columns=[
-            "model",
-            "provenance",
-            "released",
-            "params B",
-            "score %",
-            "per B",
-            "per B non-emb.",
-            "per GB",
-            "per $/1M",
-            "effective params B",
-            "density ρ",
-            "status",
-        ],
-        rows=rows,
-        caption=caption,
-    )
-
-
-def pareto_table(report: ParetoReport | None, table_id: str) -> Table:
-    rows = []
-    if report is not None:
-        names = {p.key: p.model for p in report.points}
-        for p in report.points:
-            dominated = ", ".join(names.get(k, k) for k in p.dominated_by[:3])
-            more = len(p.dominated_by) - 3
-            state = "frontier" if p.on_frontier else f"dominated by {dominated}" + (f" +{more}" if more > 0 else "")
-            rows.append([p.model, p.provenance, num(p.capability), sig(p.cost), state])
-    return Table(
-        id=table_id,
-        title=f"Pareto: {report.capability if report else 'capability'} vs {report.cost_label if report else 'cost'}",
-        columns=["model", "provenance", "capability", "cost", "frontier"],
-        rows=rows,
-        caption=_not_placed(report),
-    )
-
-
-def _not_placed(report: ParetoReport | None) -> str:
-    if report is None or not report.not_placed:
-        return ""
-    counts: dict[str, int] = {}
-    for n in report.not_placed:
-        counts[n.provenance] = counts.get(n.provenance, 0) + 1
-    which = ", ".join(f"{c} {k}" for k, c in sorted(counts.items()))
-    measured = [f"{n.model} ({n.reason})" for n in report.not_placed if n.provenance == "measured"]
-    return f"Not placed (no value on an axis): {which}" + (f"; measured: {'; '.join(measured)}" if measured else "")
 
 
 def latency_table(data: ReportData) -> Table:
@@ -326,7 +228,7 @@ def protocol_table(data: ReportData) -> Table:
                 p.version,
                 p.dimension,
                 p.output_type,
-                "–" if p.shots is None else str(p.shots),
+                ("–" if p.shots is None else str(p.shots)) + (" CoT" if p.chain_of_thought else ""),
                 ", ".join(p.metrics),
                 "yes" if p.chat else "no",
                 p.prompt,
@@ -355,17 +257,38 @@ def published_scores_table(data: ReportData) -> Table:
     )
 
 
+def fit_claim(fit: TrendFit) -> str:
+    from agimeter.report.tables_progress import fit_claim as claim
+
+    return claim(fit)
+
+
 def all_tables(data: ReportData) -> dict[str, Table]:
+    from agimeter.report.tables_progress import (
+        compare_table,
+        density_table,
+        family_density_table,
+        laws_table,
+        pareto_table,
+        price_claim_table,
+    )
+    from agimeter.report.tables_sweep import sweep_table
+
     tables = [
         runs_table(data),
         leaderboard_table(data),
+        solved_table(data),
         side_by_side_table(data),
         laws_table(data),
         density_table(data),
+        family_density_table(data),
         pareto_table(data.pareto_cost, "table-pareto-cost"),
         pareto_table(data.pareto_size, "table-pareto-size"),
         latency_table(data),
+        compare_table(data),
+        price_claim_table(data),
         protocol_table(data),
         published_scores_table(data),
+        *(sweep_table(sweep) for sweep in data.sweeps),
     ]
     return {t.id: t for t in tables}

@@ -1,20 +1,33 @@
 """Run items through a backend, score them and commit each one as soon as it is done.
 
+Every task is scored by its registered scorer (``agimeter.scoring``): answered items go to it in
+batches of the size it asks for, and each item is committed as soon as the scorer reports it.
 Finished items (same cache key) are never recomputed: a re-run after a crash or ``kill -9``
 picks up exactly where the store says it stopped.
+
+A judged task (its scorer uses a judge model) and a conversation (``Item.followups``) run in
+phases: every turn of every item is answered first (a conversation's later turns after the
+model's own earlier answers, ``runner.turns``), then the judge scores them in batches. A judged
+task's answers and its judge's answers go through the completion cache (``runner.completions``),
+so a changed judge re-judges without generating again and a killed run repeats nothing it had.
+Judging time is kept off the run's clock (the evaluated model's wall time) and stored per item as
+``judge_s``; an item the judge could not score (``ScoreFailure``) is counted and left for the next run.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from agimeter.backends.base import Backend, GenRequest, GenResult, LoglikRequest, LoglikResult
-from agimeter.runner.keys import item_cache_key, prompt_sha256
+from agimeter.runner.completions import StoreCompletions
+from agimeter.runner.keys import item_cache_key, prompt_sha256, scoring_identity
 from agimeter.runner.meter import Meter
-from agimeter.scoring import ItemScore, score_item
+from agimeter.runner.turns import Messages, turn_prompt
+from agimeter.scoring.base import Answer, ItemScore, ScoreFailure, Scorer, ScoringContext, uses_role
+from agimeter.scoring.registry import check_roles, scorer_for
 from agimeter.store.records import ItemRecord
 from agimeter.store.repository import Store
 from agimeter.tasks.item import Item
@@ -49,6 +62,7 @@ class PreparedTask:
     protocol: dict[str, object] = field(default_factory=dict)
     # Items per subtask in the whole task, when ``items`` is a stratified sample of it.
     population: dict[str, int] | None = None
+    size: int | None = None  # documents in the whole task (``items`` may be a subset)
 
 
 @dataclass
@@ -66,18 +80,72 @@ def use_chat(spec: TaskSpec, backend: Backend, mode: ChatMode) -> bool:
     return mode == "on" or spec.prompt.chat
 
 
-def _scoring_identity(spec: TaskSpec) -> dict[str, object]:
-    """How answers are judged, for the cache key: a change of judge is never a cache hit."""
-    identity: dict[str, object] = {
-        "scorer": spec.scorer,
-        **spec.scoring.model_dump(mode="json"),
-        "metrics": spec.metrics,
-    }
-    if spec.scoring.kind == "code_exec":
-        from agimeter.scoring.sandbox import JUDGE_VERSION
+Result = LoglikResult | GenResult
+Commit = Callable[[_Pending, ItemScore, Sequence[Result], Answer, float], None]
 
-        identity["sandbox_judge"] = JUDGE_VERSION
-    return identity
+
+def uses_models(scorer: Scorer, context: ScoringContext) -> bool:
+    """Whether the scorer uses a model of its own here (a judge)."""
+    return any(uses_role(scorer, role, context) for role in (*scorer.roles, *scorer.optional_roles))
+
+
+class _ScoringQueue:
+    """Answered items waiting for the task's scorer: scored once they hold ``batch_size`` outputs
+    (and at the end), each committed as soon as the scorer reports it. With a ``clock`` (a judged
+    task), the run's clock stops while the scorer works, and each item is committed with the
+    judging time since the one before it."""
+
+    def __init__(
+        self,
+        spec: TaskSpec,
+        scorer: Scorer,
+        context: ScoringContext,
+        commit: Commit,
+        fail: Callable[[ScoreFailure], None],
+        clock: Meter | None = None,
+    ) -> None:
+        self.spec, self.scorer, self.context, self.commit, self.fail = spec, scorer, context, commit, fail
+        self.clock = clock
+        self.waiting: list[tuple[_Pending, Sequence[Result], Answer]] = []
+        self.outputs = 0
+
+    def add(self, pending: _Pending, results: Sequence[Result], answer: Answer) -> None:
+        self.waiting.append((pending, results, answer))
+        self.outputs += answer.outputs
+        if self.outputs >= self.scorer.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        batch, self.waiting, self.outputs = self.waiting, [], 0
+        if not batch:
+            return
+        done = [False] * len(batch)
+        last = time.perf_counter()
+
+        def on_scored(index: int, score: ItemScore | ScoreFailure) -> None:
+            nonlocal last
+            if done[index]:
+                raise RuntimeError(f"scorer {self.scorer.name!r} scored item {index} of a batch twice")
+            done[index] = True
+            now = time.perf_counter()
+            spent, last = now - last, now
+            if isinstance(score, ScoreFailure):
+                self.fail(score)
+                return
+            pending, results, answer = batch[index]
+            self.commit(pending, score, results, answer, spent if self.clock is not None else 0.0)
+
+        if self.clock is not None:
+            self.clock.stop()
+        try:
+            self.scorer.score(self.spec, [answer for _, _, answer in batch], self.context, on_scored)
+        finally:
+            if self.clock is not None:
+                self.clock.start()
+        if not all(done):
+            raise RuntimeError(
+                f"scorer {self.scorer.name!r} returned no score for {done.count(False)} item(s) of {self.spec.name}"
+            )
 
 
 class Executor:
@@ -90,6 +158,7 @@ class Executor:
         numerics: dict[str, str],
         chat_mode: ChatMode = "auto",
         progress: ProgressSink | None = None,
+        models: Mapping[str, Backend] | None = None,
     ) -> None:
         self.backend = backend
         self.store = store
@@ -97,6 +166,8 @@ class Executor:
         self.numerics = numerics
         self.chat_mode = chat_mode
         self.progress: ProgressSink = progress or _NoProgress()
+        # Scorers' own models by role (e.g. "grader"), apart from the evaluated one.
+        self.models = dict(models or {})
 
     def render(self, spec: TaskSpec, item: Item) -> str:
         if not use_chat(spec, self.backend, self.chat_mode):
@@ -112,6 +183,12 @@ class Executor:
 
     def run_task(self, run_id: str, task: PreparedTask) -> None:
         spec = task.spec
+        scorer = scorer_for(spec)
+        check_roles(spec, scorer, ScoringContext(models=self.models))
+        judged = uses_models(scorer, ScoringContext(models=self.models))
+        cache = StoreCompletions(self.store, run_id) if judged else None
+        scoring = ScoringContext(models=self.models, completions=cache)
+        judged_by = scoring_identity(scorer, spec, scoring)
         pending: list[_Pending] = []
         for item in task.items:
             context = self.render(spec, item)
@@ -122,7 +199,7 @@ class Executor:
                 task_version=spec.version,
                 item=item,
                 context=context,
-                scoring=_scoring_identity(spec),
+                scoring=judged_by,
             )
             pending.append(_Pending(item, context, key))
         cached = self.store.cached_items(p.cache_key for p in pending)
@@ -134,15 +211,27 @@ class Executor:
         )
         todo = [p for p in pending if p.cache_key not in cached]
         self.progress.start_task(spec.name, total=len(pending), done=len(pending) - len(todo))
+
+        def commit(p: _Pending, score: ItemScore, results: Sequence[Result], answer: Answer, judge_s: float) -> None:
+            self._commit(run_id, spec, p, score, results, answer, judge_s)
+
+        def fail(failure: ScoreFailure) -> None:
+            self.meter.add_error(failure.kind)
+            self.meter.failed_items += 1
+            self.progress.advance()
+
+        queue = _ScoringQueue(spec, scorer, scoring, commit, fail, clock=self.meter if judged else None)
         try:
             if spec.output_type == "multiple_choice":
-                self._run_loglik(run_id, spec, todo)
+                self._run_loglik(spec, todo, queue)
+            elif judged or any(p.item.followups for p in todo):
+                self._run_turns(spec, todo, queue, cache)
             else:
-                self._run_generate(run_id, spec, todo)
+                self._run_generate(spec, todo, queue)
         finally:
             self.progress.finish_task()
 
-    def _run_loglik(self, run_id: str, spec: TaskSpec, todo: Sequence[_Pending]) -> None:
+    def _run_loglik(self, spec: TaskSpec, todo: Sequence[_Pending], queue: _ScoringQueue) -> None:
         requests: list[LoglikRequest] = []
         owner: list[tuple[int, int]] = []
         for i, p in enumerate(todo):
@@ -165,40 +254,36 @@ class Executor:
                 failed.add(i)
             if remaining[i] == 0 and i not in failed:
                 done = [r for r in slots[i] if r is not None]
-                self._commit_loglik(run_id, spec, todo[i], done)
+                lls, greedy = tuple(r.logprob for r in done), tuple(r.is_greedy for r in done)
+                queue.add(todo[i], done, Answer(todo[i].item, loglikelihoods=lls, is_greedy=greedy))
 
         self.backend.loglikelihood(requests, on_result=on_result)
+        queue.flush()
         self._check_complete(spec, len(todo), sum(1 for left in remaining if left == 0), len(failed))
 
-    def _commit_loglik(self, run_id: str, spec: TaskSpec, p: _Pending, results: Sequence[LoglikResult]) -> None:
-        lls = [r.logprob for r in results]
-        greedy = [r.is_greedy for r in results]
-        score = score_item(spec, p.item, loglikelihoods=lls, is_greedy=greedy)
-        self._commit(run_id, spec, p, score, results, prediction=score.prediction, is_greedy=greedy)
+    @staticmethod
+    def _gen_request(item: Item, prompt: str, sample: int, messages: Messages = ()) -> GenRequest:
+        sampled = item.temperature > 0
+        return GenRequest(
+            prompt=prompt,
+            stop=item.stop,
+            max_tokens=item.max_tokens,
+            temperature=item.temperature,
+            top_p=item.top_p,
+            seed=item.sample_seed + sample if sampled else None,
+            messages=messages,
+        )
 
-    def _run_generate(self, run_id: str, spec: TaskSpec, todo: Sequence[_Pending]) -> None:
+    def _run_generate(self, spec: TaskSpec, todo: Sequence[_Pending], queue: _ScoringQueue) -> None:
         requests: list[GenRequest] = []
         owner: list[tuple[int, int]] = []
         for i, p in enumerate(todo):
-            item = p.item
-            for j in range(item.samples):
-                sampled = item.temperature > 0
-                requests.append(
-                    GenRequest(
-                        prompt=p.context,
-                        stop=item.stop,
-                        max_tokens=item.max_tokens,
-                        temperature=item.temperature,
-                        top_p=item.top_p,
-                        seed=item.sample_seed + j if sampled else None,
-                    )
-                )
+            for j in range(p.item.samples):
+                requests.append(self._gen_request(p.item, p.context, j))
                 owner.append((i, j))
         slots: list[list[GenResult | None]] = [[None] * p.item.samples for p in todo]
         remaining = [p.item.samples for p in todo]
         failed: set[int] = set()
-        code = spec.scoring.kind == "code_exec"
-        ready: list[int] = []  # code tasks: items whose samples all arrived, waiting for the sandbox
 
         def on_result(index: int, result: GenResult) -> None:
             i, j = owner[index]
@@ -209,47 +294,81 @@ class Executor:
             if result.error is not None:
                 self.meter.add_error(result.error.kind)
                 failed.add(i)
-            if remaining[i] or i in failed:
-                return
-            if not code:
-                self._commit_generate(run_id, spec, todo[i], [r for r in slots[i] if r is not None])
-                return
-            ready.append(i)
-            if sum(todo[k].item.samples for k in ready) >= self._code_batch:
-                flush()
-
-        def flush() -> None:
-            batch = [(todo[i], [r for r in slots[i] if r is not None]) for i in ready]
-            ready.clear()
-            self._commit_code(run_id, spec, batch)
+            if remaining[i] == 0 and i not in failed:
+                done = [r for r in slots[i] if r is not None]
+                queue.add(todo[i], done, Answer(todo[i].item, generations=tuple(r.text for r in done)))
 
         self.backend.generate(requests, on_result=on_result)
-        flush()
+        queue.flush()
         self._check_complete(spec, len(todo), sum(1 for left in remaining if left == 0), len(failed))
 
-    @property
-    def _code_batch(self) -> int:
-        """Programs per sandbox batch: enough to keep every core busy, small enough to commit often."""
-        return 4 * (os.cpu_count() or 1)
+    def _run_turns(
+        self, spec: TaskSpec, todo: Sequence[_Pending], queue: _ScoringQueue, cache: StoreCompletions | None
+    ) -> None:
+        """Answer every turn of every item (turn k of all items in one batch, after turn k - 1),
+        through the completion cache when given; then score them all."""
+        chat = use_chat(spec, self.backend, self.chat_mode)
+        results: list[list[GenResult]] = [[] for _ in todo]
+        answers: list[list[str]] = [[] for _ in todo]  # the first sample's answer to each turn
+        failed: set[int] = set()
+        turn = 0
+        while True:
+            alive = [i for i, p in enumerate(todo) if i not in failed and turn <= len(p.item.followups)]
+            if not alive:
+                break
+            requests: list[GenRequest] = []
+            owner: list[tuple[int, int]] = []
+            for i in alive:
+                item = todo[i].item
+                if turn == 0:
+                    requests += [
+                        self._gen_request(item, todo[i].context, j, item.chat_messages) for j in range(item.samples)
+                    ]
+                    owner += [(i, j) for j in range(item.samples)]
+                else:
+                    prompt, messages = turn_prompt(self.backend, item, answers[i], chat=chat)
+                    requests.append(self._gen_request(item, prompt, 0, messages))
+                    owner.append((i, 0))
+            got = self._answer(spec, requests, owner, cache)
+            failed |= {i for (i, _), result in got.items() if result.error is not None}
+            for i in alive:
+                if i not in failed:
+                    mine = [got[key] for key in owner if key[0] == i]
+                    results[i] += mine
+                    answers[i].append(mine[0].text)
+            turn += 1
+        for i, p in enumerate(todo):
+            if i not in failed:
+                samples = tuple(r.text for r in results[i][: p.item.samples])
+                turns = tuple(answers[i]) if p.item.followups else ()
+                queue.add(p, results[i], Answer(p.item, generations=samples, turns=turns))
+        queue.flush()
+        self._check_complete(spec, len(todo), len(todo), len(failed))
 
-    def _commit_generate(self, run_id: str, spec: TaskSpec, p: _Pending, results: Sequence[GenResult]) -> None:
-        score = score_item(spec, p.item, generations=[r.text for r in results])
-        self._commit(run_id, spec, p, score, results, prediction=score.extracted)
+    def _answer(
+        self,
+        spec: TaskSpec,
+        requests: Sequence[GenRequest],
+        owner: Sequence[tuple[int, int]],
+        cache: StoreCompletions | None,
+    ) -> dict[tuple[int, int], GenResult]:
+        """Every request's result by its owner (item, sample); failures counted in the meter."""
+        got: dict[tuple[int, int], GenResult] = {}
 
-    def _commit_code(self, run_id: str, spec: TaskSpec, batch: Sequence[tuple[_Pending, list[GenResult]]]) -> None:
-        """Run every sample's program in the sandbox (in parallel), then score and commit."""
-        if not batch:
-            return
-        from agimeter.scoring.code import build_program, limits_for
-        from agimeter.scoring.sandbox import run_many
+        def on_result(index: int, result: GenResult) -> None:
+            if owner[index] in got:
+                return
+            got[owner[index]] = result
+            if result.error is not None:
+                self.meter.add_error(result.error.kind)
 
-        programs = [build_program(p.item, r.text) for p, results in batch for r in results]
-        outcomes = run_many(programs, limits_for(spec))
-        at = 0
-        for p, results in batch:
-            mine, at = outcomes[at : at + len(results)], at + len(results)
-            score = score_item(spec, p.item, generations=[r.text for r in results], exec_results=mine)
-            self._commit(run_id, spec, p, score, results, prediction=score.extracted)
+        if cache is not None:
+            cache.generate(self.backend, requests, on_result)
+        else:
+            self.backend.generate(requests, on_result=on_result)
+        if len(got) != len(requests):
+            raise RuntimeError(f"backend returned no result for {len(requests) - len(got)} request(s) of {spec.name}")
+        return got
 
     def _check_complete(self, spec: TaskSpec, expected: int, answered: int, failed: int) -> None:
         """Every item must be answered: scored and committed, or failed (counted, retried on re-run)."""
@@ -265,10 +384,9 @@ class Executor:
         spec: TaskSpec,
         p: _Pending,
         score: ItemScore,
-        results: Sequence[LoglikResult | GenResult],
-        *,
-        prediction: int | str | None,
-        is_greedy: list[bool] | None = None,
+        results: Sequence[Result],
+        answer: Answer,
+        judge_s: float = 0.0,
     ) -> None:
         prompt_tokens = sum(r.usage.prompt_tokens for r in results)
         computed = sum(
@@ -284,14 +402,14 @@ class Executor:
             doc_id=p.item.doc_id,
             subtask=p.item.subtask,
             target=p.item.target,
-            prediction=prediction,
+            prediction=score.prediction if score.prediction is not None else score.extracted,
             correct=score.correct,
             metrics=score.metrics,
             chance=score.chance,
             weights=score.weights,
             details=score.details or None,
             loglikelihoods=list(score.loglikelihoods) if score.loglikelihoods else None,
-            is_greedy=is_greedy,
+            is_greedy=list(answer.is_greedy) if answer.is_greedy is not None else None,
             generation=score.generation,
             generations=list(score.generations) or None,
             prompt_tokens=prompt_tokens,
@@ -302,6 +420,10 @@ class Executor:
             total_s=sum(r.timing.total_s for r in results),
             prompt_sha256=prompt_sha256(p.context, p.item.continuations),
             cache_key=p.cache_key,
+            turns=list(answer.turns) or None,
+            judge_prompt_tokens=score.judge_usage.prompt_tokens if score.judge_usage else 0,
+            judge_completion_tokens=score.judge_usage.completion_tokens if score.judge_usage else 0,
+            judge_s=judge_s,
         )
         self.store.add_item(run_id, record, tick=self.meter.tick())
         self.progress.advance()

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agimeter.backends.base import ModelInfo
 from agimeter.runner.hardware import HardwareInfo, cuda_max_allocated_bytes, detect_hardware, peak_rss_bytes
 from agimeter.store.records import RunTotals, SessionRecord, SessionTick
 
@@ -129,3 +130,46 @@ class Meter:
             failed_items=self.failed_items,
             sessions=self.earlier_sessions + 1,
         )
+
+
+JUDGE_MEASUREMENT_SCHEMA_VERSION = 1
+# Below this many parameters a judge is labelled weak: the MT-Bench paper found only GPT-4-class
+# judges agreeing with humans as often as humans agree with each other.
+WEAK_JUDGE_PARAMETERS = 30e9
+
+
+class JudgeMeasurement(BaseModel):
+    """What a run's judge model consumed, apart from the evaluated model (``Measurement``): sums over
+    the items the run computed, so exact across resumes; ``wall_s`` is the time spent judging."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    schema_version: int = JUDGE_MEASUREMENT_SCHEMA_VERSION
+    model: str  # the judge model spec as given
+    info: ModelInfo
+    weak: bool  # a local judge of fewer than WEAK_JUDGE_PARAMETERS parameters (or unknown and local)
+    load_s: float = Field(ge=0)
+    items_judged: int = Field(ge=0)
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+    wall_s: float = Field(ge=0)
+
+
+def is_weak_judge(info: ModelInfo) -> bool:
+    """A judge to read with care: a local model below the size the judge literature trusts."""
+    if info.num_parameters is not None:
+        return info.num_parameters < WEAK_JUDGE_PARAMETERS
+    return info.backend != "openai"  # an API model of unknown size is presumably a large one
+
+
+def judge_measurement(model: str, info: ModelInfo, load_s: float, totals: RunTotals) -> JudgeMeasurement:
+    return JudgeMeasurement(
+        model=model,
+        info=info,
+        weak=is_weak_judge(info),
+        load_s=load_s,
+        items_judged=totals.items_judged,
+        prompt_tokens=totals.judge_prompt_tokens,
+        completion_tokens=totals.judge_completion_tokens,
+        wall_s=totals.judge_s,
+    )

@@ -5,25 +5,29 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agimeter.analysis.judged import judged_figures
 from agimeter.backends.base import Backend
 from agimeter.backends.registry import create_backend, split_model_spec
-from agimeter.errors import ConfigError, ModelError, RunInProgressError
-from agimeter.runner.execute import ChatMode, Executor, PreparedTask, ProgressSink
-from agimeter.runner.keys import run_key
-from agimeter.runner.meter import Measurement, Meter
+from agimeter.errors import AgimeterError, ConfigError, ModelError, RunInProgressError
+from agimeter.runner.execute import ChatMode, Executor, PreparedTask, ProgressSink, use_chat
+from agimeter.runner.keys import numerics_of, run_key
+from agimeter.runner.meter import Measurement, Meter, judge_measurement
 from agimeter.runner.sequential import run_until_ci
+from agimeter.scoring.base import ScoringContext
+from agimeter.scoring.registry import check_roles, scorer_for
 from agimeter.store.lease import Heartbeat, this_process
 from agimeter.store.records import Owner, RunRecord
 from agimeter.store.repository import Store
 from agimeter.tasks.registry import resolve_task
 from agimeter.tasks.sampling import population as sample_population
-from agimeter.tasks.task import Task
+from agimeter.tasks.task import Task, with_protocol_hash
 
 
 class RunOptions(BaseModel):
@@ -33,6 +37,8 @@ class RunOptions(BaseModel):
 
     model: str
     tasks: list[str]
+    # Directories of lm-eval task YAMLs: their task names resolve in ``tasks``, and includes.
+    include_paths: list[str] = Field(default_factory=list)
     data_dir: str | None = None
     limit: int | None = Field(default=None, ge=1)
     sample: int | None = Field(default=None, ge=1)
@@ -49,6 +55,13 @@ class RunOptions(BaseModel):
     price_is_example: bool = True
     backend_options: dict[str, str] = Field(default_factory=dict)
     api_price: dict[str, Any] | None = None  # a cost.prices.PriceRow, for runs against hosted APIs
+    # The judge model of judged tasks (--judge; see ``judge_spec`` for the task's and the config's),
+    # its backend options (--judge-arg) and prices (default: the run's price per hour).
+    judge: str | None = None
+    judge_default: str | None = None  # the config file's ``judge:``
+    judge_options: dict[str, str] = Field(default_factory=dict)
+    judge_price_per_hour: float | None = Field(default=None, ge=0)
+    judge_api_price: dict[str, Any] | None = None
 
 
 def prepare_tasks(options: RunOptions) -> list[PreparedTask]:
@@ -56,7 +69,7 @@ def prepare_tasks(options: RunOptions) -> list[PreparedTask]:
     data_dir = Path(options.data_dir) if options.data_dir else None
     prepared = []
     for name in options.tasks:
-        spec = resolve_task(name)
+        spec = resolve_task(name, options.include_paths)
         task = Task(spec, data_dir, num_fewshot=options.num_fewshot)
         population = None
         if options.target_ci is not None:
@@ -70,8 +83,57 @@ def prepare_tasks(options: RunOptions) -> list[PreparedTask]:
             items = task.items(limit=options.limit, sample=options.sample, seed=options.seed)
             if options.sample is not None and options.sample < len(task):
                 population = sample_population(task.strata())
-        prepared.append(PreparedTask(spec=spec, items=items, protocol=task.protocol(), population=population))
+        prepared.append(
+            PreparedTask(spec=spec, items=items, protocol=task.protocol(), population=population, size=len(task))
+        )
     return prepared
+
+
+GRADER = "grader"
+
+
+def judged_tasks(prepared: list[PreparedTask]) -> tuple[list[str], list[str]]:
+    """Tasks whose scorer needs a judge, and those that use one when it is given (XSTest)."""
+    needs = [p.spec.name for p in prepared if GRADER in scorer_for(p.spec).roles]
+    may = [p.spec.name for p in prepared if GRADER in scorer_for(p.spec).optional_roles]
+    return needs, may
+
+
+def judge_spec(options: RunOptions, prepared: list[PreparedTask]) -> str | None:
+    """The run's judge: --judge, else the one the judged tasks' YAML names (scoring.judge.model),
+    else the config file's ``judge:``; None when no task uses one. Checked before any model loads:
+    a task that needs a judge without one, or tasks naming different judges, are one-line errors."""
+    needs, may = judged_tasks(prepared)
+    if not needs and not may:
+        return None
+    named = {
+        p.spec.scoring.judge.model: p.spec.name
+        for p in prepared
+        if p.spec.scoring.judge is not None and p.spec.scoring.judge.model
+    }
+    if options.judge is None and len(named) > 1:
+        listed = ", ".join(f"{task}: {model}" for model, task in named.items())
+        raise ConfigError(f"tasks name different judge models ({listed}); choose one with --judge")
+    chosen = options.judge or next(iter(named), None) or options.judge_default
+    if chosen is None and needs:
+        raise ConfigError(
+            f"{', '.join(needs)}: scored by an LLM judge, and no judge model is given: pass --judge MODEL_SPEC "
+            "(as --model: openai:MODEL@URL, hf:..., gguf:...), or set judge: in the config file"
+        )
+    if chosen is not None:
+        split_model_spec(chosen)  # a bad prefix fails now, before any model is loaded
+    return chosen
+
+
+def load_judge(options: RunOptions, spec: str) -> tuple[Backend, float]:
+    """Load the judge model (its own backend options); a judge that does not load is one line."""
+    start = time.perf_counter()
+    judge_kwargs: dict[str, object] = {"dtype": "auto", "device": options.device, **options.judge_options}
+    try:
+        backend = create_backend(spec, **judge_kwargs)
+    except AgimeterError as err:
+        raise type(err)(f"judge {spec}: {err}") from None
+    return backend, time.perf_counter() - start
 
 
 def load_backend(options: RunOptions) -> tuple[Backend, float]:
@@ -85,8 +147,14 @@ def load_backend(options: RunOptions) -> tuple[Backend, float]:
     return backend, time.perf_counter() - start
 
 
-def check_capabilities(backend: Backend, prepared: list[PreparedTask]) -> None:
-    """Fail before anything is stored when the backend cannot serve some of the tasks."""
+def check_capabilities(
+    backend: Backend, prepared: list[PreparedTask], models: Mapping[str, Backend] | None = None
+) -> None:
+    """Fail before anything is stored when the backend cannot serve some of the tasks, or a task's
+    scorer needs a model (a role in ``models``) that was not given."""
+    context = ScoringContext(models=dict(models or {}))
+    for p in prepared:
+        check_roles(p.spec, scorer_for(p.spec), context)
     needs_loglik = [p.spec.name for p in prepared if p.spec.output_type == "multiple_choice"]
     check = getattr(backend, "check_loglikelihood", None)
     if needs_loglik and callable(check):
@@ -99,18 +167,28 @@ def check_capabilities(backend: Backend, prepared: list[PreparedTask]) -> None:
             ) from None
 
 
-def _run_key(options: RunOptions, backend: Backend, prepared: list[PreparedTask]) -> str:
-    return run_key(
-        {
-            "model": backend.info.identity,
-            "dtype": backend.info.dtype,
-            "device": backend.info.device,
-            "chat": options.chat,
-            "tasks": [(p.spec.name, p.spec.version, [i.doc_id for i in p.items]) for p in prepared],
-            "target_ci": options.target_ci,
-            "protocols": [p.protocol for p in prepared],
-        }
-    )
+def _run_key(options: RunOptions, backend: Backend, prepared: list[PreparedTask], models: Mapping[str, Backend]) -> str:
+    payload: dict[str, Any] = {
+        "model": backend.info.identity,
+        "dtype": backend.info.dtype,
+        "device": backend.info.device,
+        "chat": options.chat,
+        "tasks": [(p.spec.name, p.spec.version, [i.doc_id for i in p.items]) for p in prepared],
+        "target_ci": options.target_ci,
+        "protocols": [p.protocol for p in prepared],
+    }
+    if GRADER in models:  # a run with another judge is another run (keys of runs without one unchanged)
+        payload["judge"] = models[GRADER].info.identity
+    return run_key(payload)
+
+
+def applied_protocol(protocol: dict[str, Any], chat: bool) -> dict[str, Any]:
+    """The task's protocol as run: ``prompt.chat`` is whether the chat template was applied (the
+    task's own choice stays in ``standard.chat``), and the hash covers it."""
+    prompt = protocol.get("prompt")
+    if not isinstance(prompt, dict) or prompt.get("chat") == chat:
+        return protocol
+    return with_protocol_hash({**protocol, "prompt": {**prompt, "chat": chat}})
 
 
 def _now() -> datetime:
@@ -126,11 +204,15 @@ def execute_run(
     progress: ProgressSink | None = None,
     *,
     owner: Owner | None = None,
+    models: Mapping[str, Backend] | None = None,
+    judge_load_s: float = 0.0,
 ) -> RunRecord:
     """Run (or resume) and return the finished run record. ``owner`` (this process by default)
-    holds the run's lease while it runs; a run that a live process holds is refused."""
-    check_capabilities(backend, prepared)
-    key = _run_key(options, backend, prepared)
+    holds the run's lease while it runs; a run that a live process holds is refused. ``models``:
+    the scorers' own models by role (e.g. ``"grader"``, loaded in ``judge_load_s``)."""
+    check_capabilities(backend, prepared, models)
+    models = dict(models or {})
+    key = _run_key(options, backend, prepared, models)
     owner = owner or this_process()
     meter = Meter(load_s)
     previous = store.find_resumable_run(key)
@@ -158,26 +240,41 @@ def execute_run(
         )
         session = store.start_run(run, owner, load_s)
     meter.session_id = session.id
-    numerics = {"dtype": str(backend.info.dtype), "device": str(backend.info.device).split(":")[0]}
-    if "kv_cache" in backend.info.extra:  # llama.cpp: an f16 KV cache moves log-probs by ~2e-3
-        numerics["kv_cache"] = backend.info.extra["kv_cache"]
-    executor = Executor(backend, store, meter, numerics=numerics, chat_mode=options.chat, progress=progress)
+    numerics = numerics_of(backend.info)
+    executor = Executor(
+        backend, store, meter, numerics=numerics, chat_mode=options.chat, progress=progress, models=models
+    )
 
     sequential: dict[str, Any] = {}
+    # Whether each task's prompts went through the chat template (``--chat`` and the model decide,
+    # not the task's default alone): the stored protocol says what was done.
+    chat = {
+        p.spec.name: executor.render(p.spec, p.items[0]) != p.items[0].context
+        if p.items
+        else use_chat(p.spec, backend, options.chat)
+        for p in prepared
+    }
+    protocols = {p.spec.name: applied_protocol(p.protocol, chat[p.spec.name]) for p in prepared}
 
     def checkpoint(status: Any, error: str | None = None, *, final: bool = True) -> None:
+        totals = store.run_totals(run_id)
         summary: dict[str, Any] = {
-            "measurement": meter.measurement(store.run_totals(run_id)).model_dump(mode="json"),
-            "protocols": {p.spec.name: p.protocol for p in prepared},
-            "chat_template": {
-                p.spec.name: executor.render(p.spec, p.items[0]) != p.items[0].context for p in prepared if p.items
-            },
+            "measurement": meter.measurement(totals).model_dump(mode="json"),
+            "protocols": protocols,
+            "chat_template": {p.spec.name: chat[p.spec.name] for p in prepared if p.items},
+            "task_sizes": {p.spec.name: p.size for p in prepared if p.size is not None},
         }
         populations = {p.spec.name: p.population for p in prepared if p.population}
         if populations:
             summary["populations"] = populations
         if sequential:
             summary["sequential"] = sequential
+        if GRADER in models:
+            judge = models[GRADER]
+            spec = options.judge or f"{judge.info.backend}:{judge.info.name}"
+            summary["judge"] = judge_measurement(spec, judge.info, judge_load_s, totals).model_dump(mode="json")
+            # The judged tasks' figures, for readers of run summaries (reports, the server).
+            summary["judged"] = [f.model_dump(mode="json") for f in judged_figures(store.run_items(run_id))]
         store.update_run(run_id, status=status, summary=summary, error=error, tick=meter.tick(final=final))
 
     with Heartbeat(lambda: store.heartbeat(session.id)):

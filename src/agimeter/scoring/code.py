@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from agimeter.errors import DataError
-from agimeter.scoring.generative import Judged
+from agimeter.scoring.base import Judged
 from agimeter.tasks.item import Item
 from agimeter.tasks.spec import TaskSpec
 

@@ -41,3 +41,13 @@ def predict(loglikelihoods: Sequence[float]) -> int:
 def predict_norm(loglikelihoods: Sequence[float], choice_texts: Sequence[str]) -> int:
     """lm-eval ``acc_norm`` prediction: argmax of log-likelihood per character of the choice."""
     return argmax(length_normalized(loglikelihoods, choice_texts))
+
+
+def mc2(loglikelihoods: Sequence[float], num_true: int) -> float:
+    """TruthfulQA MC2 (lm-eval ``mc2``): probability mass of the true answers (the first
+    ``num_true`` choices) normalised over all choices."""
+    if not 0 < num_true < len(loglikelihoods):
+        raise ValueError(f"num_true must be in 1..{len(loglikelihoods) - 1}, got {num_true}")
+    top = max(loglikelihoods)
+    probs = [math.exp(ll - top) for ll in loglikelihoods]
+    return math.fsum(probs[:num_true]) / math.fsum(probs)

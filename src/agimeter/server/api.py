@@ -30,7 +30,7 @@ from agimeter.server.security import check_bearer
 from agimeter.server.state import ServerState, StateDep
 from agimeter.server.views import run_kind, run_summary, utc
 from agimeter.store.records import RunRecord, RunStatus
-from agimeter.tasks.spec import Dimension
+from agimeter.tasks.dimensions import Dimension
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 

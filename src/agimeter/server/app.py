@@ -37,14 +37,18 @@ def create_app(
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
     max_in_flight: int = MAX_IN_FLIGHT,
     compare_limits: CompareLimits | None = None,
+    min_items: int | None = None,
+    use_pins: bool = True,
 ) -> FastAPI:
     """The app over the store at ``store_url``; uploads only when ``push_token`` is given.
 
     Work is bounded for anonymous clients: at most ``max_in_flight`` requests in progress (503
     with Retry-After beyond), and comparisons cached and computed a few at a time (see
-    ``server.compare``). Entries are computed at start-up, so health has its counts at once."""
+    ``server.compare``). Entries are computed at start-up, so health has its counts at once.
+    Which run stands for each task follows ``analysis.selection`` (``min_items``: one minimum for
+    every task instead of the per-task default; ``use_pins``: honour ``agimeter pin``)."""
     store = Store.open(store_url)
-    cache = EntryCache(store, usd_per_cny)
+    cache = EntryCache(store, usd_per_cny, min_items=min_items, use_pins=use_pins)
 
     @asynccontextmanager
     async def warm_up(_: FastAPI) -> AsyncIterator[None]:

@@ -16,11 +16,13 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from agimeter.analysis.entries import ModelEntry, Provenance
+from agimeter.analysis.entry_model import COST_KIND_SHORT
+from agimeter.analysis.ranking import coverage_text
 from agimeter.analysis.side_by_side import counterparts
 from agimeter.server.query import DIMENSIONS, FIXED_COLUMNS, EntryQuery, facets, select_entries, sort_value, ttft_p50
 from agimeter.server.schemas import SortColumn, SortOrder
 from agimeter.server.state import StateDep
-from agimeter.server.views import protocol_diffs
+from agimeter.server.views import entry_sweeps, protocol_diffs
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str | None, Query(max_length=200)]
@@ -30,7 +32,10 @@ COLUMN_LABELS = {
     "provenance": "Provenance",
     "params": "Params (B)",
     "overall": "Overall",
+    "rank": "Rank (same coverage)",
+    "coverage": "Coverage",
     "cost": "$ / 1M tokens",
+    "solved": "$ / solved item",
     "ttft": "TTFT p50 (ms)",
     "memory": "Memory (GB)",
     "backend": "Backend",
@@ -70,6 +75,8 @@ def money(value: float | None) -> str:
 _env.filters["num"] = num
 _env.filters["signed"] = signed
 _env.filters["money"] = money
+_env.globals["coverage_text"] = coverage_text
+_env.globals["cost_kinds"] = COST_KIND_SHORT
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -99,7 +106,17 @@ def cell(entry: ModelEntry, column: str) -> str:
     if column == "params":
         return num(entry.params_b, ".3g")
     if column == "cost":
-        return money(entry.cost.usd_per_1m_blended if entry.cost else None)
+        kind = f" ({COST_KIND_SHORT[entry.cost.kind]})" if entry.cost and entry.cost.kind else ""
+        return money(entry.cost.usd_per_1m_blended if entry.cost else None) + kind
+    if column == "solved":
+        overall = entry.solved_overall()
+        if overall is None:
+            return "—"
+        return money(overall.usd_per_correct) if overall.status == "ok" else overall.status
+    if column == "rank":
+        return f"{entry.rank} of {entry.rank_among}" if entry.rank is not None else "—"
+    if column == "coverage":
+        return coverage_text(entry)
     if column == "ttft":
         return num(ttft_p50(entry), ".0f")
     if column == "memory":
@@ -136,7 +153,9 @@ def leaderboard(
     rows = select_entries(entries, query)
     available = facets(entries)
     dims = [query.dimension] if query.dimension else [d for d in DIMENSIONS if any(d in e.dimensions for e in rows)]
-    columns = ["model", "provenance", "params", "overall", *dims, "cost", "ttft", "memory", "backend", "hardware"]
+    columns = ["model", "provenance", "params", "overall", "rank", "coverage", *dims, "cost", "solved", "ttft"]
+    columns += ["memory"]
+    columns += ["backend", "hardware"]
     columns.append("released")
     current = {k: v for k, v in request.query_params.items() if v and k in _LEADERBOARD_PARAMS}
 
@@ -154,6 +173,7 @@ def leaderboard(
         columns=columns,
         labels={**COLUMN_LABELS, **{d: d.replace("_", " ").capitalize() for d in DIMENSIONS}},
         dimensions=set(DIMENSIONS),
+        unsortable={"rank", "coverage", "solved"},  # rank is the overall order within a coverage group
         cell=cell,
         sort_link=sort_link,
         query=query,
@@ -184,6 +204,7 @@ def model_page(request: Request, state: StateDep, key: str) -> HTMLResponse:
         scores=sorted(entry.scores, key=lambda s: (s.dimension or "~", s.name)),
         latency=sorted(entry.latency, key=lambda p: (p.run_id, p.level)),
         choices=sorted((e for e in entries if e.key != entry.key), key=lambda e: e.model.lower()),
+        sweeps=entry_sweeps(state.store, entry),
     )
 
 

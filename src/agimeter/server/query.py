@@ -9,10 +9,10 @@ from typing import get_args
 
 from agimeter.analysis.entries import ModelEntry
 from agimeter.analysis.pareto import unloaded_point
+from agimeter.analysis.ranking import group_key
 from agimeter.server.schemas import FixedColumn, SortColumn, SortOrder
-from agimeter.tasks.spec import Dimension
+from agimeter.tasks.dimensions import DIMENSIONS as DIMENSIONS  # the pages import it from here
 
-DIMENSIONS: tuple[str, ...] = get_args(Dimension)
 FIXED_COLUMNS: tuple[str, ...] = get_args(FixedColumn)
 TEXT_COLUMNS = ("model", "provenance", "backend", "hardware")
 
@@ -84,12 +84,16 @@ def _matches(entry: ModelEntry, query: EntryQuery) -> bool:
 
 
 def select_entries(entries: Sequence[ModelEntry], query: EntryQuery) -> list[ModelEntry]:
-    """Filtered, then sorted by the query's column; entries without a value always come last."""
+    """Filtered, then sorted by the query's column; entries without a value always come last.
+    By ``overall`` the order is a ranking, so it is one within each coverage group (the same
+    dimensions behind the index), widest coverage first (``analysis.ranking``)."""
     chosen = sorted((e for e in entries if _matches(e, query)), key=lambda e: (e.model.lower(), e.key))
     getter = _getter(query.sort_column)
     present = [e for e in chosen if getter(e) is not None]
     missing = [e for e in chosen if getter(e) is None]
     present.sort(key=lambda e: _comparable(getter(e)), reverse=query.sort_order == "desc")
+    if query.sort_column == "overall":
+        present.sort(key=group_key)  # stable: the order within each group stays
     return present + missing
 
 

@@ -14,7 +14,7 @@ from agimeter.analysis.runs import BadRunError, FiniteOnly, check_run
 from agimeter.analysis.summary import TaskScore
 from agimeter.store.records import ItemRecord, RunRecord, RunStatus
 from agimeter.store.tables import IDENTITY_LENGTH
-from agimeter.tasks.spec import Dimension
+from agimeter.tasks.dimensions import Dimension
 
 API_SCHEMA_VERSION = 1
 MAX_LIMIT = 500
@@ -102,6 +102,12 @@ class CompareRow(BaseModel):
     b: float | None
     diff: float | None
     note: str = ""
+    # the paired test on the items both measured with the same prompt (B - A, its 95% bootstrap
+    # CI, p-value and shared items), where both entries are measured
+    paired_diff: float | None = None
+    paired_ci: tuple[float, float] | None = None
+    paired_p: float | None = None
+    paired_n: int | None = None
 
 
 class EntryRef(BaseModel):

@@ -7,9 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ITEM_SCHEMA_VERSION = 2  # 2: chance, weights, details, generations (v1 rows load with defaults)
+# 2: chance, weights, details, generations; 3: turns, judge_* (older rows load with defaults)
+ITEM_SCHEMA_VERSION = 3
+COMPLETION_SCHEMA_VERSION = 1
 RUN_SCHEMA_VERSION = 1
 SESSION_SCHEMA_VERSION = 1
+PIN_SCHEMA_VERSION = 1
 
 # "incomplete": the run went to the end but some requests failed; re-running resumes it and
 # retries only those items. "interrupted": stopped by Ctrl-C/SIGTERM, or stored as "running" while
@@ -51,6 +54,24 @@ class ItemRecord(BaseModel):
     total_s: float
     prompt_sha256: str
     cache_key: str
+    # A conversation (MT-Bench): the model's answer to each user turn (``generation`` is the first).
+    turns: list[str] | None = None
+    # What the task's judge consumed for this item (0 when none judged it, or another run paid),
+    # apart from the evaluated model's tokens and seconds above; judge_s is judging wall time.
+    judge_prompt_tokens: int = 0
+    judge_completion_tokens: int = 0
+    judge_s: float = 0.0
+
+
+class CompletionRecord(BaseModel):
+    """A kept generation result (``completions`` table): the backend's ``GenResult`` as JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = COMPLETION_SCHEMA_VERSION
+    cache_key: str
+    run_id: str
+    result: dict[str, Any]
 
 
 class RunRecord(BaseModel):
@@ -123,3 +144,20 @@ class RunTotals(BaseModel):
     completion_tokens: int = 0
     prefill_s: float = 0.0
     decode_s: float = 0.0
+    # The judge's share, over the computed items (see ``ItemRecord.judge_*``).
+    items_judged: int = 0
+    judge_prompt_tokens: int = 0
+    judge_completion_tokens: int = 0
+    judge_s: float = 0.0
+
+
+class PinRecord(BaseModel):
+    """A run pinned for a model's task (``task`` None: for every task the run has)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = PIN_SCHEMA_VERSION
+    model_identity: str
+    task: str | None
+    run_id: str
+    created_at: datetime

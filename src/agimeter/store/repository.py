@@ -13,15 +13,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, case, create_engine, event, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from agimeter.errors import StoreError
+from agimeter.store.completions_repo import CompletionsMixin
+from agimeter.store.lookup import by_id_or_prefix
 from agimeter.store.migrations import widen_columns
+from agimeter.store.pins_repo import PinsMixin
 from agimeter.store.published_repo import PublishedMixin
 from agimeter.store.records import ItemRecord, RunRecord, RunStatus, RunTotals, SessionTick
 from agimeter.store.sessions_repo import SessionsMixin, commit_tick, effective_status
+from agimeter.store.sweeps_repo import SweepsMixin
 from agimeter.store.tables import Base, ItemRow, RunItemRow, RunRow
 
 
@@ -50,7 +54,7 @@ def _prepare_sqlite_path(url: str, path: Path) -> None:
         raise StoreError(f"cannot open store {url!r}: {path} is a folder, not a database file")
 
 
-class Store(PublishedMixin, SessionsMixin):
+class Store(PublishedMixin, SessionsMixin, PinsMixin, SweepsMixin, CompletionsMixin):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)
@@ -124,19 +128,8 @@ class Store(PublishedMixin, SessionsMixin):
 
     def get_run(self, run_id: str) -> RunRecord:
         """Look a run up by id or by a unique id prefix."""
-        if not run_id:
-            raise StoreError("empty run id; see `agimeter runs`")
         with self._session() as s:
-            row = s.get(RunRow, run_id)
-            if row is None:
-                # autoescape: a prefix is literal text, so ``show %`` or ``show _`` matches nothing
-                prefix = RunRow.id.startswith(run_id, autoescape=True)
-                rows = list(s.scalars(select(RunRow).where(prefix).limit(2)))
-                if len(rows) != 1:
-                    why = "is ambiguous" if rows else "not found"
-                    raise StoreError(f"run {run_id!r} {why}; see `agimeter runs`")
-                row = rows[0]
-            return _run(row)
+            return _run(by_id_or_prefix(s, RunRow, run_id, "run", "runs"))
 
     # items ----------------------------------------------------------------------------------
     def cached_items(self, cache_keys: Iterable[str]) -> dict[str, ItemRecord]:
@@ -170,6 +163,11 @@ class Store(PublishedMixin, SessionsMixin):
                 func.sum(record["completion_tokens"].as_integer()),
                 func.sum(record["prefill_s"].as_float()),
                 func.sum(record["decode_s"].as_float()),
+                # Items stored before judges existed have no judge_* fields: they add nothing.
+                func.sum(func.coalesce(record["judge_prompt_tokens"].as_integer(), 0)),
+                func.sum(func.coalesce(record["judge_completion_tokens"].as_integer(), 0)),
+                func.sum(func.coalesce(record["judge_s"].as_float(), 0.0)),
+                func.sum(case((func.coalesce(record["judge_s"].as_float(), 0.0) > 0, 1), else_=0)),
             )
             .join(ItemRow, ItemRow.cache_key == RunItemRow.cache_key)
             .where(RunItemRow.run_id == run_id)
@@ -177,7 +175,8 @@ class Store(PublishedMixin, SessionsMixin):
         )
         totals: dict[str, Any] = {}
         with self._session() as s:
-            for cached, count, prompt, computed, completion, prefill, decode in s.execute(query):
+            for row in s.execute(query):
+                cached, count, prompt, computed, completion, prefill, decode, j_prompt, j_completion, j_s, judged = row
                 if cached:
                     totals["items_cached"] = count
                     continue
@@ -188,6 +187,10 @@ class Store(PublishedMixin, SessionsMixin):
                     completion_tokens=completion or 0,
                     prefill_s=prefill or 0.0,
                     decode_s=decode or 0.0,
+                    items_judged=judged or 0,
+                    judge_prompt_tokens=j_prompt or 0,
+                    judge_completion_tokens=j_completion or 0,
+                    judge_s=j_s or 0.0,
                 )
         return RunTotals(**totals)
 

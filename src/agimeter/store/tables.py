@@ -84,6 +84,21 @@ class RunItemRow(Base):
     cached: Mapped[bool] = mapped_column(default=False)
 
 
+class CompletionRow(Base):
+    """A generation result kept by model identity and exact request (``cache_key``): the answers
+    of judged tasks and their judges' answers, so that changing the judge, or resuming a killed
+    run, never asks a model again what it already answered. ``run_id``: the run that paid for it."""
+
+    __tablename__ = "completions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cache_key: Mapped[str] = mapped_column(String(64), unique=True)
+    schema_version: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    record: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
 class CatalogImportRow(Base):
     """One imported catalog (by label); its published rows are replaced as a whole on re-import."""
 
@@ -108,3 +123,61 @@ class PublishedRow(Base):
     key: Mapped[str] = mapped_column(String(256))
     schema_version: Mapped[int] = mapped_column(Integer)
     record: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
+class PinRow(Base):
+    """A run chosen by hand for a model's task (``agimeter pin``): the views use it instead of the
+    default choice. ``task`` "" pins the run for every task it has. A table of its own, which
+    ``create_all`` adds to stores made before it existed."""
+
+    __tablename__ = "pins"
+    __table_args__ = (UniqueConstraint("model_identity", "task", name="uq_pin_identity_task"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    schema_version: Mapped[int] = mapped_column(Integer)
+    model_identity: Mapped[str] = mapped_column(String(IDENTITY_LENGTH), index=True)
+    task: Mapped[str] = mapped_column(String(128))
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SweepRow(Base):
+    """A quantization sweep (``agimeter sweep``): one source model, its variants and their runs.
+    Tables of their own: ``create_all`` adds them to stores made before sweeps existed."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    schema_version: Mapped[int] = mapped_column(Integer)
+    sweep_key: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime)
+    record: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
+class SweepVariantRow(Base):
+    """One row of a sweep (the reference or a variant); its runs are in ``sweep_runs``."""
+
+    __tablename__ = "sweep_variants"
+    __table_args__ = (UniqueConstraint("sweep_id", "quant", name="uq_sweep_variant"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sweep_id: Mapped[str] = mapped_column(ForeignKey("sweeps.id"), index=True)
+    quant: Mapped[str] = mapped_column(String(32))
+    position: Mapped[int] = mapped_column(Integer)
+    schema_version: Mapped[int] = mapped_column(Integer)
+    record: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
+class SweepRunRow(Base):
+    """A run that evaluated a row of a sweep (one per group of tasks that share sample and shots)."""
+
+    __tablename__ = "sweep_runs"
+    __table_args__ = (UniqueConstraint("sweep_id", "run_id", name="uq_sweep_run"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sweep_id: Mapped[str] = mapped_column(ForeignKey("sweeps.id"), index=True)
+    quant: Mapped[str] = mapped_column(String(32))
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)

@@ -24,6 +24,9 @@ class Item(BaseModel):
     subtask: str | None = None
     # Chat-form of the prompt (used only when the chat template is on).
     chat_messages: tuple[tuple[str, str], ...] = ()
+    # A conversation: the user turns after the first, each answered after the model's own answer
+    # to the turns before it (MT-Bench's second turn).
+    followups: tuple[str, ...] = ()
     # Generation: samples per item and how they are drawn (1 greedy sample by default).
     samples: int = 1
     temperature: float = 0.0

@@ -19,7 +19,7 @@ from typing import Any
 
 from agimeter.errors import ConfigError, DataError
 from agimeter.tasks import templates
-from agimeter.tasks.spec import FileSource, HFSource, InlineSource, ProceduralSource, Source
+from agimeter.tasks.spec import FileSource, HFSource, InlineSource, Join, ProceduralSource, Source
 
 DATA_DIR_ENV = "AGIMETER_DATA_DIR"
 _HINT = f"pass --data-dir or set {DATA_DIR_ENV}"
@@ -94,6 +94,7 @@ def expand_paths(pattern: str, data_dir: Path | None) -> list[Path]:
 
 def load_file_source(source: FileSource, data_dir: Path | None, *, spec_name: str = "") -> list[Doc]:
     keep_ids = _ids_from(source.ids_from, data_dir) if source.ids_from else None
+    joins = [(join, _join_index(join, data_dir)) for join in source.join]
     docs: list[Doc] = []
     for path in expand_paths(source.path, data_dir):
         name = _display(path, data_dir)
@@ -119,6 +120,8 @@ def load_file_source(source: FileSource, data_dir: Path | None, *, spec_name: st
                 raise DataError(f"{_display(attached, data_dir)}: cannot read ({err})") from err
         for doc in file_docs:
             doc.fields.update(added)
+            for join, index in joins:
+                _join_one(doc, join, index)
         if keep_ids is not None:
             file_docs = [d for d in file_docs if str(d.fields.get("id")) in keep_ids]
         if source.where:
@@ -127,6 +130,33 @@ def load_file_source(source: FileSource, data_dir: Path | None, *, spec_name: st
             ]
         docs.extend(file_docs)
     return docs
+
+
+def _join_index(join: Join, data_dir: Path | None) -> dict[str, dict[str, Any]]:
+    """The records of a joined file by their ``key`` field (as text); a key seen twice is an error."""
+    path = expand_paths(join.path, data_dir)[0]
+    name = _display(path, data_dir)
+    fmt = _SUFFIX_FORMATS.get(path.suffix.lower())
+    if fmt not in ("jsonl", "json"):
+        raise DataError(f"{name}: source.join reads jsonl or json files")
+    index: dict[str, dict[str, Any]] = {}
+    for doc in read_file(path, fmt, name=name):
+        if join.key not in doc.fields:
+            raise DataError(f"{doc.origin}: missing field {join.key!r} (needed by source.join.key)")
+        key = str(doc.fields[join.key])
+        if key in index:
+            raise DataError(f"{doc.origin}: {join.key} {key!r} occurs twice (source.join)")
+        index[key] = doc.fields
+    return index
+
+
+def _join_one(doc: Doc, join: Join, index: dict[str, dict[str, Any]]) -> None:
+    if join.key not in doc.fields:
+        raise DataError(f"{doc.origin}: missing field {join.key!r} (needed by source.join.key)")
+    match = index.get(str(doc.fields[join.key]))
+    if match is None and join.required:
+        raise DataError(f"{doc.origin}: no record of {join.path} has {join.key} {doc.fields[join.key]!r} (source.join)")
+    doc.fields[join.into] = match
 
 
 def _ids_from(pattern: str, data_dir: Path | None) -> set[str]:

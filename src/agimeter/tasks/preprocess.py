@@ -1,4 +1,8 @@
-"""Named record preprocessors (``prompt.preprocess`` in a task spec): lm-eval's ``process_docs``."""
+"""Named record preprocessors (``prompt.preprocess`` in a task spec): lm-eval's ``process_docs``.
+
+A plugin adds one with ``@preprocessor("name")`` in a module named by an ``agimeter.preprocessors``
+entry point (see ``agimeter.registry``).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,18 @@ from collections.abc import Callable
 from typing import Any
 
 from agimeter.errors import TaskSpecError
+from agimeter.registry import Registry
 
 Record = dict[str, Any]
+Preprocessor = Callable[[Record], Record]
+
+PREPROCESSORS: Registry[Preprocessor] = Registry("preprocessor", group="agimeter.preprocessors", error=TaskSpecError)
+
+
+def preprocessor(name: str) -> Callable[[Preprocessor], Preprocessor]:
+    """``@preprocessor("name")`` on ``doc -> doc``: tasks use it with ``prompt.preprocess: name``."""
+    return PREPROCESSORS.decorator(name)
+
 
 _SENTENCE_END = (".", "!", "?", '"', "'")
 
@@ -41,9 +55,16 @@ def split_hellaswag_context(ctx: str) -> tuple[str, str]:
     return stripped[: cut + 1], fragment
 
 
+@preprocessor("hellaswag")
 def hellaswag(doc: Record) -> Record:
-    """Text-format HellaSwag record → lm-eval's processed doc {query, choices, gold, label}."""
-    ctx_a, ctx_b = split_hellaswag_context(str(doc["ctx"]))
+    """HellaSwag record → lm-eval's processed doc {query, choices, gold} (its ``process_docs``).
+
+    Records with ``ctx_a``/``ctx_b`` (the original layout) use them as lm-eval does; text-format
+    records have only ``ctx``, split back by ``split_hellaswag_context``."""
+    if "ctx_a" in doc and "ctx_b" in doc:
+        ctx_a, ctx_b = str(doc["ctx_a"]), str(doc["ctx_b"])
+    else:
+        ctx_a, ctx_b = split_hellaswag_context(str(doc["ctx"]))
     ctx = ctx_a + " " + ctx_b.capitalize()
     return {
         **doc,
@@ -64,6 +85,7 @@ def _labelled(doc: Record, key: str) -> list[tuple[str, int]]:
     return [(str(answer), int(label)) for answer, label in targets.items()]
 
 
+@preprocessor("truthfulqa")
 def truthfulqa(doc: Record) -> Record:
     """TruthfulQA (original mc_task.json or HF layout) → MC1 choices + gold index, MC2 choices
     with the true answers first and their count (MC2 does not depend on the order)."""
@@ -85,12 +107,5 @@ def truthfulqa(doc: Record) -> Record:
     }
 
 
-PREPROCESSORS: dict[str, Callable[[Record], Record]] = {"hellaswag": hellaswag, "truthfulqa": truthfulqa}
-
-
-def get_preprocessor(name: str) -> Callable[[Record], Record]:
-    try:
-        return PREPROCESSORS[name]
-    except KeyError:
-        known = ", ".join(sorted(PREPROCESSORS))
-        raise TaskSpecError(f"prompt.preprocess: unknown preprocessor {name!r} (known: {known})") from None
+def get_preprocessor(name: str) -> Preprocessor:
+    return PREPROCESSORS.get(name, where="prompt.preprocess")

@@ -1,4 +1,5 @@
-"""Find and load task specs: built-in YAML files under ``tasks/builtin/`` or a user's YAML path."""
+"""Find and load task specs: built-in YAML files under ``tasks/builtin/``, a user's YAML path, or
+an lm-eval task YAML (by path, or by its task name under ``--include-path``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import yaml
 from pydantic import ValidationError
 
 from agimeter.errors import TaskSpecError, UnknownTaskError
-from agimeter.tasks import templates
+from agimeter.tasks import lm_eval_yaml, templates
+from agimeter.tasks.lm_eval_spec import spec_from_lm_eval
 from agimeter.tasks.spec import TaskSpec
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
@@ -61,8 +63,9 @@ def parse_spec(data: Any, name: str) -> TaskSpec:
     return spec
 
 
-def load_spec(path: str | Path) -> TaskSpec:
-    """Load and validate a task YAML file (one-line TaskSpecError on any problem)."""
+def load_spec(path: str | Path, include_paths: tuple[Path, ...] = ()) -> TaskSpec:
+    """Load and validate a task YAML file, agimeter's own or lm-eval's (one-line TaskSpecError
+    on any problem); ``include_paths`` is where an lm-eval file's ``include:`` may also be found."""
     path = Path(path)
     name = str(path)
     try:
@@ -71,13 +74,12 @@ def load_spec(path: str | Path) -> TaskSpec:
         raise TaskSpecError(f"{name}: file not found") from None
     except (OSError, UnicodeDecodeError) as err:
         raise TaskSpecError(f"{name}: cannot read ({err})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise TaskSpecError(f"{name}{where}: invalid YAML: {problem}") from None
+    data = lm_eval_yaml.parse_yaml(text, name, path)
+    if lm_eval_yaml.is_lm_eval_config(data):
+        return spec_from_lm_eval(lm_eval_yaml.load_config(path, include_paths))
+    found = lm_eval_yaml.find_function(data)
+    if found is not None:
+        raise TaskSpecError(f"{name}: {found[0]}: !function (Python code) is not supported in a task spec")
     return parse_spec(data, name)
 
 
@@ -110,21 +112,30 @@ def builtin_spec_path(name: str) -> Path:
         raise UnknownTaskError(_unknown_message(name)) from None
 
 
-def _unknown_message(name: str) -> str:
+def _unknown_message(name: str, included: list[str] | None = None) -> str:
     names = builtin_task_names()
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    close = difflib.get_close_matches(name, names + (included or []), n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}?" if close else f"built-in tasks: {', '.join(names) or 'none'}"
-    return f"unknown task {name!r}: not a built-in task or a YAML file ({hint})"
+    where = "a built-in task, a task under --include-path," if included is not None else "a built-in task"
+    return f"unknown task {name!r}: not {where} or a YAML file ({hint})"
 
 
-def resolve_task(name_or_path: str | Path) -> TaskSpec:
-    """A built-in task by name, or a task YAML by path."""
+def resolve_task(name_or_path: str | Path, include_paths: tuple[str, ...] | list[str] = ()) -> TaskSpec:
+    """By name, an lm-eval task under ``include_paths`` (which, as in lm-eval, take precedence)
+    or a built-in task; else a task YAML (agimeter's or lm-eval's) by path."""
     text = str(name_or_path)
+    dirs = lm_eval_yaml.include_dirs(include_paths)
+    path = Path(text)
+    named_file = path.suffix in (".yaml", ".yml")
+    indexed = lm_eval_yaml.index_tasks(dirs) if dirs and not named_file else None
+    if indexed is not None and text in indexed.tasks:
+        return load_spec(indexed.tasks[text], dirs)
     if text in _builtin_index():
         return load_spec(_builtin_index()[text])
-    path = Path(text)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
+    if named_file or path.is_file():
         if not path.exists():
             raise UnknownTaskError(f"task file not found: {path}")
-        return load_spec(path)
-    raise UnknownTaskError(_unknown_message(text))
+        return load_spec(path, dirs)
+    if indexed is not None and text in indexed.groups:
+        raise TaskSpecError(f"{indexed.groups[text]}: group: lm-eval groups are not supported; pass its member tasks")
+    raise UnknownTaskError(_unknown_message(text, sorted(indexed.tasks) if indexed is not None else None))

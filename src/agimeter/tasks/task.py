@@ -26,7 +26,7 @@ from agimeter.tasks.item import Item
 from agimeter.tasks.loaders import Doc, load_docs
 from agimeter.tasks.preprocess import get_preprocessor
 from agimeter.tasks.sampling import stratified_order
-from agimeter.tasks.spec import TaskSpec
+from agimeter.tasks.spec import TaskSpec, dump_scoring, dump_source
 
 Record = dict[str, Any]
 DEFAULT_SAMPLE_SEED = 1234
@@ -138,8 +138,16 @@ class Task:
             n=self.num_fewshot,
             seed=fs.seed,
             pool_by_group=pools,
-            exclude_eval_doc=fs.source is None or fs.source == self.spec.source,
+            exclude_eval_doc=self._excludes_eval_doc(),
         )
+
+    def _same_docs(self) -> bool:
+        fs = self.spec.fewshot
+        return fs.source is None or fs.source == self.spec.source
+
+    def _excludes_eval_doc(self) -> bool:
+        explicit = self.spec.fewshot.exclude_eval_doc
+        return self._same_docs() if explicit is None else explicit
 
     def _choices(self, doc: Record, origin: str) -> list[str] | None:
         if self.spec.prompt.doc_to_choice is None:
@@ -208,6 +216,10 @@ class Task:
             "chat_messages": chat,
             "extra": self._scoring_fields(doc),
         }
+        if p.followups is not None:
+            what = "prompt.followups"
+            turns = templates.doc_to_choice(p.followups, doc.fields, origin=doc.origin, spec=spec.origin, what=what)
+            common["followups"] = tuple(turns)
         if self._multiple_choice:
             choices = self._choices(doc.fields, doc.origin) or []
             if isinstance(target, str):
@@ -274,9 +286,14 @@ class Task:
     def protocol(self) -> dict[str, Any]:
         """Everything needed to reproduce the prompts and scores (JSON-serialisable)."""
         spec, fs = self.spec, self.spec.fewshot
-        same_docs = fs.source is None or fs.source == spec.source
+        same_docs = self._same_docs()
+        pool: Any = None
+        if same_docs:
+            pool = "evaluated docs, current doc " + ("excluded" if self._excludes_eval_doc() else "included")
+        elif fs.source is not None:
+            pool = dump_source(fs.source)
         prompt = spec.prompt.model_dump(mode="json")
-        for later_field in ("system", "response_prefix"):  # left out unused: older hashes stay valid
+        for later_field in ("system", "response_prefix", "followups"):  # left out unused: older hashes stay valid
             if not prompt[later_field]:
                 del prompt[later_field]
         body: dict[str, Any] = {
@@ -284,29 +301,54 @@ class Task:
             "version": spec.version,
             "schema_version": spec.schema_version,
             "output_type": spec.output_type,
-            "source": spec.source.model_dump(mode="json"),
+            "source": dump_source(spec.source),
             "fewshot": {
-                "num_fewshot": self.num_fewshot,
+                # every exemplar in the prompt: the sampled ones and those the description carries
+                "num_fewshot": self.num_fewshot + fs.in_description,
+                "sampled": self.num_fewshot,
+                "in_description": fs.in_description,
+                "chain_of_thought": fs.chain_of_thought,
                 "sampler": fs.sampler,
                 "seed": fs.seed,
                 "group_by": fs.group_by,
-                "source": "evaluated docs, current doc excluded"
-                if same_docs
-                else fs.source.model_dump(mode="json")
-                if fs.source is not None
-                else None,
+                "source": pool,
             },
             "prompt": prompt,
             "generation": spec.generation.model_dump(mode="json") if spec.generation else None,
             "extraction": spec.extraction.model_dump(mode="json") if spec.extraction else None,
             "dimension": spec.dimension,
-            "scoring": spec.scoring.model_dump(mode="json"),
+            "counts_toward_dimension": spec.counts_toward_dimension,
+            # the task's own protocol, which a run with --num-fewshot or --chat may leave
+            "standard": {"num_fewshot": spec.shots, "chat": spec.prompt.chat},
+            "scoring": dump_scoring(spec.scoring),
             "metrics": list(spec.metrics),
             "subtask_field": spec.subtask_field,
             "doc_selection": "limit=N: first N docs; sample=N: first N of a seeded order stratified by subtask",
             "deviations": list(spec.deviations),
             "references": list(spec.references),
         }
-        canonical = json.dumps(body, sort_keys=True, ensure_ascii=False)
-        body["protocol_hash"] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
-        return body
+        # Keys that older specs never set stay out, so their protocol hashes do not move.
+        if fs.exclude_eval_doc is not None:
+            body["fewshot"]["exclude_eval_doc"] = fs.exclude_eval_doc
+        if spec.imported_from is not None:
+            body["imported_from"] = spec.imported_from.model_dump(mode="json")
+        if spec.subtask_dimensions:
+            body["subtask_dimensions"] = dict(spec.subtask_dimensions)
+        return with_protocol_hash(body)
+
+
+# Labels for the readers (how the aggregate views treat a task, what its exemplars are), not part
+# of what the prompts and scores are: left out of the hash, so adding them moved no task's hash.
+LABEL_KEYS = ("counts_toward_dimension", "standard")
+FEWSHOT_LABEL_KEYS = ("sampled", "in_description", "chain_of_thought")
+
+
+def with_protocol_hash(protocol: dict[str, Any]) -> dict[str, Any]:
+    """``protocol`` with its ``protocol_hash`` set: of everything in it but the labels."""
+    body = {k: v for k, v in protocol.items() if k != "protocol_hash"}
+    hashed = {k: v for k, v in body.items() if k not in LABEL_KEYS}
+    if isinstance(hashed.get("fewshot"), dict):
+        hashed["fewshot"] = {k: v for k, v in hashed["fewshot"].items() if k not in FEWSHOT_LABEL_KEYS}
+    canonical = json.dumps(hashed, sort_keys=True, ensure_ascii=False)
+    body["protocol_hash"] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+    return body

@@ -94,9 +94,10 @@ def doc_to_text(template: str, doc: Record, *, origin: str, what: str = "prompt.
     return render(template, doc, origin=origin, what=what, spec=spec)
 
 
-def doc_to_choice(spec_value: str | list[str], doc: Record, *, origin: str, spec: str = "") -> list[str]:
+def doc_to_choice(
+    spec_value: str | list[str], doc: Record, *, origin: str, spec: str = "", what: str = "prompt.doc_to_choice"
+) -> list[str]:
     """A literal list, a field holding a list, or a template rendering a Python list literal."""
-    what = "prompt.doc_to_choice"
     if isinstance(spec_value, list):
         return list(spec_value)
     if spec_value in doc:

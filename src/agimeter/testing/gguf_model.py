@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,10 @@ ARCH = "qwen2"
 TOKENIZER_PRE = "qwen2"
 
 
-def build_tiny_gguf(hf_dir: Path, out_path: Path) -> Path:
+def build_tiny_gguf(hf_dir: Path, out_path: Path, cast: Mapping[str, str] | None = None) -> Path:
     """Convert the Qwen2 checkpoint in ``hf_dir`` to ``out_path`` (F32 weights, tokenizer, chat
-    template); the file appears only once complete."""
+    template); the file appears only once complete. ``cast`` stores the named GGUF tensors in
+    another numpy dtype (``{"blk.0.attn_q.weight": "int32"}``), for files llama.cpp treats differently."""
     config = json.loads((hf_dir / "config.json").read_text())
     if config.get("model_type") != ARCH:
         raise ValueError(f"{hf_dir}: expected a {ARCH} checkpoint, got {config.get('model_type')!r}")
@@ -40,7 +42,7 @@ def build_tiny_gguf(hf_dir: Path, out_path: Path) -> Path:
         _add_hparams(writer, config, hf_dir.name)
         _add_tokenizer(writer, hf_dir, config)
         for name, tensor in _gguf_tensors(hf_dir, config):
-            writer.add_tensor(name, tensor)
+            writer.add_tensor(name, tensor.astype((cast or {}).get(name, "float32")))
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()

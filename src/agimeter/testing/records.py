@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 from agimeter.store.records import ItemRecord
@@ -29,3 +31,18 @@ def item_record(doc_id: int, cache_key: str, **fields: Any) -> ItemRecord:
         "cache_key": cache_key,
     }
     return ItemRecord.model_validate({**values, **fields})
+
+
+def sqlite_count(path: Path, sql: str) -> int:
+    """``select count(*) ...`` on a SQLite store file that another process may be writing; 0 while
+    the file or its tables do not exist yet (for tests that watch a run from outside)."""
+    if not path.exists():
+        return 0
+    try:
+        con = sqlite3.connect(path, timeout=30)
+        try:
+            return int(con.execute(sql).fetchone()[0])
+        finally:
+            con.close()
+    except sqlite3.OperationalError:  # tables not created yet
+        return 0

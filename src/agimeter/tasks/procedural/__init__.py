@@ -9,7 +9,15 @@ exemplars drawn with a seed of the other parity never repeat a test question.
 from __future__ import annotations
 
 from agimeter.tasks.procedural import arithmetic, logic, word_problems
-from agimeter.tasks.procedural._registry import LEVELS, MIXED_LEVEL, generate, generator_names
+from agimeter.tasks.procedural._registry import (
+    GENERATORS,
+    LEVELS,
+    MIXED_LEVEL,
+    Problem,
+    generate,
+    generator,
+    generator_names,
+)
 
 # The offline default suite (YAML specs in agimeter/tasks/builtin/offline/).
 OFFLINE_SUITE = (
@@ -21,6 +29,15 @@ OFFLINE_SUITE = (
     "offline_logic_gen",
 )
 
-__all__ = ["LEVELS", "MIXED_LEVEL", "OFFLINE_SUITE", "generate", "generator_names"]
+__all__ = [
+    "GENERATORS",
+    "LEVELS",
+    "MIXED_LEVEL",
+    "OFFLINE_SUITE",
+    "Problem",
+    "generate",
+    "generator",
+    "generator_names",
+]
 
 del arithmetic, logic, word_problems  # imported only to register their generators

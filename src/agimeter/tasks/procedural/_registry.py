@@ -1,4 +1,8 @@
-"""Generator registry and the shared machinery that turns problems into seeded docs."""
+"""Generator registry and the shared machinery that turns problems into seeded docs.
+
+A plugin adds a generator with ``@generator("name")`` in a module named by an
+``agimeter.generators`` entry point (see ``agimeter.registry``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agimeter.errors import TaskSpecError, UnknownTaskError
+from agimeter.registry import Registry
 
 LEVELS = (1, 2, 3)
 MIXED_LEVEL = 0  # ``level: 0`` spreads docs evenly over levels 1, 2, 3 (doc i gets level 1 + i % 3)
@@ -29,24 +34,19 @@ class Problem:
 
 ProblemFactory = Callable[[random.Random, int], Problem]
 
-_REGISTRY: dict[str, ProblemFactory] = {}
+GENERATORS: Registry[ProblemFactory] = Registry(
+    "procedural generator", group="agimeter.generators", error=UnknownTaskError
+)
 
 
-def register(name: str) -> Callable[[ProblemFactory], ProblemFactory]:
-    """Register ``factory(rng, level) -> Problem`` under ``name``."""
-
-    def decorate(factory: ProblemFactory) -> ProblemFactory:
-        if name in _REGISTRY:
-            raise ValueError(f"procedural generator {name!r} is registered twice")
-        _REGISTRY[name] = factory
-        return factory
-
-    return decorate
+def generator(name: str) -> Callable[[ProblemFactory], ProblemFactory]:
+    """``@generator("name")`` on ``factory(rng, level) -> Problem``: ``source: {kind: procedural, generator: name}``."""
+    return GENERATORS.decorator(name)
 
 
 def generator_names() -> list[str]:
     """Names of the registered procedural generators, sorted."""
-    return sorted(_REGISTRY)
+    return GENERATORS.names()
 
 
 def seed_half(question: str) -> int:
@@ -65,10 +65,7 @@ def generate(generator: str, n: int, level: int, seed: int) -> list[dict[str, ob
     ``id``, ``level``, ``kind``, ``question``, ``answer``, ``choices`` (the answer at a seeded
     position among distinct distractors) and ``gold`` (the answer's index in ``choices``).
     """
-    factory = _REGISTRY.get(generator)
-    if factory is None:
-        known = ", ".join(generator_names())
-        raise UnknownTaskError(f"unknown procedural generator {generator!r} (known: {known})")
+    factory = GENERATORS.get(generator)
     if level != MIXED_LEVEL and level not in LEVELS:
         raise TaskSpecError(f"procedural generator {generator!r}: level must be 0 (mixed), 1, 2 or 3, got {level}")
     if n < 0:

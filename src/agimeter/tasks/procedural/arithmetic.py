@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from agimeter.tasks.procedural._registry import Problem, pick_distractors, register
+from agimeter.tasks.procedural._registry import Problem, generator, pick_distractors
 
 _WRONG_OP = {"+": "-", "-": "+", "*": "+"}
 
@@ -67,7 +67,7 @@ def _level3(rng: random.Random) -> tuple[str, int, list[int]]:
             return expr, answer, mistakes
 
 
-@register("arithmetic")
+@generator("arithmetic")
 def arithmetic(rng: random.Random, level: int) -> Problem:
     """``What is <expr>?`` with the integer value as answer."""
     expr, answer, mistakes = (_level1, _level2, _level3)[level - 1](rng)

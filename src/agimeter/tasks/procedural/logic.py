@@ -6,7 +6,7 @@ import itertools
 import random
 from dataclasses import dataclass
 
-from agimeter.tasks.procedural._registry import Problem, register
+from agimeter.tasks.procedural._registry import Problem, generator
 
 _NAMES = (
     "Alice", "Bob", "Chen", "Dana", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jade",
@@ -143,7 +143,7 @@ def _syllogism(rng: random.Random, level: int) -> Problem:
     )
 
 
-@register("logic")
+@generator("logic")
 def logic(rng: random.Random, level: int) -> Problem:
     """Boolean expressions (True/False), orderings (a name) or syllogisms (Yes/No), in equal shares."""
     return rng.choice((_boolean, _ordering, _syllogism))(rng, level)

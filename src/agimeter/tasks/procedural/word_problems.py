@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from agimeter.tasks.procedural._registry import Problem, pick_distractors, register
+from agimeter.tasks.procedural._registry import Problem, generator, pick_distractors
 
 _NAMES = (
     "Anna", "Ben", "Carla", "David", "Emma", "Farid", "Grace", "Hugo", "Ines", "Jack",
@@ -132,7 +132,7 @@ _TEMPLATES: dict[int, tuple[_Template, ...]] = {
 }
 
 
-@register("word_problems")
+@generator("word_problems")
 def word_problems(rng: random.Random, level: int) -> Problem:
     """A story with names, objects and quantities; the answer is a whole number."""
     template = rng.choice(_TEMPLATES[level])
