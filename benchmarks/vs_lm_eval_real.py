@@ -21,8 +21,9 @@ Full run, one condition, both models (2 quiet cores: ~55 min quiet, ~75 min with
     python benchmarks/vs_lm_eval_real.py --busy 1
 
 Quick look (about a tenth of the items and time): ``--scale 0.1``; one model: ``--models
-smollm2-135m-instruct``; some scenarios: ``--only arc,mmlu``. Results: a markdown table on
-stdout and in artifacts/vs_lm_eval_real-busy<N>.md, every number in the matching .json.
+smollm2-135m-instruct``; some scenarios: ``--only arc,mmlu``; exact counts: ``--items 'mmlu
+5-shot=10,hellaswag 0-shot=4'``. Results: a markdown table on stdout and in
+artifacts/vs_lm_eval_real-busy<N>.md (``--out DIR`` elsewhere), every number in the matching .json.
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ def measure_model(alias: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         for position, (name, task, shots, items) in enumerate(SCENARIOS):
             if wanted and not any(w in name for w in wanted):
                 continue
-            count = max(2, round(items * args.scale))
+            count = args.items.get(name, max(2, round(items * args.scale)))
             requests, choices = build_requests(task, shots, count)
             # Alternate who goes first, so a drifting load favours neither tool.
             order = ("lm-eval", "agimeter") if position % 2 == 0 else ("agimeter", "lm-eval")
@@ -233,6 +234,17 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def item_counts(text: str) -> dict[str, int]:
+    """``--items`` value: scenario name=count pairs, names as in SCENARIOS."""
+    counts, names = {}, {name for name, *_ in SCENARIOS}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, count = part.rpartition("=")
+        if name not in names or not count.isdigit() or int(count) < 1:
+            raise argparse.ArgumentTypeError(f"{part!r}: expected one of {sorted(names)}=N with N >= 1")
+        counts[name] = int(count)
+    return counts
+
+
 def child_main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--child", choices=["lm-eval", "agimeter"])
@@ -259,6 +271,9 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of each scenario's items")
     parser.add_argument("--only", default="", help="comma-separated scenario name filter")
+    parser.add_argument(
+        "--items", type=item_counts, default={}, help="exact item counts, e.g. 'mmlu 5-shot=10,hellaswag 0-shot=4'"
+    )
     total_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     parser.add_argument("--mem-limit-gb", type=float, default=round(0.8 * total_gb, 1), help="address space per child")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "artifacts")
