@@ -15,10 +15,23 @@ computes (trie nodes); achieved = ratio / bound (above 1: agimeter also skips lm
 full-vocabulary head and log-softmax at every position); max |Δ loglik| over all requests;
 flips = items whose argmax choice differs; peak RSS of each tool's process.
 
-Full run, one condition, both models (2 quiet cores: ~55 min quiet, ~75 min with --busy 1):
+Full run, both models, one condition per command (the defaults: 20 MMLU 5-shot items, 30 ARC
+25-shot, 10 HellaSwag 10-shot, 20 of each at 0-shot). Expected on 2 otherwise idle cores: about 50
+min for ``--busy 0`` and 80-95 min for ``--busy 1`` (extrapolated from the CPU seconds per item of
+the short run below; not timed end to end):
 
     python benchmarks/vs_lm_eval_real.py --busy 0
     python benchmarks/vs_lm_eval_real.py --busy 1
+
+Short run behind the README table (per model and condition; 12-25 min each on the shared machine
+at load 7-13, 75 min in all; Qwen's 0-shot rows left out for time):
+
+    SMOL='mmlu 5-shot=8,arc_challenge 25-shot=3,hellaswag 10-shot=3,'
+    SMOL+='mmlu 0-shot=6,arc_challenge 0-shot=6,hellaswag 0-shot=6'
+    python benchmarks/vs_lm_eval_real.py --models smollm2-135m-instruct --busy B --out artifacts/h2/smol \\
+      --items "$SMOL"
+    python benchmarks/vs_lm_eval_real.py --models qwen2.5-coder-0.5b-instruct --busy B --out artifacts/h2/qwen \\
+      --only 5-shot,25-shot,10-shot --items 'mmlu 5-shot=4,arc_challenge 25-shot=3,hellaswag 10-shot=2'
 
 Quick look (about a tenth of the items and time): ``--scale 0.1``; one model: ``--models
 smollm2-135m-instruct``; some scenarios: ``--only arc,mmlu``; exact counts: ``--items 'mmlu
@@ -44,12 +57,12 @@ MODELS = ("smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct")
 # (name, task, shots, items): MMLU items come from one subject (abstract_algebra), so the 5-shot
 # prefix is shared as in a real MMLU run; ARC and HellaSwag draw exemplars per item.
 SCENARIOS = (
-    ("mmlu 5-shot", "mmlu", 5, 40),
+    ("mmlu 5-shot", "mmlu", 5, 20),
     ("arc_challenge 25-shot", "arc_challenge", 25, 30),
-    ("hellaswag 10-shot", "hellaswag", 10, 20),
-    ("mmlu 0-shot", "mmlu", 0, 40),
-    ("arc_challenge 0-shot", "arc_challenge", 0, 40),
-    ("hellaswag 0-shot", "hellaswag", 0, 40),
+    ("hellaswag 10-shot", "hellaswag", 10, 10),
+    ("mmlu 0-shot", "mmlu", 0, 20),
+    ("arc_challenge 0-shot", "arc_challenge", 0, 20),
+    ("hellaswag 0-shot", "hellaswag", 0, 20),
 )
 LM_EVAL_BATCH = 8
 # The user's environment before agimeter is imported (agimeter asks OpenMP for passive waits).
