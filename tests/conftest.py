@@ -174,6 +174,22 @@ def stub_server() -> Iterator[StubFactory]:
         proc.wait(timeout=10)
 
 
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One local Ray cluster of 2 CPUs for the whole session (started on first use, ~5-15 s), in a
+    temp dir and without the auth token Ray writes to ~/.ray; yields its address for subprocesses."""
+    ray = pytest.importorskip("ray")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAY_AUTH_MODE", "disabled")
+        ray.init(
+            num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=str(tmp_path_factory.mktemp("ray"))
+        )
+        try:
+            yield str(ray.get_runtime_context().gcs_address)
+        finally:
+            ray.shutdown()
+
+
 # Browser tests ------------------------------------------------------------------------------
 # Playwright drives Debian's chromium (``playwright install`` cannot download browsers here;
 # .ci/run installs the ``chromium`` package). Screenshots land in artifacts/screenshots/.

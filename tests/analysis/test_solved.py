@@ -53,6 +53,26 @@ def test_per_task_and_overall_with_a_task_that_solved_nothing(tmp_path: Path) ->
     assert [r.model_dump() for r in entry.solved] == [r.model_dump() for r in rows.values()]
 
 
+def test_items_reused_from_the_cache_are_priced_by_their_own_compute_time(tmp_path: Path) -> None:
+    """A resumed or re-run run that took items from the cache paid nothing for them: spreading its
+    billed time would make them look free, so each item's recorded compute time is priced."""
+    store, run_id = _run(tmp_path)
+    run = store.get_run(run_id)
+    measurement = run_measurement(run)
+    assert measurement is not None
+    cost = run_cost(run, measurement)
+    scores = run_scores(store, run)
+    fresh = {r.task: r for r in solved_costs(scores, cost, run.id)}
+    reused = {r.task: r for r in solved_costs(scores, cost, run.id, reused=100)}
+    for task in ("humaneval", "mbpp"):
+        compute_s = next(s.compute_s for s in scores if s.task == task)
+        assert compute_s > 0
+        assert reused[task].usd == pytest.approx(cost.price_per_hour * compute_s / 3600)
+    assert reused["humaneval"].usd_per_correct == pytest.approx(reused["humaneval"].usd / 30)
+    assert "100 items reused from the cache" in reused["overall"].basis
+    assert "billed time" in fresh["overall"].basis and "reused" not in fresh["overall"].basis
+
+
 def test_an_api_price_gives_each_task_its_own_tokens_cost(tmp_path: Path) -> None:
     price = ProviderPrice(provider="P", model="m", date="2025-01-01", currency="USD", input_per_mtok=2.0,
                           output_per_mtok=8.0, source="test")  # fmt: skip

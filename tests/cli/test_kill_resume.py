@@ -84,6 +84,23 @@ def _show(agimeter: Cli, store: Path) -> dict[str, object]:
     return payload
 
 
+def _pause_outside_a_write(proc: subprocess.Popen[bytes], store: Path) -> None:
+    """SIGSTOP ``proc`` at a moment it holds no write lock on the store (else resume and retry)."""
+    for _ in range(200):
+        proc.send_signal(signal.SIGSTOP)
+        con = sqlite3.connect(store, timeout=0)
+        try:
+            con.execute("begin immediate")
+            con.rollback()
+            return
+        except sqlite3.OperationalError:  # the owner was stopped inside a write: let it finish
+            proc.send_signal(signal.SIGCONT)
+            time.sleep(0.05)
+        finally:
+            con.close()
+    raise AssertionError("the owner never paused outside a write")
+
+
 def _runs(agimeter: Cli, store: Path) -> str:
     res = agimeter("runs", "--store", f"sqlite:///{store}")
     assert res.returncode == 0, res.stderr
@@ -177,6 +194,9 @@ def test_killed_run_is_interrupted_and_a_live_one_is_not_taken(agimeter: Cli, tm
     proc = _popen(store)
     try:
         _wait_for_items(proc, store, 5)
+        # The owner is paused (alive, holding its lease) so that it cannot finish the run while the
+        # slow checks below start their own processes on a busy machine.
+        _pause_outside_a_write(proc, store)
         # While the owner lives, a second process refuses to run the same run.
         second = agimeter(*_run_args(store))
         assert second.returncode == 2, second.stderr

@@ -269,7 +269,8 @@ def _solved(chosen: Sequence[ChosenScore]) -> list[SolvedCost]:
         checked = picked[0].checked
         measurement = getattr(checked.facts.summary, "measurement", None)
         cost = run_cost(checked.run, measurement) if measurement is not None else None
-        per_task = {r.task: r for r in solved_costs(checked.scores, cost, run_id) if r.task != OVERALL}
+        reused = measurement.items_cached if measurement is not None else 0
+        per_task = {r.task: r for r in solved_costs(checked.scores, cost, run_id, reused) if r.task != OVERALL}
         rows += [per_task[c.score.task] for c in picked if c.score.task in per_task]
     rows.sort(key=lambda r: r.task)
     return [*rows, overall_row(rows)] if rows else []

@@ -24,6 +24,7 @@ from agimeter.cost.prices import PriceRow
 from agimeter.cost.pricing import CostBlock, price_run
 from agimeter.errors import StoreError, first_problem
 from agimeter.perf.session import PerfResult
+from agimeter.runner.executors.base import WorkerMeter
 from agimeter.runner.meter import JudgeMeasurement, Measurement
 from agimeter.runner.sequential import SequentialResult
 from agimeter.store.records import ItemRecord, RunRecord
@@ -100,6 +101,7 @@ class EvalSummary(FiniteOnly):
     sequential: dict[str, SequentialResult] = Field(default_factory=dict)
     judge: JudgeMeasurement | None = None  # judged tasks: the judge model's own meter
     judged: list[JudgedFigures] = Field(default_factory=list)  # and their figures (analysis.judged)
+    workers: list[WorkerMeter] = Field(default_factory=list)  # a run on Ray workers: each one's meter
 
 
 class PerfSummary(FiniteOnly):
@@ -204,9 +206,19 @@ def run_judge(run: RunRecord) -> JudgeMeasurement | None:
 
 
 def run_cost(run: RunRecord, measurement: Measurement) -> CostBlock:
-    config = check_run(run).config
+    facts = check_run(run)
+    config = facts.config
     profile = HardwareProfile(price_per_hour=config.price_per_hour, example=config.price_is_example)
+    workers = facts.summary.workers if isinstance(facts.summary, EvalSummary) else []
+    if workers:  # on Ray workers, each is billed for the time it was held (its model load included)
+        measurement = measurement.model_copy(update={"wall_s": sum(w.held_s for w in workers), "load_s": 0.0})
     return price_run(measurement, config.profile, profile, config.api_price)
+
+
+def run_workers(run: RunRecord) -> list[WorkerMeter]:
+    """The per-worker meters of a run on Ray workers; none for a run in one process."""
+    summary = check_run(run).summary
+    return summary.workers if isinstance(summary, EvalSummary) else []
 
 
 def run_judge_cost(run: RunRecord, judge: JudgeMeasurement) -> JudgeCost:

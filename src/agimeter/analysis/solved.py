@@ -3,8 +3,10 @@
 A task's "correct items" are the sum of its primary metric over its items (the count of right
 answers for 0/1 metrics, the expected count for pass@k). Its $ is the run's cost share: exact
 from the API price and the task's own tokens when the run has one, else the hardware price
-spread over tasks by compute time (as for dimensions). A task with no correct item says so
-instead of dividing by zero.
+spread over tasks by compute time (as for dimensions). A run that reused items from the cache
+did not pay for them, so its billed time would make them look free: then every item's recorded
+compute time (prefill + decode, reused or not) is priced at the hardware price instead, and the
+basis says so. A task with no correct item says so instead of dividing by zero.
 
 ``hosted_comparison`` sets a hosted API price of the same model family (from the catalog) on the
 same tokens: a different product (another, usually larger model, served by a provider at a list
@@ -89,8 +91,11 @@ def _row(
     )
 
 
-def task_usd(scores: Sequence[TaskScore], cost: CostBlock | None) -> tuple[dict[str, float | None], str]:
-    """Each task's $ share of its run, and the basis in words."""
+def task_usd(
+    scores: Sequence[TaskScore], cost: CostBlock | None, reused: int = 0
+) -> tuple[dict[str, float | None], str]:
+    """Each task's $ share of its run, and the basis in words; ``reused``: items the run took
+    from the cache rather than computed."""
     if cost is None:
         return dict.fromkeys((s.task for s in scores), None), "no measurement, no price"
     api = _api_rates(cost)
@@ -102,6 +107,10 @@ def task_usd(scores: Sequence[TaskScore], cost: CostBlock | None) -> tuple[dict[
         return dict.fromkeys((s.task for s in scores), None), f"no hardware price ({cost.profile}: $0/h)"
     total_s = math.fsum(s.compute_s for s in scores)
     example = ", an example price" if cost.price_is_example else ""
+    if reused > 0:
+        basis = f"${cost.price_per_hour:g}/h ({cost.profile}{example}) x each item's recorded compute time"
+        basis += f" (prefill + decode; {reused} items reused from the cache included; load and scoring not counted)"
+        return {s.task: cost.price_per_hour * s.compute_s / 3600 for s in scores}, basis
     basis = f"${cost.price_per_hour:g}/h ({cost.profile}{example}) x the run's billed time"
     basis += ", spread over tasks by compute time"
     return {s.task: cost.usd_per_run * s.compute_s / total_s if total_s > 0 else None for s in scores}, basis
@@ -114,9 +123,11 @@ def _api_rates(cost: CostBlock) -> tuple[float, float] | None:
     return cost.api_usd_per_1m_input, cost.api_usd_per_1m_output
 
 
-def solved_costs(scores: Sequence[TaskScore], cost: CostBlock | None, run_id: str | None = None) -> list[SolvedCost]:
-    """Per task, then ``overall`` (sums over the tasks)."""
-    usd, basis = task_usd(scores, cost)
+def solved_costs(
+    scores: Sequence[TaskScore], cost: CostBlock | None, run_id: str | None = None, reused: int = 0
+) -> list[SolvedCost]:
+    """Per task, then ``overall`` (sums over the tasks); ``reused`` as in ``task_usd``."""
+    usd, basis = task_usd(scores, cost, reused)
     rows = []
     for s in sorted(scores, key=lambda s: s.task):
         metric, correct = _correct(s)

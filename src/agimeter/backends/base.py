@@ -44,8 +44,18 @@ class Timing(Record):
     first_token_s: float | None = None
 
 
+# ``worker_lost``: the request's work unit killed the worker process that ran it, every time it was
+# tried (``runner.executors``); the item is left for a re-run like any other failed request.
 ErrorKind = Literal[
-    "connection", "timeout", "rate_limit", "server_error", "auth", "not_found", "bad_request", "malformed"
+    "connection",
+    "timeout",
+    "rate_limit",
+    "server_error",
+    "auth",
+    "not_found",
+    "bad_request",
+    "malformed",
+    "worker_lost",
 ]
 
 

@@ -6,6 +6,8 @@ key occurs in the prompt, else ``default``; an entry may be a list of answers, o
 request (temperature > 0) gets number ``seed % len`` and a greedy one the first. ``delay_s`` slows
 each request down so that tests can interrupt a run part-way. A scripted answer ``!error:KIND``
 (e.g. ``!error:timeout``) is returned as a failed request of that kind: a scripted judge's outage.
+A scripted answer ``!crash`` kills the process computing it with SIGKILL: a Ray worker that dies on
+one item (the scale-out fault tests; never script it for a backend in the test process itself).
 
 From the command line (``fake:NAME``, e.g. as ``--judge``): ``--model-arg responses_file=PATH`` reads
 the script from a JSON object ``{"prompt substring": "answer" or ["answers"]}``, and ``default=``
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -38,6 +42,7 @@ from agimeter.backends.base import (
 from agimeter.errors import ConfigError
 
 ERROR_PREFIX = "!error:"
+CRASH = "!crash"
 
 
 def _tokens(text: str) -> int:
@@ -120,6 +125,8 @@ class FakeBackend:
                 text = scripted
             else:
                 text = scripted[0 if req.greedy else (req.seed or 0) % len(scripted)]
+            if text == CRASH:
+                os.kill(os.getpid(), signal.SIGKILL)
             if text.startswith(ERROR_PREFIX):
                 kind = cast(ErrorKind, text.removeprefix(ERROR_PREFIX))
                 failed = RequestError(kind=kind, message=f"scripted {kind}")

@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
 
 import typer
 
-from agimeter.analysis.runs import check_run, is_perf, perf_result, run_cost, run_measurement, run_scores, run_usd
+from agimeter.analysis.runs import (
+    check_run,
+    is_perf,
+    perf_result,
+    run_cost,
+    run_measurement,
+    run_scores,
+    run_usd,
+    run_workers,
+)
 from agimeter.backends.base import DTYPES
 from agimeter.cli import (
     catalog_cmd,
@@ -19,6 +28,7 @@ from agimeter.cli import (
     prices_cmd,
     progress_cmd,
     report_cmd,
+    scale_out,
     serve_cmd,
     sweep_cmd,
 )
@@ -38,8 +48,10 @@ from agimeter.cli.options import (
     parse_model_args,
     usage_error_line,
 )
+from agimeter.cli.scale_out import RayAddressOpt, WorkerResourcesOpt, WorkersOpt
 from agimeter.config import load_file_config, resolve_data_dir, resolve_profile, resolve_store_url
 from agimeter.errors import AgimeterError, ConfigError
+from agimeter.runner.executors.base import scaling
 from agimeter.store.records import RunRecord
 from agimeter.store.repository import Store
 
@@ -151,6 +163,9 @@ def run(
     judge_api_price: Annotated[
         str | None, typer.Option("--judge-api-price", help="Hosted API price of the judge: MODEL or PROVIDER/MODEL.")
     ] = None,
+    workers: WorkersOpt = None,
+    ray_address: RayAddressOpt = None,
+    worker_resources: WorkerResourcesOpt = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
     output: FormatOpt = "table",
@@ -199,6 +214,9 @@ def run(
         judge_options=parse_model_args(judge_arg, "--judge-arg"),
         judge_price_per_hour=judge_price_per_hour,
         judge_api_price=_api_price(judge_api_price, usd_per_cny, catalog, config, file_config, resolved_data),
+        workers=workers,
+        ray_address=ray_address,
+        worker_resources=scale_out.worker_resources(worker_resources),
     )
     prepared = prepare_tasks(options)
     _note_small_tasks(prepared, sample)
@@ -214,7 +232,7 @@ def run(
             models[GRADER], judge_load_s = load_judge(options, chosen_judge)
     try:
         with spinner(err_console, f"loading {model}"):
-            backend, load_s = load_backend(options)
+            backend, load_s = load_backend(options, on_event=scale_out.print_event)
         try:
             with RichProgress(err_console) as progress:
                 record = execute_run(
@@ -279,6 +297,9 @@ def _summary_payload(
     if measurement is not None:
         payload["measurement"] = measurement.model_dump(mode="json")
         payload["cost"] = run_cost(run, measurement).model_dump(mode="json")
+        if meters := run_workers(run):
+            payload["workers"] = [m.model_dump(mode="json") for m in meters]
+            payload["scaling"] = scaling(meters, measurement.wall_s).model_dump(mode="json")
     if "sequential" in run.summary:
         payload["sequential"] = run.summary["sequential"]
     solved, hosted = run_solved(store, run, catalog_prices(store, config))
@@ -326,6 +347,8 @@ def _show(
     measurement = run_measurement(run)
     if measurement is not None:
         console.print(cost_table(measurement, run_cost(run, measurement)))
+        if meters := run_workers(run):
+            console.print(scale_out.workers_table(meters, measurement.wall_s))
     solved, hosted = run_solved(store, run, catalog_prices(store, config))
     if solved:
         console.print(solved_table(solved, hosted))

@@ -23,6 +23,7 @@ from agimeter.cli.options import (
     parse_model_args,
     positive,
 )
+from agimeter.cli.scale_out import RayAddressOpt
 from agimeter.config import load_file_config, resolve_data_dir, resolve_profile, resolve_store_url
 from agimeter.errors import ConfigError
 
@@ -76,6 +77,10 @@ def perf(
     profile: Annotated[str | None, typer.Option("--profile", help="Hardware price profile of the server.")] = None,
     price_per_hour: PricePerHourOpt = None,
     model_arg: ModelArgOpt = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Send the load from N Ray workers (split Poisson arrivals).")
+    ] = None,
+    ray_address: RayAddressOpt = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
     output: FormatOpt = "table",
@@ -122,6 +127,8 @@ def perf(
         price_per_hour=hw.price_per_hour,
         price_is_example=hw.example,
         backend_options=parse_model_args(model_arg),
+        workers=workers,
+        ray_address=ray_address,
     )
     result_store = Store.open(resolve_store_url(store, file_config))
     backend, _ = load_backend(RunOptions(model=model, tasks=[], backend_options=options.backend_options))

@@ -72,6 +72,8 @@ def perf_tables(run_id: str, result: PerfResult) -> list[Table]:
             _ms(p.server.client_minus_server_ttft_ms, "p50") if p.server else "-",
         )
     tables = [latency, throughput, meter]
+    if any(p.workers for p in result.points):
+        tables.append(_workers_table(result))
     if result.cost is not None:
         c = result.cost
         cost = Table(title="cost at the operating point", title_justify="left", show_header=False)
@@ -96,3 +98,26 @@ def perf_tables(run_id: str, result: PerfResult) -> list[Table]:
         note.add_row("* output tokens counted client-side (the server sent no usage)")
         tables.append(note)
     return tables
+
+
+def _workers_table(result: PerfResult) -> Table:
+    """``perf --workers``: each load-generating worker's share and its own clock's error."""
+    table = Table(title="load-generating workers: each one's share and clock error (ms)", title_justify="left")
+    for col in ("point", "worker", "host", "share", "requests", "start skew", "loop lag p99", "dispatch lag p50",
+                "dispatch lag p99"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("point", "host") else "right")
+    for p in result.points:
+        for i, w in enumerate(p.workers or []):
+            table.add_row(
+                _label(p) if i == 0 else "",
+                str(w.worker),
+                w.host,
+                f"{w.level:g}" + ("/s" if p.mode == "rate" else ""),
+                str(w.requests),
+                f"{w.start_skew_ms:,.1f}",
+                _ms(w.overhead.loop_lag_ms, "p99"),
+                _ms(w.overhead.dispatch_lag_ms, "p50"),
+                _ms(w.overhead.dispatch_lag_ms, "p99"),
+            )
+        table.add_section()
+    return table

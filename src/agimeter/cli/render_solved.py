@@ -36,7 +36,8 @@ def run_solved(
 ) -> tuple[list[SolvedCost], list[HostedComparison]]:
     measurement = run_measurement(run)
     cost = run_cost(run, measurement) if measurement is not None else None
-    rows = solved_costs(run_scores(store, run), cost, run.id)
+    reused = measurement.items_cached if measurement is not None else 0
+    rows = solved_costs(run_scores(store, run), cost, run.id, reused)
     return rows, hosted_comparison(rows, hub_id(run.model) or run.model, prices)
 
 

@@ -56,6 +56,20 @@ class Overhead(BaseModel):
     parse_us_per_request: float | None  # client time parsing a stream, mean
 
 
+class WorkerOverhead(BaseModel):
+    """One load-generating worker's share of a point (``perf --workers``; ``perf.distributed``) and
+    how far its own timestamps can be trusted: a saturated client shows here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    worker: int
+    host: str
+    level: float  # its rate (req/s) or concurrency
+    requests: int
+    start_skew_ms: float  # how late it started against the common start
+    overhead: Overhead
+
+
 class ServerComparison(BaseModel):
     """Client-measured vs server-reported timings (servers that send llama.cpp-style ``timings``)."""
 
@@ -95,6 +109,7 @@ class PointSummary(BaseModel):
     server: ServerComparison | None = None
     # For CDF plots: each distribution's quantiles at 0, 0.5, ..., 100 % (201 values, in ms).
     quantiles_ms: dict[str, list[float]] | None = None
+    workers: list[WorkerOverhead] | None = None  # sent from several workers: each one's share and overhead
 
 
 def parse_slo(text: str | None) -> dict[str, float]:

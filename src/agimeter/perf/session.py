@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,9 @@ from agimeter.perf.workload import PerfPrompt, load_tokenizer, synthetic_prompts
 from agimeter.runner.hardware import HardwareInfo, detect_hardware
 from agimeter.store.records import RunRecord
 from agimeter.store.repository import Store
+
+if TYPE_CHECKING:
+    from agimeter.perf.distributed import LoadWorkers
 
 PERF_SCHEMA_VERSION = 2  # 2: per-point latency quantiles for CDF plots (v1 rows load without them)
 
@@ -49,6 +52,9 @@ class PerfOptions(BaseModel):
     price_per_hour: float = 0.0
     price_is_example: bool = True
     backend_options: dict[str, str] = Field(default_factory=dict)
+    # Load generation from N Ray workers (``perf.distributed``), on a cluster at this address.
+    workers: int | None = Field(default=None, ge=1)
+    ray_address: str | None = None
 
 
 class PerfResult(BaseModel):
@@ -107,6 +113,7 @@ def run_perf(
     n_prompts = min(options.requests or 10_000, 10_000)
     prompts = build_prompts(options, n_prompts)
     points: list[PointSummary] = []
+    workers = _load_workers(options) if options.workers else None
     for level in options.levels:
         spec = PointSpec(
             mode=options.mode,
@@ -117,9 +124,19 @@ def run_perf(
             seed=options.seed,
             max_concurrency=options.max_concurrency,
         )
+        if workers is not None:
+            try:
+                run, overheads = workers.run_point(prompts, spec, options.warmup)
+            except BaseException:
+                workers.close()
+                raise
+            points.append(summarize_point(run, slo).model_copy(update={"workers": overheads}))
+            continue
         target = make_target(backend, options)
         run = asyncio.run(_run_one(target, prompts, spec, options.warmup, progress(spec) if progress else None))
         points.append(summarize_point(run, slo))
+    if workers is not None:
+        workers.close()
     cost = serving_cost(points, options.price_per_hour, example=options.price_is_example, with_slo=bool(slo))
     return PerfResult(
         options=options,
@@ -129,6 +146,14 @@ def run_perf(
         cost=cost,
         client_hardware=detect_hardware(),
     )
+
+
+def _load_workers(options: PerfOptions) -> LoadWorkers:
+    from agimeter.perf.distributed import LoadWorkers
+
+    build = options.model_dump(mode="json")
+    backend_options = dict[str, object](options.backend_options)
+    return LoadWorkers(options.model, backend_options, build, options.workers or 1, address=options.ray_address)
 
 
 async def _run_one(

@@ -17,6 +17,8 @@ from agimeter.backends.base import Backend
 from agimeter.backends.registry import create_backend, split_model_spec
 from agimeter.errors import AgimeterError, ConfigError, ModelError, RunInProgressError
 from agimeter.runner.execute import ChatMode, Executor, PreparedTask, ProgressSink, use_chat
+from agimeter.runner.executors.base import EventSink, WorkerPool
+from agimeter.runner.executors.ray_exec import RayWorkerPool, WorkerResources, worker_specs
 from agimeter.runner.keys import numerics_of, run_key
 from agimeter.runner.meter import Measurement, Meter, judge_measurement
 from agimeter.runner.sequential import run_until_ci
@@ -62,6 +64,11 @@ class RunOptions(BaseModel):
     judge_options: dict[str, str] = Field(default_factory=dict)
     judge_price_per_hour: float | None = Field(default=None, ge=0)
     judge_api_price: dict[str, Any] | None = None
+    # Scale-out on Ray (``runner.executors``): workers (None: in process, unless the model names
+    # several endpoints), an existing cluster's address, and each worker's resources.
+    workers: int | None = Field(default=None, ge=1)
+    ray_address: str | None = None
+    worker_resources: dict[str, Any] | None = None
 
 
 def prepare_tasks(options: RunOptions) -> list[PreparedTask]:
@@ -136,14 +143,29 @@ def load_judge(options: RunOptions, spec: str) -> tuple[Backend, float]:
     return backend, time.perf_counter() - start
 
 
-def load_backend(options: RunOptions) -> tuple[Backend, float]:
+def load_backend(options: RunOptions, on_event: EventSink | None = None) -> tuple[Backend, float]:
+    """The run's backend: loaded here, or a pool of Ray workers each loading it (``--workers``,
+    ``--ray-address``, or ``openai:MODEL@URL1,URL2``); ``on_event`` hears of workers' failures."""
     split_model_spec(options.model)  # validate the prefix before paying for imports
     start = time.perf_counter()
     backend_kwargs: dict[str, object] = {"dtype": options.dtype, "device": options.device}
     if options.batch_size is not None:
         backend_kwargs["batch_size"] = options.batch_size
     backend_kwargs.update(options.backend_options)
-    backend = create_backend(options.model, **backend_kwargs)
+    specs = worker_specs(options.model, options.workers)
+    backend: Backend
+    if options.workers is not None or options.ray_address is not None or len(specs) > 1:
+        resources = WorkerResources.model_validate(options.worker_resources or {})
+        backend = RayWorkerPool(
+            specs,
+            backend_kwargs,
+            resources=resources,
+            address=options.ray_address,
+            price_per_hour=options.price_per_hour,
+            on_event=on_event,
+        )
+    else:
+        backend = create_backend(options.model, **backend_kwargs)
     return backend, time.perf_counter() - start
 
 
@@ -240,6 +262,9 @@ def execute_run(
         )
         session = store.start_run(run, owner, load_s)
     meter.session_id = session.id
+    # Workers of the run's earlier sessions (a resumed distributed run keeps their meters).
+    stored_workers = (previous.summary.get("workers") or []) if previous is not None else []
+    earlier_workers = [w for w in stored_workers if (w.get("session") or 0) < session.number]
     numerics = numerics_of(backend.info)
     executor = Executor(
         backend, store, meter, numerics=numerics, chat_mode=options.chat, progress=progress, models=models
@@ -275,6 +300,14 @@ def execute_run(
             summary["judge"] = judge_measurement(spec, judge.info, judge_load_s, totals).model_dump(mode="json")
             # The judged tasks' figures, for readers of run summaries (reports, the server).
             summary["judged"] = [f.model_dump(mode="json") for f in judged_figures(store.run_items(run_id))]
+        if isinstance(backend, WorkerPool):
+            summary["workers"] = [
+                *earlier_workers,
+                *(
+                    w.model_copy(update={"session": session.number}).model_dump(mode="json")
+                    for w in backend.worker_meters()
+                ),
+            ]
         store.update_run(run_id, status=status, summary=summary, error=error, tick=meter.tick(final=final))
 
     with Heartbeat(lambda: store.heartbeat(session.id)):
