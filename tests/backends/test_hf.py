@@ -112,6 +112,23 @@ def test_results_do_not_depend_on_packing(tiny_model_dir: Path) -> None:
         assert a.logprob == pytest.approx(b.logprob, rel=1e-6, abs=1e-5)
 
 
+@pytest.mark.parametrize("pack_tokens", [48, 4096])
+def test_tree_attention_matches_the_dense_mask_path(tiny_model_dir: Path, pack_tokens: int) -> None:
+    """Chains and tiles compute what one dense tree mask does, also with a cached, chunked trunk."""
+    preamble = FEWSHOT * 2  # a shared prefix longer than a chain's minimum
+    requests = parity_requests() + [
+        LoglikRequest(context=f"{preamble}Question: {q}\nAnswer:", continuation=e) for q in QUESTIONS for e in ENDINGS
+    ]
+    tree = HFBackend.load(str(tiny_model_dir), device="cpu", pack_tokens=pack_tokens)
+    dense = HFBackend.load(str(tiny_model_dir), device="cpu", pack_tokens=pack_tokens)
+    dense._tree_attention = False
+    assert tree._tree_attention
+    for a, b in zip(tree.loglikelihood(requests), dense.loglikelihood(requests), strict=True):
+        assert a.logprob == pytest.approx(b.logprob, rel=1e-6, abs=1e-5)
+        assert a.is_greedy == b.is_greedy
+    assert tree.last_stats == dense.last_stats
+
+
 def test_loglikelihood_usage_timing_and_callbacks(backend: HFBackend) -> None:
     requests = parity_requests()
     seen: dict[int, float] = {}

@@ -1,7 +1,9 @@
 """Tree packing for log-likelihood: requests that share a token prefix share its computation.
 
-Long prefixes shared by a run of requests (a few-shot preamble, one document's context across its
-choices) become a *trunk*: computed once into a KV cache that every pack of the run attends to.
+Long prefixes shared by a run of requests that does not fit one pack (a few-shot preamble across a
+subject's questions) become a *trunk*: computed once into a KV cache that every pack of the run
+attends to. ``plan_forwards`` turns groups into model calls: a trunk's last chunk rides in the
+same forward as its first pack, so a run that fits the budget costs one forward.
 
 Every request's model input (context + continuation minus its last token) is inserted into a
 token trie. Packs are sets of trie nodes, each a union of whole root-to-leaf paths, so a pack is
@@ -64,6 +66,20 @@ class Group:
     packs: list[Pack]
 
 
+@dataclass
+class Forward:
+    """One model call: ``nodes`` (topological order) attend to the first ``cached`` trunk nodes,
+    left in the KV cache by earlier forwards, and to their own ancestors among ``nodes``."""
+
+    group: int
+    nodes: list[int]
+    cached: int
+    keep: int
+    """Leading nodes of ``nodes`` (trunk) whose keys stay cached for the group's later forwards."""
+    requests: list[int]
+    """Requests whose scored nodes are all computed here."""
+
+
 def plan_groups(
     paths: Sequence[Sequence[int]],
     scored: Sequence[int],
@@ -103,15 +119,26 @@ def plan_groups(
         if loose:
             groups.append(Group([], plan_packs(paths, loose, budget)))
             loose = []
-        groups.append(Group(list(paths[members[0]][:trunk]), plan_packs(paths, members, budget, skip=trunk)))
+        # The trunk's last chunk (all of it, usually) shares the first pack's forward.
+        tail = trunk - budget * ((trunk - 1) // budget)
+        first_budget = budget - tail if budget - tail >= budget // 4 else budget
+        packs = plan_packs(paths, members, budget, skip=trunk, first_budget=first_budget)
+        groups.append(Group(list(paths[members[0]][:trunk]), packs))
     if loose:
         groups.append(Group([], plan_packs(paths, loose, budget)))
     return groups
 
 
-def plan_packs(paths: Sequence[Sequence[int]], order: Sequence[int], budget: int, skip: int = 0) -> list[Pack]:
-    """Group requests (taken in ``order``) into packs of at most ``budget`` distinct nodes, leaving
-    out each path's first ``skip`` nodes (the group's trunk).
+def plan_packs(
+    paths: Sequence[Sequence[int]],
+    order: Sequence[int],
+    budget: int,
+    skip: int = 0,
+    first_budget: int | None = None,
+) -> list[Pack]:
+    """Group requests (taken in ``order``) into packs of at most ``budget`` distinct nodes
+    (``first_budget`` for the first pack), leaving out each path's first ``skip`` nodes (the
+    group's trunk).
 
     ``order`` should sort requests by token sequence so that shared prefixes are adjacent. A
     request whose path alone exceeds the budget gets a pack of its own."""
@@ -119,6 +146,7 @@ def plan_packs(paths: Sequence[Sequence[int]], order: Sequence[int], budget: int
     members: set[int] = set()
     nodes: list[int] = []
     requests: list[int] = []
+    limit = budget if first_budget is None else first_budget
     for index in order:
         path = paths[index][skip:]
         # Paths are prefix-closed, so the nodes missing from the pack form a suffix of the path.
@@ -126,16 +154,39 @@ def plan_packs(paths: Sequence[Sequence[int]], order: Sequence[int], budget: int
         while shared < len(path) and path[shared] in members:
             shared += 1
         new = path[shared:]
-        if requests and len(nodes) + len(new) > budget:
+        if requests and len(nodes) + len(new) > limit:
             packs.append(Pack(nodes, requests))
             members, nodes, requests = set(), [], []
             new = path
+            limit = budget
         members.update(new)
         nodes.extend(new)
         requests.append(index)
     if requests:
         packs.append(Pack(nodes, requests))
     return packs
+
+
+def plan_forwards(groups: Sequence[Group], budget: int) -> list[Forward]:
+    """Model calls for ``groups`` (from :func:`plan_groups` with the same ``budget``): a trunk is
+    computed in chunks of ``budget`` nodes, the last one together with the first pack when both
+    fit; every other pack is one forward attending to the cached trunk."""
+    forwards: list[Forward] = []
+    for index, group in enumerate(groups):
+        trunk, packs = group.trunk, list(group.packs)
+        done = 0
+        while done < len(trunk):
+            rest = trunk[done:]
+            if packs and len(rest) + len(packs[0].nodes) <= budget:
+                first = packs.pop(0)
+                forwards.append(Forward(index, rest + first.nodes, done, len(rest), first.requests))
+                done = len(trunk)
+            else:
+                chunk = rest[:budget]
+                forwards.append(Forward(index, chunk, done, len(chunk), []))
+                done += len(chunk)
+        forwards += [Forward(index, pack.nodes, len(trunk), 0, pack.requests) for pack in packs]
+    return forwards
 
 
 def ancestor_mask(parent_slots: Sequence[int]) -> np.ndarray:

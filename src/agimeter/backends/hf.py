@@ -13,9 +13,9 @@ globally. Mixed models take a dict of masks keyed by layer type, as transformers
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,13 +26,21 @@ from pydantic import ConfigDict, Field, ValidationError
 from agimeter.backends._hf_loading import LoadedModel, load_model
 from agimeter.backends._lm_eval_rules import encode_pair, scoring_window
 from agimeter.backends._packing import (
-    Pack,
+    Forward,
+    Group,
     TokenTrie,
-    ancestor_mask,
     fair_shares,
+    plan_forwards,
     plan_groups,
     round_preserving_sum,
     window_mask,
+)
+from agimeter.backends._threads import ThreadTuner, cpu_count, wait_policy
+from agimeter.backends._tree_attention import (
+    build_layout,
+    dense_allowed,
+    supports_tree_attention,
+    tree_attention_enabled,
 )
 from agimeter.backends.base import (
     Dtype,
@@ -50,6 +58,8 @@ from agimeter.errors import ConfigError, first_problem
 from agimeter.records.model import ModelInfo
 
 DEFAULT_MAX_LENGTH = 2048
+MIN_TRUNK = 256
+"""Shorter prefixes shared by a run of requests are recomputed per pack rather than cached."""
 
 
 class HFOptions(BackendOptions):
@@ -61,7 +71,11 @@ class HFOptions(BackendOptions):
     batch_size: int | None = Field(default=None, ge=1)
     """Generation: prompts per batch (default 8 on CPU, 32 on GPU)."""
     pack_tokens: int | None = Field(default=None, ge=1)
-    """Log-likelihood: tokens per forward (default 1024 on CPU, 4096 on GPU)."""
+    """Log-likelihood: tokens per forward (default 4096; 1024 for models without sdpa, whose
+    attention takes a dense mask)."""
+    threads: int | None = Field(default=None, ge=1)
+    """CPU: intra-op threads, fixed. Default: every core this process may use, fewer while
+    measurements show that fewer run faster (another process holds a core)."""
     max_length: int | None = Field(default=None, ge=2)
     gguf_file: str | None = None
     revision: str | None = None
@@ -91,10 +105,13 @@ class HFBackend:
         config = self._model.config
         self.max_length = options.max_length or _resolve_max_length(config, self._tokenizer)
         on_gpu = self._device.type != "cpu"
-        self.pack_tokens = options.pack_tokens or (4096 if on_gpu else 1024)
-        self.gen_batch_size = options.batch_size or (32 if on_gpu else 8)
-        # sdpa takes a boolean mask (True = attend); eager adds the mask to the scores.
+        # sdpa models take tree attention (no dense mask); eager ones take a dense 4D mask,
+        # boolean for sdpa (True = attend), additive for eager.
+        self._tree_attention = supports_tree_attention(self._model)
         self._bool_mask = getattr(config, "_attn_implementation", "sdpa") == "sdpa"
+        self.pack_tokens = options.pack_tokens or (4096 if self._tree_attention else 1024)
+        self.gen_batch_size = options.batch_size or (32 if on_gpu else 8)
+        self._tuner = ThreadTuner(cpu_count()) if not on_gpu and options.threads is None else None
         self._sliding_window, self._layer_types = _sliding_layout(config)
         tok = self._tokenizer
         if tok.bos_token_id is not None:
@@ -116,6 +133,8 @@ class HFBackend:
             extra={
                 "attn_implementation": str(getattr(config, "_attn_implementation", "")),
                 "weights_bytes": str(sum(p.numel() * p.element_size() for p in self._model.parameters())),
+                "threads": "gpu" if on_gpu else str(options.threads or f"adaptive<={cpu_count()}"),
+                "omp_wait": wait_policy(),
             },
         )
 
@@ -132,6 +151,7 @@ class HFBackend:
         revision: str | None = None,
         trust_remote_code: bool = False,
         pack_tokens: int | None = None,
+        threads: int | None = None,
     ) -> HFBackend:
         """Load ``model`` (a local directory or a hub id found in the local HF cache)."""
         try:
@@ -144,11 +164,13 @@ class HFBackend:
                 gguf_file=gguf_file,
                 revision=revision,
                 trust_remote_code=trust_remote_code,
+                threads=threads,
             )
         except ValidationError as err:
             where, message = first_problem(err)
             raise ConfigError(f"invalid hf backend option {where}: {message}") from err
-        _configure_threads()
+        if not torch.cuda.is_available():
+            torch.set_num_threads(options.threads or cpu_count())
         loaded = load_model(
             model,
             dtype=options.dtype,
@@ -180,7 +202,6 @@ class HFBackend:
         self, requests: Sequence[LoglikRequest], on_result: LoglikCallback | None = None
     ) -> list[LoglikResult]:
         """Sum of continuation log-probs per request; shared prefixes are computed once."""
-        start = time.perf_counter()
         trie = TokenTrie()
         paths: list[list[int]] = []
         targets: list[list[int]] = []
@@ -192,117 +213,135 @@ class HFBackend:
             targets.append(cont_enc)
             sequences.append(whole)
         order = sorted(range(len(requests)), key=lambda i: sequences[i])
-        groups = plan_groups(paths, [len(t) for t in targets], order, self.pack_tokens, max(1, self.pack_tokens // 4))
+        budget = self.pack_tokens
+        groups = plan_groups(paths, [len(t) for t in targets], order, budget, max(1, min(MIN_TRUNK, budget // 4)))
+        forwards = plan_forwards(groups, budget)
+        computed = _computed_tokens(groups, paths, len(requests))
+        members = [sum(len(pack.requests) for pack in group.packs) for group in groups]
+        trunk_s = [0.0] * len(groups)
         stats = self.last_stats = PackStats(packs=sum(len(g.packs) for g in groups))
         results: list[LoglikResult | None] = [None] * len(requests)
-        mark = start
-        for group in groups:
-            cache = self._run_trunk(trie, group.trunk)
-            now = time.perf_counter()
-            trunk_s, mark = now - mark, now
-            members = sum(len(pack.requests) for pack in group.packs)
-            trunk_share = len(group.trunk) / members
-            for pack in group.packs:
-                scored = self._score_pack(trie, paths, targets, pack, cache, len(group.trunk))
-                now = time.perf_counter()
-                pack_s, mark = now - mark, now
-                shares = fair_shares(paths, pack.requests, skip=len(group.trunk))
-                computed = round_preserving_sum([s + trunk_share for s in shares])
-                for index, share, computed_tokens in zip(pack.requests, shares, computed, strict=True):
-                    seconds = pack_s * share / max(len(pack.nodes), 1) + trunk_s / members
+        cache: Any = None
+        with self._forward_mode():
+            for forward in forwards:
+                if forward.cached == 0:
+                    cache = None  # a new group: nothing of the previous trunk is attended
+                began = time.perf_counter()
+                scored, cache = self._run_forward(trie, paths, targets, forward, cache)
+                seconds = time.perf_counter() - began
+                node_s = seconds / len(forward.nodes)
+                trunk_s[forward.group] += node_s * forward.keep
+                stats.forwards += 1
+                stats.computed_tokens += len(forward.nodes)
+                stats.attended_keys += sum(trie.depths[node] + 1 for node in forward.nodes)
+                if not forward.requests:
+                    continue
+                skip = len(groups[forward.group].trunk)
+                shares = fair_shares(paths, forward.requests, skip=skip)
+                for index, share in zip(forward.requests, shares, strict=True):
+                    spent = node_s * share + trunk_s[forward.group] / members[forward.group]
                     logprob, is_greedy = scored[index]
                     result = LoglikResult(
                         logprob=logprob,
                         is_greedy=is_greedy,
                         num_tokens=len(targets[index]),
-                        usage=Usage(prompt_tokens=len(sequences[index]), computed_prompt_tokens=computed_tokens),
-                        timing=Timing(total_s=seconds, prefill_s=seconds),
+                        usage=Usage(prompt_tokens=len(sequences[index]), computed_prompt_tokens=computed[index]),
+                        timing=Timing(total_s=spent, prefill_s=spent),
                     )
                     results[index] = result
                     if on_result is not None:
                         on_result(index, result)
-            for node in group.trunk + [n for pack in group.packs for n in pack.nodes]:
-                stats.computed_tokens += 1
-                stats.attended_keys += trie.depths[node] + 1
         return [r for r in results if r is not None]
 
-    def _run_trunk(self, trie: TokenTrie, trunk: list[int]) -> Any:
-        """KV cache of the trunk (a plain causal prefix), computed in chunks of the pack budget."""
-        if not trunk:
-            return None
-        from transformers import DynamicCache
+    @contextmanager
+    def _forward_mode(self) -> Iterator[None]:
+        """Tree attention (when the model takes it) and, on CPU, the measured thread count."""
+        with ExitStack() as stack:
+            if self._tree_attention:
+                stack.enter_context(tree_attention_enabled(self._model))
+            if self._tuner is not None:
+                stack.enter_context(self._tuner.attached(self._model))
+            yield
 
-        # Built from the config, a sliding model's cache would keep only the trunk's last window - 1
-        # tokens on sliding layers; packs index trunk keys by depth under one mask shape, so there
-        # every layer keeps the whole trunk and the window is applied by the mask instead.
-        cache = DynamicCache(config=self._model.config) if self._sliding_window is None else DynamicCache()
-        with torch.inference_mode():
-            for begin in range(0, len(trunk), self.pack_tokens):
-                chunk = trunk[begin : begin + self.pack_tokens]
-                attention: Any = None
-                if self._sliding_window is not None:
-                    depths = np.arange(begin + len(chunk))
-                    causal = depths[begin:, None] >= depths[None, :]
-                    attention = self._layer_masks(causal, depths[begin:], depths)
-                # logits_to_keep=1: the trunk's own logits are never scored.
-                self._model(
-                    input_ids=torch.tensor([[trie.tokens[n] for n in chunk]], device=self._device),
-                    attention_mask=attention,
-                    position_ids=torch.arange(begin, begin + len(chunk), device=self._device)[None],
-                    past_key_values=cache,
-                    use_cache=True,
-                    logits_to_keep=1,
-                )
-                self.last_stats.forwards += 1
-        return cache
-
-    def _score_pack(
+    def _run_forward(
         self,
         trie: TokenTrie,
         paths: list[list[int]],
         targets: list[list[int]],
-        pack: Pack,
+        forward: Forward,
         cache: Any,
-        trunk_len: int,
-    ) -> dict[int, tuple[float, bool]]:
-        """One forward over a pack (attending to the trunk cache); (logprob, is_greedy) per request."""
-        slot = {node: i for i, node in enumerate(pack.nodes)}
-        n = len(pack.nodes)
-        allowed = np.ones((n, trunk_len + n), dtype=bool)
-        # A node whose parent is outside the pack hangs off the trunk, which it sees entirely.
-        allowed[:, trunk_len:] = ancestor_mask([slot.get(trie.parents[node], -1) for node in pack.nodes])
-        node_depths = np.array([trie.depths[node] for node in pack.nodes], dtype=np.int64)
-        # The trunk is a root-first path: its i-th key sits at depth i.
-        key_depths = np.concatenate([np.arange(trunk_len, dtype=np.int64), node_depths])
+    ) -> tuple[dict[int, tuple[float, bool]], Any]:
+        """One model call over ``forward.nodes``; (logprob, is_greedy) per request it answers, and
+        the KV cache holding the group's trunk (None when the group needs none)."""
+        nodes = forward.nodes
+        slot = {node: i for i, node in enumerate(nodes)}
+        parent_slots = [slot.get(trie.parents[node], -1) for node in nodes]
+        depths = np.array([trie.depths[node] for node in nodes], dtype=np.int64)
         wanted = {
             index: [slot[node] for node in paths[index][len(paths[index]) - len(targets[index]) :]]
-            for index in pack.requests
+            for index in forward.requests
         }
         columns = sorted({c for cols in wanted.values() for c in cols})
-        column_index = {c: i for i, c in enumerate(columns)}
-        attention = self._layer_masks(allowed, node_depths, key_depths)
-        self.last_stats.forwards += 1
         self.last_stats.lm_head_rows += len(columns)
+        extra: dict[str, Any] = {}
+        attention: Any = None
+        if self._tree_attention:
+            extra["tree_layout"] = build_layout(
+                parent_slots, depths, forward.cached, windows=self._sliding_window is not None, device=self._device
+            )
+        else:
+            # The trunk is a root-first path: its i-th cached key sits at depth i.
+            key_depths = np.concatenate([np.arange(forward.cached, dtype=np.int64), depths])
+            attention = self._layer_masks(dense_allowed(parent_slots, forward.cached), depths, key_depths)
+        if cache is None and forward.keep:
+            # Built from the config, a sliding model's cache would keep only the trunk's last
+            # window - 1 tokens on sliding layers; rows index trunk keys by depth under one mask
+            # shape, so there every layer keeps the whole trunk and the window is applied by the mask.
+            from transformers import DynamicCache
+
+            cache = DynamicCache(config=self._model.config) if self._sliding_window is None else DynamicCache()
+        if self._tuner is not None:
+            self._tuner.begin_forward(len(nodes))
         with torch.inference_mode():
             output = self._model(
-                input_ids=torch.tensor([[trie.tokens[node] for node in pack.nodes]], device=self._device),
+                input_ids=torch.tensor([[trie.tokens[node] for node in nodes]], device=self._device),
                 attention_mask=attention,
-                position_ids=torch.from_numpy(node_depths)[None].to(self._device),
+                position_ids=torch.from_numpy(depths)[None].to(self._device),
                 past_key_values=cache,
                 use_cache=cache is not None,
-                logits_to_keep=torch.tensor(columns, device=self._device),
+                # A trunk chunk's own logits are never scored.
+                logits_to_keep=torch.tensor(columns, device=self._device) if columns else 1,
+                **extra,
             )
-            if cache is not None:
-                cache.crop(-n)
-            logprobs = torch.log_softmax(output.logits[0].float(), dim=-1)
-            greedy = logprobs.argmax(dim=-1)
-            scored: dict[int, tuple[float, bool]] = {}
-            for index, cols in wanted.items():
-                selected = torch.tensor([column_index[c] for c in cols], device=self._device)
-                target = torch.tensor(targets[index], device=self._device)
-                token_logprobs = logprobs[selected].gather(-1, target[:, None])
-                is_greedy = bool((greedy[selected] == target).all())
-                scored[index] = (float(token_logprobs.sum()), is_greedy)
+            if self._tuner is not None:
+                self._tuner.end_forward()
+            if cache is not None and len(nodes) > forward.keep:
+                cache.crop(forward.keep - len(nodes))
+            scored = self._score(output.logits[0], wanted, {c: i for i, c in enumerate(columns)}, targets)
+        return scored, cache
+
+    def _score(
+        self,
+        logits: torch.Tensor,
+        wanted: dict[int, list[int]],
+        column_index: dict[int, int],
+        targets: list[list[int]],
+    ) -> dict[int, tuple[float, bool]]:
+        """(sum of target log-probs, all targets greedy) per request, from the kept logits."""
+        if not wanted:
+            return {}
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        greedy = logprobs.argmax(dim=-1)
+        rows = torch.tensor([column_index[c] for cols in wanted.values() for c in cols], device=logits.device)
+        tokens = torch.tensor([t for index in wanted for t in targets[index]], device=logits.device)
+        picked = logprobs[rows, tokens].cpu()
+        hits = (greedy[rows] == tokens).cpu()
+        scored: dict[int, tuple[float, bool]] = {}
+        begin = 0
+        for index in wanted:
+            end = begin + len(targets[index])
+            scored[index] = (float(picked[begin:end].sum()), bool(hits[begin:end].all()))
+            begin = end
         return scored
 
     def _layer_masks(
@@ -412,10 +451,19 @@ def _sliding_layout(config: Any) -> tuple[int | None, tuple[str, ...] | None]:
     return int(window), kinds
 
 
-def _configure_threads() -> None:
-    """Use every core this process may run on (torch's default can undercount in containers)."""
-    if not torch.cuda.is_available():
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+def _computed_tokens(groups: Sequence[Group], paths: Sequence[Sequence[int]], count: int) -> list[int]:
+    """Tokens computed for each request: its fair share of its pack's nodes plus an even share of
+    its group's trunk, rounded so that each group's total is exact."""
+    computed = [0] * count
+    for group in groups:
+        members = [index for pack in group.packs for index in pack.requests]
+        trunk_share = len(group.trunk) / len(members)
+        values: list[float] = []
+        for pack in group.packs:
+            values += [share + trunk_share for share in fair_shares(paths, pack.requests, skip=len(group.trunk))]
+        for index, tokens in zip(members, round_preserving_sum(values), strict=True):
+            computed[index] = tokens
+    return computed
 
 
 __all__ = ["HFBackend", "HFOptions", "create"]
