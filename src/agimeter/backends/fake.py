@@ -142,7 +142,8 @@ class FakeBackend:
                     text, finish = text[:cut], "stop"
             words = text.split()
             if len(words) > req.max_tokens:
-                text, finish = " ".join(words[: req.max_tokens]), "length"
+                words = words[: req.max_tokens]
+                text, finish = " ".join(words), "length"
             elapsed = time.perf_counter() - start
             result = GenResult(
                 text=text,
