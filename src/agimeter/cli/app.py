@@ -51,6 +51,7 @@ from agimeter.cli.options import (
     usage_error_line,
 )
 from agimeter.cli.scale_out import RayAddressOpt, WorkerResourcesOpt, WorkersOpt
+from agimeter.cli.stores import open_store
 from agimeter.config import load_file_config, resolve_data_dir, resolve_profile, resolve_store_url
 from agimeter.errors import AgimeterError, ConfigError
 from agimeter.records.prices import PriceRow
@@ -100,11 +101,6 @@ def _root(
 # `run` exits with this after printing its table when the run ended incomplete (some items failed
 # for good; re-running the same command retries them). Errors exit 2, interruptions 130.
 EXIT_INCOMPLETE = 3
-
-
-def _open_store(store: str | None, config: Path | None) -> Store:
-    file_config = load_file_config(config)
-    return Store.open(resolve_store_url(store, file_config))
 
 
 def _half_width(value: float | None) -> float | None:
@@ -370,7 +366,7 @@ def runs(
     from agimeter.cli.render import runs_table
 
     check_format(output)
-    result_store = _open_store(store, config)
+    result_store = open_store(store, config)
     records = result_store.list_runs(limit)
     counts = {r.id: len(result_store.run_item_keys(r.id)) for r in records}
     if output == "json":  # the summary (scores, cost) is `show RUN --format json`
@@ -397,14 +393,14 @@ def show(
 
     check_format(output)
     if sweep_cmd.is_sweep_id(run_id):
-        sweep_store = _open_store(store, config)
+        sweep_store = open_store(store, config)
         sweep_cmd.show_sweep(sweep_store, sweep_store.get_sweep(run_id), output)
         return
     try:
         parsed = parse_weights(weights)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    result_store = _open_store(store, config)
+    result_store = open_store(store, config)
     _show(result_store, result_store.get_run(run_id), output, subtasks=subtasks, weights=parsed, config=config)
 
 
@@ -417,7 +413,7 @@ def export(
     config: ConfigOpt = None,
 ) -> None:
     """Export a run: per-item JSONL, or the run summary as JSON."""
-    result_store = _open_store(store, config)
+    result_store = open_store(store, config)
     run_record = result_store.get_run(run_id)
     if output == "jsonl":
         text = "".join(

@@ -13,7 +13,8 @@ from rich.table import Table
 
 from agimeter.cli.consoles import console
 from agimeter.cli.options import ConfigOpt, FormatOpt, MinItemsOpt, StoreOpt, check_format
-from agimeter.config import load_file_config, resolve_catalog, resolve_data_dir, resolve_store_url
+from agimeter.cli.stores import open_store
+from agimeter.config import load_file_config, resolve_catalog, resolve_data_dir
 from agimeter.errors import ConfigError
 from agimeter.store.repository import Store
 
@@ -24,7 +25,7 @@ DataDirOpt = Annotated[str | None, typer.Option("--data-dir", help="Benchmark da
 
 
 def _store(store: str | None, config: Path | None) -> Store:
-    return Store.open(resolve_store_url(store, load_file_config(config)))
+    return open_store(store, config)
 
 
 @catalog_app.command("import")

@@ -12,9 +12,8 @@ from rich.text import Text
 
 from agimeter.cli.consoles import console
 from agimeter.cli.options import ConfigOpt, FormatOpt, StoreOpt, check_format
-from agimeter.config import load_file_config, resolve_store_url
+from agimeter.cli.stores import open_store
 from agimeter.errors import ConfigError
-from agimeter.store.repository import Store
 
 
 def compare(
@@ -32,7 +31,7 @@ def compare(
     from agimeter.analysis.compare import compare_items  # numpy/scipy only when comparing
     from agimeter.analysis.runs import run_items, run_protocols
 
-    result_store = Store.open(resolve_store_url(store, load_file_config(config)))
+    result_store = open_store(store, config)
     a, b = result_store.get_run(run_a), result_store.get_run(run_b)
     # a malformed stored run: one line naming the field, exit 2
     protocols = {**run_protocols(b), **run_protocols(a)}

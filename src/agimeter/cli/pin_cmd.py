@@ -13,7 +13,7 @@ from rich.table import Table
 from agimeter.analysis.selection import PERF_TASK
 from agimeter.cli.consoles import console
 from agimeter.cli.options import ConfigOpt, FormatOpt, StoreOpt, check_format
-from agimeter.config import load_file_config, resolve_store_url
+from agimeter.cli.stores import open_store
 from agimeter.errors import ConfigError
 from agimeter.records.run import RunRecord
 from agimeter.store.repository import Store
@@ -60,7 +60,7 @@ def pin(
     check_format(output)
     if list_ and clear:
         raise ConfigError("--list and --clear contradict each other")
-    db = Store.open(resolve_store_url(store, load_file_config(config)))
+    db = open_store(store, config)
     try:
         if list_:
             _list(db, output)

@@ -13,9 +13,9 @@ import typer
 
 from agimeter.cli.consoles import err_console as console
 from agimeter.cli.options import ConfigOpt, MinItemsOpt, NoPinsOpt, StoreOpt
+from agimeter.cli.stores import open_store
 from agimeter.config import load_file_config, resolve_store_url
 from agimeter.errors import ConfigError, PushError
-from agimeter.store.repository import Store
 
 if TYPE_CHECKING:
     import httpx
@@ -74,7 +74,7 @@ def push(
     token = os.environ.get(token_env)
     if not token:
         raise ConfigError(f"no upload token: set ${token_env} to the server's push token")
-    local = Store.open(resolve_store_url(store, load_file_config(config)))
+    local = open_store(store, config)
     run = local.get_run(run_id)
     items = local.run_items(run.id)
     payload = {"run": run.model_dump(mode="json"), "items": [i.model_dump(mode="json") for i in items]}

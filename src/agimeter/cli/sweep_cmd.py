@@ -22,6 +22,7 @@ from agimeter.cli.options import (
     check_format,
     parse_model_args,
 )
+from agimeter.cli.stores import open_store
 from agimeter.config import load_file_config, resolve_data_dir, resolve_profile, resolve_store_url
 from agimeter.errors import ConfigError
 from agimeter.records.sweeps import SweepRecord
@@ -167,7 +168,7 @@ def sweeps(
     from agimeter.cli.render_sweep import sweeps_table
 
     check_format(output)
-    result_store = Store.open(resolve_store_url(store, load_file_config(config)))
+    result_store = open_store(store, config)
     records = result_store.list_sweeps(limit)
     if output == "json":  # each sweep's table is `show SWEEP --format json`
         rows = [r.model_dump(mode="json", exclude={"options", "owner"}) for r in records]
