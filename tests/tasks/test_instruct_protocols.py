@@ -87,7 +87,12 @@ def test_humaneval_instruct_sends_qwens_prompt(data_dir: Path) -> None:
     rendered = render("humaneval_instruct", data_dir, limit=5)
     for doc, (prompt, item) in zip(docs, rendered, strict=True):
         assert prompt == qwen_chatml(doc["prompt"])
-        assert item.extra == {"tests": f"{doc['test']}\ncheck({doc['entry_point']})"}  # no prompt prefix
+        # no prompt prefix: the prompt is only the tests' context
+        assert item.extra == {
+            "tests": f"{doc['test']}\ncheck({doc['entry_point']})",
+            "test_context": doc["prompt"],
+            "candidate": doc["entry_point"],
+        }
 
 
 def test_mbpp_instruct_is_evalplus_problem_set_in_qwens_prompt(data_dir: Path) -> None:
@@ -117,6 +122,35 @@ def test_the_completion_alone_is_run_after_the_opened_fence(data_dir: Path) -> N
     completion = "from typing import List\n\ndef has_close_elements(numbers, threshold):\n    return False"
     program = build_program(item, completion)
     assert program.startswith(completion + "\n") and "check(has_close_elements)" in program
+
+
+DECODE_CYCLIC = """def decode_cyclic(s: str):
+    groups = [s[(3 * i):min((3 * i + 3), len(s))] for i in range((len(s) + 2) // 3)]
+    groups = [(group[-1:] + group[:-1]) if len(group) == 3 else group for group in groups]
+    return "".join(groups)"""
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "reason"),
+    [
+        (DECODE_CYCLIC, "passed", ""),  # the tests need the prompt's encode_cyclic; the answer need not repeat it
+        ("def decode_cyclic(s: str):\n    return s", "failed", "AssertionError"),
+        # an answer that leans on the prompt's helper fails, as under EvalPlus (its code runs alone)
+        ("def decode_cyclic(s: str):\n    return encode_cyclic(encode_cyclic(s))", "failed", "NameError"),
+        ("def other(s):\n    return s", "failed", "NameError"),  # no entry point: nothing to bind
+    ],
+)
+def test_tests_see_the_prompts_helpers_and_the_answer_only_its_own(
+    data_dir: Path, answer: str, status: str, reason: str
+) -> None:
+    from agimeter.scoring.sandbox import run_program
+
+    items = Task(resolve_task("humaneval_instruct"), data_dir).items()
+    item = next(i for i in items if i.doc_id == 38)
+    assert "def encode_cyclic" in str(item.extra["test_context"]) and item.extra["candidate"] == "decode_cyclic"
+    result = run_program(build_program(item, answer))
+    assert result.status == status
+    assert reason in (result.reason or "")
 
 
 def test_system_and_description_are_exclusive() -> None:

@@ -7,6 +7,13 @@ A completion written as a Markdown code block (chat models) is taken from the bl
 HumanEval prefix, whose docstring leaves a function body open, a ``pass`` line closes it first so
 the block's own definition replaces it.
 
+With ``test_context`` and ``candidate`` fields (``humaneval_instruct``), the answer runs alone and
+the tests run in their own namespace: ``test_context`` (the problem prompt) is executed there first,
+then the answer's ``candidate`` function is bound into it. The tests find the prompt's helpers
+(HumanEval/38's ``check`` calls ``encode_cyclic``, which the answer need not repeat), while the
+answer itself sees only its own code, as under EvalPlus, which calls the answer's function on
+inputs and compares with the ground truth's outputs.
+
 A sample passes only when the sandbox says ``passed``: exit 0 *after* the program's last statement
 (the tests) ran, which the sandbox's per-run pass marker proves; a completion that exits early
 (``sys.exit(0)``, ``os._exit(0)``, an atexit hook) fails whatever its exit status.
@@ -47,7 +54,21 @@ def build_program(item: Item, completion: str) -> str:
         body = prefix.rstrip("\n") + "\n    pass\n\n" + block
     else:
         body = block
+    context = item.extra.get("test_context")
+    if context is not None:
+        tests = _tests_in_own_namespace(str(context), str(item.extra.get("candidate", "")), tests, item)
     return body + "\n" + tests + "\n"
+
+
+def _tests_in_own_namespace(context: str, candidate: str, tests: str, item: Item) -> str:
+    if not candidate.isidentifier():
+        raise DataError(f"{item.task} doc {item.doc_id}: scoring.fields.candidate must name the answer's function")
+    return (
+        "_agimeter_tests = {'__name__': '__agimeter_tests__'}\n"
+        f"exec(compile({context!r}, '<prompt>', 'exec'), _agimeter_tests)\n"
+        f"_agimeter_tests[{candidate!r}] = {candidate}\n"
+        f"exec(compile({tests!r}, '<tests>', 'exec'), _agimeter_tests)"
+    )
 
 
 def limits_for(spec: TaskSpec) -> SandboxLimits:
