@@ -58,7 +58,8 @@ class SolvedCost(BaseModel):
 def _correct(score: TaskScore) -> tuple[str, float]:
     metric = score.primary_metric or ""
     est = score.metrics.get(metric)
-    return metric, (est.mean * est.n if est is not None and math.isfinite(est.mean) else 0.0)
+    # mean x n is a count for 0/1 metrics: rounded so that 113 right is 113, not 112.99999999999999
+    return metric, (round(est.mean * est.n, 9) if est is not None and math.isfinite(est.mean) else 0.0)
 
 
 def _row(
