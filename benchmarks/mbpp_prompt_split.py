@@ -35,16 +35,18 @@ def evalplus_prompts(path: Path) -> dict[int, str]:
     return out
 
 
-def mbpp_task_ids(items: dict[int, Any]) -> dict[int, int]:
+def mbpp_task_ids(items: dict[int, Any], wanted: set[int]) -> dict[int, int]:
     """doc_id (position in the task) -> MBPP task_id: the task keeps mbpp.jsonl's order; each item's first
-    assert is checked against the record's, so a wrong mapping fails loudly."""
+    assert is checked against the record's, so a wrong mapping fails loudly. MBPP repeats some problems
+    (task 199 = task 388), so only records in ``wanted`` (the EvalPlus file's ids) are candidates."""
     data_dir = Path(
         os.environ.get("AGIMETER_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks")
     )
     rows = [json.loads(line) for line in (data_dir / "mbpp" / "mbpp.jsonl").read_text().splitlines() if line.strip()]
     by_first_assert: dict[str, int] = {}
     for row in rows:
-        by_first_assert.setdefault(row["test_list"][0], int(row["task_id"]))
+        if int(row["task_id"]) in wanted:
+            by_first_assert.setdefault(row["test_list"][0], int(row["task_id"]))
     out = {}
     for doc_id, item in items.items():
         hits = [tid for text, tid in by_first_assert.items() if text in item.context]
@@ -71,7 +73,7 @@ def main() -> None:
     items = {i.doc_id: i for i in Task(spec, Path(data_dir) if data_dir else None).items()}
     theirs = evalplus_prompts(args.evalplus)
     groups: dict[str, list[bool]] = {"identical prompt": [], "different prompt": [], "not in the EvalPlus file": []}
-    task_ids = mbpp_task_ids(items)
+    task_ids = mbpp_task_ids(items, set(theirs))
     for r in records:
         match = _BLOCK.search(items[r.doc_id].context)
         ours = match.group(1).strip() if match else None
