@@ -138,6 +138,13 @@ DECODE_CYCLIC = """def decode_cyclic(s: str):
         # an answer that leans on the prompt's helper fails, as under EvalPlus (its code runs alone)
         ("def decode_cyclic(s: str):\n    return encode_cyclic(encode_cyclic(s))", "failed", "NameError"),
         ("def other(s):\n    return s", "failed", "NameError"),  # no entry point: nothing to bind
+        # a forgery: shadowing exec/compile at the top level does not skip the tests
+        (
+            "def exec(*a, **k):\n    pass\n\ndef compile(*a, **k):\n    pass\n\n"
+            "def decode_cyclic(s: str):\n    return s",
+            "failed",
+            "AssertionError",
+        ),
     ],
 )
 def test_tests_see_the_prompts_helpers_and_the_answer_only_its_own(

@@ -63,11 +63,14 @@ def build_program(item: Item, completion: str) -> str:
 def _tests_in_own_namespace(context: str, candidate: str, tests: str, item: Item) -> str:
     if not candidate.isidentifier():
         raise DataError(f"{item.task} doc {item.doc_id}: scoring.fields.candidate must name the answer's function")
+    # ``exec`` and ``compile`` through a fresh ``import builtins``: an answer that defines its own
+    # top-level ``exec`` (a no-op) must not turn the tests into nothing that passes.
     return (
+        "import builtins as _agimeter_builtins\n"
         "_agimeter_tests = {'__name__': '__agimeter_tests__'}\n"
-        f"exec(compile({context!r}, '<prompt>', 'exec'), _agimeter_tests)\n"
+        f"_agimeter_builtins.exec(_agimeter_builtins.compile({context!r}, '<prompt>', 'exec'), _agimeter_tests)\n"
         f"_agimeter_tests[{candidate!r}] = {candidate}\n"
-        f"exec(compile({tests!r}, '<tests>', 'exec'), _agimeter_tests)"
+        f"_agimeter_builtins.exec(_agimeter_builtins.compile({tests!r}, '<tests>', 'exec'), _agimeter_tests)"
     )
 
 
