@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
+from agimeter.config import resolve_data_dir
 from agimeter.scoring.stats import wilson_interval
 from agimeter.store.repository import Store
 
@@ -35,13 +35,10 @@ def evalplus_prompts(path: Path) -> dict[int, str]:
     return out
 
 
-def mbpp_task_ids(items: dict[int, Any], wanted: set[int]) -> dict[int, int]:
+def mbpp_task_ids(items: dict[int, Any], wanted: set[int], data_dir: Path) -> dict[int, int]:
     """doc_id (position in the task) -> MBPP task_id: the task keeps mbpp.jsonl's order; each item's first
     assert is checked against the record's, so a wrong mapping fails loudly. MBPP repeats some problems
     (task 199 = task 388), so only records in ``wanted`` (the EvalPlus file's ids) are candidates."""
-    data_dir = Path(
-        os.environ.get("AGIMETER_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks")
-    )
     rows = [json.loads(line) for line in (data_dir / "mbpp" / "mbpp.jsonl").read_text().splitlines() if line.strip()]
     by_first_assert: dict[str, int] = {}
     for row in rows:
@@ -60,6 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_id")
     parser.add_argument("--store", required=True)
+    parser.add_argument("--data-dir", help="benchmark data dir (default: the run's, else AGIMETER_DATA_DIR)")
     parser.add_argument("--evalplus", type=Path, required=True, help="MbppPlus jsonl (v0.1.0 or later)")
     args = parser.parse_args()
 
@@ -69,19 +67,17 @@ def main() -> None:
     run = store.get_run(args.run_id)
     records = [r for r in store.run_items(args.run_id) if r.task == "mbpp_instruct"]
     spec = resolve_task("mbpp_instruct")
-    data_dir = getattr(run.config, "data_dir", None)
-    items = {i.doc_id: i for i in Task(spec, Path(data_dir) if data_dir else None).items()}
+    data_dir = resolve_data_dir(args.data_dir or getattr(run.config, "data_dir", None))
+    if data_dir is None:
+        raise SystemExit("no data dir: pass --data-dir or set AGIMETER_DATA_DIR")
+    items = {i.doc_id: i for i in Task(spec, data_dir).items()}
     theirs = evalplus_prompts(args.evalplus)
-    groups: dict[str, list[bool]] = {"identical prompt": [], "different prompt": [], "not in the EvalPlus file": []}
-    task_ids = mbpp_task_ids(items, set(theirs))
+    task_ids = mbpp_task_ids(items, set(theirs), data_dir)
+    groups: dict[str, list[bool]] = {"identical prompt": [], "different prompt": []}
     for r in records:
         match = _BLOCK.search(items[r.doc_id].context)
         ours = match.group(1).strip() if match else None
-        task_id = task_ids[r.doc_id]
-        if task_id not in theirs:
-            key = "not in the EvalPlus file"
-        else:
-            key = "identical prompt" if ours == theirs[task_id] else "different prompt"
+        key = "identical prompt" if ours == theirs[task_ids[r.doc_id]] else "different prompt"
         groups[key].append(bool(r.correct))
     print(f"run {run.id} ({run.model}), mbpp_instruct, {len(records)} items")
     for key, passed in groups.items():

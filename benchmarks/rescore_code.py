@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from agimeter.config import resolve_data_dir
 from agimeter.scoring.code import build_program, limits_for
@@ -35,13 +36,13 @@ def main() -> None:
     run = store.get_run(args.run_id)
     records = store.run_items(args.run_id)
     data_dir = resolve_data_dir(args.data_dir or getattr(run.config, "data_dir", None))
-    out: dict[str, object] = {"run": run.id, "model": run.model, "tasks": []}
+    rows: list[dict[str, Any]] = []
     for name in sorted({r.task for r in records}):
         spec = resolve_task(name)
-        stored = [r for r in records if r.task == name]
-        items = {i.doc_id: i for i in Task(spec, data_dir).items()}
         if spec.scoring.kind != "code_exec":
             continue
+        stored = [r for r in records if r.task == name]
+        items = {i.doc_id: i for i in Task(spec, data_dir).items()}
         answers = [(r, (r.generations or [r.generation or ""])[0]) for r in stored]
         programs = [build_program(items[r.doc_id], answer) for r, answer in answers]
         results = run_many(programs, limits_for(spec))
@@ -58,23 +59,22 @@ def main() -> None:
             if bool(r.correct) != (res.status == "passed")
         ]
         n = len(answers)
-        row = {
-            "task": name,
-            "stored_versions": sorted({r.task_version for r in stored}),
-            "current_version": spec.version,
-            "n": n,
-            "before": {"passed": before, "pass@1": before / n, "ci95": wilson_interval(before, n)},
-            "after": {"passed": after, "pass@1": after / n, "ci95": wilson_interval(after, n)},
-            "changed": changed,
-        }
-        cast_tasks = out["tasks"]
-        assert isinstance(cast_tasks, list)
-        cast_tasks.append(row)
+        rows.append(
+            {
+                "task": name,
+                "stored_versions": sorted({r.task_version for r in stored}),
+                "current_version": spec.version,
+                "n": n,
+                "before": {"passed": before, "pass@1": before / n, "ci95": wilson_interval(before, n)},
+                "after": {"passed": after, "pass@1": after / n, "ci95": wilson_interval(after, n)},
+                "changed": changed,
+            }
+        )
     if args.json:
-        print(json.dumps(out, indent=2))
+        print(json.dumps({"run": run.id, "model": run.model, "tasks": rows}, indent=2))
         return
     print(f"run {run.id} ({run.model})")
-    for row in out["tasks"]:  # type: ignore[attr-defined]
+    for row in rows:
         b, a = row["before"], row["after"]
         print(
             f"{row['task']} v{','.join(row['stored_versions'])} -> v{row['current_version']}: "
