@@ -25,6 +25,7 @@ from agimeter.backends.base import Backend, GenRequest, GenResult, LoglikRequest
 from agimeter.records.items import ItemRecord
 from agimeter.records.options import ChatMode
 from agimeter.runner.completions import StoreCompletions
+from agimeter.runner.gather import Gather
 from agimeter.runner.keys import item_cache_key, prompt_sha256, scoring_identity
 from agimeter.runner.meter import Meter
 from agimeter.runner.run_store import RunStore
@@ -232,34 +233,16 @@ class Executor:
             self.progress.finish_task()
 
     def _run_loglik(self, spec: TaskSpec, todo: Sequence[_Pending], queue: _ScoringQueue) -> None:
-        requests: list[LoglikRequest] = []
-        owner: list[tuple[int, int]] = []
-        for i, p in enumerate(todo):
-            for j, cont in enumerate(p.item.continuations):
-                requests.append(LoglikRequest(context=p.context, continuation=cont))
-                owner.append((i, j))
-        slots: list[list[LoglikResult | None]] = [[None] * len(p.item.continuations) for p in todo]
-        remaining = [len(p.item.continuations) for p in todo]
+        requests = [LoglikRequest(context=p.context, continuation=c) for p in todo for c in p.item.continuations]
 
-        failed: set[int] = set()
+        def ready(i: int, done: list[LoglikResult]) -> None:
+            lls, greedy = tuple(r.logprob for r in done), tuple(r.is_greedy for r in done)
+            queue.add(todo[i], done, Answer(todo[i].item, loglikelihoods=lls, is_greedy=greedy))
 
-        def on_result(index: int, result: LoglikResult) -> None:
-            i, j = owner[index]
-            if slots[i][j] is not None:
-                return
-            slots[i][j] = result
-            remaining[i] -= 1
-            if result.error is not None:
-                self.meter.add_error(result.error.kind)
-                failed.add(i)
-            if remaining[i] == 0 and i not in failed:
-                done = [r for r in slots[i] if r is not None]
-                lls, greedy = tuple(r.logprob for r in done), tuple(r.is_greedy for r in done)
-                queue.add(todo[i], done, Answer(todo[i].item, loglikelihoods=lls, is_greedy=greedy))
-
-        self.backend.loglikelihood(requests, on_result=on_result)
+        gather = Gather([len(p.item.continuations) for p in todo], self.meter, ready)
+        self.backend.loglikelihood(requests, on_result=gather)
         queue.flush()
-        self._check_complete(spec, len(todo), sum(1 for left in remaining if left == 0), len(failed))
+        self._check_complete(spec, len(todo), gather.answered, len(gather.failed))
 
     @staticmethod
     def _gen_request(item: Item, prompt: str, sample: int, messages: Messages = ()) -> GenRequest:
@@ -275,32 +258,15 @@ class Executor:
         )
 
     def _run_generate(self, spec: TaskSpec, todo: Sequence[_Pending], queue: _ScoringQueue) -> None:
-        requests: list[GenRequest] = []
-        owner: list[tuple[int, int]] = []
-        for i, p in enumerate(todo):
-            for j in range(p.item.samples):
-                requests.append(self._gen_request(p.item, p.context, j))
-                owner.append((i, j))
-        slots: list[list[GenResult | None]] = [[None] * p.item.samples for p in todo]
-        remaining = [p.item.samples for p in todo]
-        failed: set[int] = set()
+        requests = [self._gen_request(p.item, p.context, j) for p in todo for j in range(p.item.samples)]
 
-        def on_result(index: int, result: GenResult) -> None:
-            i, j = owner[index]
-            if slots[i][j] is not None:
-                return
-            slots[i][j] = result
-            remaining[i] -= 1
-            if result.error is not None:
-                self.meter.add_error(result.error.kind)
-                failed.add(i)
-            if remaining[i] == 0 and i not in failed:
-                done = [r for r in slots[i] if r is not None]
-                queue.add(todo[i], done, Answer(todo[i].item, generations=tuple(r.text for r in done)))
+        def ready(i: int, done: list[GenResult]) -> None:
+            queue.add(todo[i], done, Answer(todo[i].item, generations=tuple(r.text for r in done)))
 
-        self.backend.generate(requests, on_result=on_result)
+        gather = Gather([p.item.samples for p in todo], self.meter, ready)
+        self.backend.generate(requests, on_result=gather)
         queue.flush()
-        self._check_complete(spec, len(todo), sum(1 for left in remaining if left == 0), len(failed))
+        self._check_complete(spec, len(todo), gather.answered, len(gather.failed))
 
     def _run_turns(
         self, spec: TaskSpec, todo: Sequence[_Pending], queue: _ScoringQueue, cache: StoreCompletions | None
