@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import torch
 
+from agimeter.backends._hf_head import split_head
 from agimeter.backends._hf_loading import load_model
 from agimeter.backends.base import LoglikRequest
 from agimeter.backends.hf import HFBackend, HFOptions
@@ -174,3 +175,27 @@ def test_matches_lm_eval(backend: HFBackend, gemma_dir: Path) -> None:
     ]
     reference = [(float(lp), bool(g)) for lp, g in lm.loglikelihood(instances, disable_tqdm=True)]
     assert_close(backend.loglikelihood(requests), reference)
+
+
+def test_split_head_applies_soft_capping_and_refuses_what_it_cannot_reproduce(
+    gemma_dir: Path, tiny_model_dir: Path
+) -> None:
+    """The head taken apart from the decoder (``backends._hf_head``) only where that is exact."""
+    from transformers import AutoModelForCausalLM
+
+    gemma: Any = AutoModelForCausalLM.from_pretrained(str(gemma_dir))
+    gemma.eval()
+    gemma.config.final_logit_softcapping = 0.5  # Gemma applies it: the split must too
+    split = split_head(gemma, torch.device("cpu"))
+    assert split is not None and split.softcap == 0.5
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.inference_mode():
+        capped = gemma(input_ids=ids).logits[0]
+        assert capped.abs().max() <= 0.5
+        assert torch.allclose(split.logits(split.base(input_ids=ids).last_hidden_state[0]), capped, atol=1e-5)
+
+    qwen: Any = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    qwen.eval()
+    assert split_head(qwen, torch.device("cpu")) is not None
+    qwen.config.final_logit_softcapping = 0.5  # Qwen2 ignores it: head(base(x)) capped would differ
+    assert split_head(qwen, torch.device("cpu")) is None

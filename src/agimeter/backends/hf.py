@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from pydantic import ConfigDict, Field, ValidationError
 
+from agimeter.backends._hf_head import Logits, pick, split_head
 from agimeter.backends._hf_loading import LoadedModel, load_model
 from agimeter.backends._lm_eval_rules import encode_pair, scoring_window
 from agimeter.backends._packing import (
@@ -113,6 +114,8 @@ class HFBackend:
         self.gen_batch_size = options.batch_size or (32 if on_gpu else 8)
         self._tuner = ThreadTuner(cpu_count()) if not on_gpu and options.threads is None else None
         self._sliding_window, self._layer_types = _sliding_layout(config)
+        # The head at scored positions only, in slices (None: the model's own head, all at once).
+        self._head = split_head(self._model, self._device)
         tok = self._tokenizer
         if tok.bos_token_id is not None:
             self.prefix_token_id: int = int(tok.bos_token_id)
@@ -302,40 +305,55 @@ class HFBackend:
             cache = DynamicCache(config=self._model.config) if self._sliding_window is None else DynamicCache()
         if self._tuner is not None:
             self._tuner.begin_forward(len(nodes))
+        inputs: dict[str, Any] = {
+            "input_ids": torch.tensor([[trie.tokens[node] for node in nodes]], device=self._device),
+            "attention_mask": attention,
+            "position_ids": torch.from_numpy(depths)[None].to(self._device),
+            "past_key_values": cache,
+            "use_cache": cache is not None,
+            **extra,
+        }
+        logits: Logits
         with torch.inference_mode():
-            output = self._model(
-                input_ids=torch.tensor([[trie.tokens[node] for node in nodes]], device=self._device),
-                attention_mask=attention,
-                position_ids=torch.from_numpy(depths)[None].to(self._device),
-                past_key_values=cache,
-                use_cache=cache is not None,
+            if self._head is not None:
+                hidden = self._head.base(**inputs).last_hidden_state[0]
+                kept = hidden[torch.tensor(columns, dtype=torch.long, device=self._device)]
+                head = self._head
+
+                def logits(begin: int, end: int) -> torch.Tensor:
+                    return head.logits(kept[begin:end])
+
+            else:
                 # A trunk chunk's own logits are never scored.
-                logits_to_keep=torch.tensor(columns, device=self._device) if columns else 1,
-                **extra,
-            )
+                keep = torch.tensor(columns, device=self._device) if columns else 1
+                full = self._model(**inputs, logits_to_keep=keep).logits[0]
+
+                def logits(begin: int, end: int) -> torch.Tensor:
+                    rows: torch.Tensor = full[begin:end]
+                    return rows
+
             if self._tuner is not None:
                 self._tuner.end_forward()
             if cache is not None and len(nodes) > forward.keep:
                 cache.crop(forward.keep - len(nodes))
-            scored = self._score(output.logits[0], wanted, {c: i for i, c in enumerate(columns)}, targets)
+            scored = self._score(logits, len(columns), wanted, {c: i for i, c in enumerate(columns)}, targets)
         return scored, cache
 
     def _score(
         self,
-        logits: torch.Tensor,
+        logits: Logits,
+        positions: int,
         wanted: dict[int, list[int]],
         column_index: dict[int, int],
         targets: list[list[int]],
     ) -> dict[int, tuple[float, bool]]:
-        """(sum of target log-probs, all targets greedy) per request, from the kept logits."""
+        """(sum of target log-probs, all targets greedy) per request, from the kept positions."""
         if not wanted:
             return {}
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
-        greedy = logprobs.argmax(dim=-1)
-        rows = torch.tensor([column_index[c] for cols in wanted.values() for c in cols], device=logits.device)
-        tokens = torch.tensor([t for index in wanted for t in targets[index]], device=logits.device)
-        picked = logprobs[rows, tokens].cpu()
-        hits = (greedy[rows] == tokens).cpu()
+        rows = torch.tensor([column_index[c] for cols in wanted.values() for c in cols], device=self._device)
+        tokens = torch.tensor([t for index in wanted for t in targets[index]], device=self._device)
+        picked, hits = pick(logits, positions, rows, tokens)
+        picked, hits = picked.cpu(), hits.cpu()
         scored: dict[int, tuple[float, bool]] = {}
         begin = 0
         for index in wanted:
