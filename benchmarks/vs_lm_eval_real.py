@@ -151,11 +151,11 @@ def run_child(tool: str, model_dir: Path, requests: list[list[str]], mem_limit_g
 # -------------------------------------------------------------------------------------- parent
 
 
-def build_requests(task: str, shots: int, items: int) -> tuple[list[list[str]], list[int]]:
+def build_requests(task: str, shots: int, items: int, data_dir: Path) -> tuple[list[list[str]], list[int]]:
     """(context, continuation) pairs and the number of choices of each item."""
     from agimeter.tasks import Task, resolve_task
 
-    loaded = Task(resolve_task(task), None, num_fewshot=shots).items(limit=items)
+    loaded = Task(resolve_task(task), data_dir, num_fewshot=shots).items(limit=items)
     pairs = [[item.context, choice] for item in loaded for choice in item.continuations]
     return pairs, [len(item.continuations) for item in loaded]
 
@@ -197,7 +197,7 @@ def measure_model(alias: str, args: argparse.Namespace) -> list[dict[str, Any]]:
             if wanted and not any(w in name for w in wanted):
                 continue
             count = args.items.get(name, max(2, round(items * args.scale)))
-            requests, choices = build_requests(task, shots, count)
+            requests, choices = build_requests(task, shots, count, args.data_dir)
             # Alternate who goes first, so a drifting load favours neither tool.
             order = ("lm-eval", "agimeter") if position % 2 == 0 else ("agimeter", "lm-eval")
             load_before = os.getloadavg()[0]  # 1-minute load average, as `uptime` prints it
@@ -290,7 +290,13 @@ def main() -> None:
     total_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     parser.add_argument("--mem-limit-gb", type=float, default=round(0.8 * total_gb, 1), help="address space per child")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "artifacts")
+    parser.add_argument("--data-dir", help="benchmark data dir (default: AGIMETER_DATA_DIR, else ../shared/benchmarks)")
     args = parser.parse_args()
+    from agimeter.config import resolve_data_dir
+
+    args.data_dir = resolve_data_dir(args.data_dir) or REPO_ROOT.parent / "shared" / "benchmarks"
+    if not args.data_dir.is_dir():
+        raise SystemExit(f"no benchmark data dir at {args.data_dir}: pass --data-dir or set AGIMETER_DATA_DIR")
     started = time.time()
     rows = [row for alias in args.models.split(",") for row in measure_model(alias, args)]
     table = markdown(rows)
