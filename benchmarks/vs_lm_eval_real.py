@@ -16,22 +16,14 @@ full-vocabulary head and log-softmax at every position); max |Δ loglik| over al
 flips = items whose argmax choice differs; peak RSS of each tool's process.
 
 Full run, both models, one condition per command (the defaults: 20 MMLU 5-shot items, 30 ARC
-25-shot, 10 HellaSwag 10-shot, 20 of each at 0-shot). Expected on 2 otherwise idle cores: about 50
-min for ``--busy 0`` and 80-95 min for ``--busy 1`` (extrapolated from the CPU seconds per item of
-the short run below; not timed end to end):
+25-shot, 10 HellaSwag 10-shot, 20 of each at 0-shot). Timed on this 2-core machine, quiet:
+``--busy 0`` 50 min; with ``--busy 1`` the few-shot rows alone took 17 min for SmolLM2 and 35 min
+for Qwen's MMLU and ARC (lm-eval's ARC 25-shot: 26 min, 18.6 GB peak RSS). lm-eval's batch of 8
+on Qwen's ARC 25-shot needs more than the default address-space cap (80% of RAM: it failed to
+allocate its 5.5 GB logits at 19.2 GB), so give Qwen ``--mem-limit-gb 0``:
 
-    python benchmarks/vs_lm_eval_real.py --busy 0
-    python benchmarks/vs_lm_eval_real.py --busy 1
-
-Short run behind the README table (per model and condition; 12-25 min each on the shared machine
-at load 7-13, 75 min in all; Qwen's 0-shot rows left out for time):
-
-    SMOL='mmlu 5-shot=8,arc_challenge 25-shot=3,hellaswag 10-shot=3,'
-    SMOL+='mmlu 0-shot=6,arc_challenge 0-shot=6,hellaswag 0-shot=6'
-    python benchmarks/vs_lm_eval_real.py --models smollm2-135m-instruct --busy B --out artifacts/h2/smol \\
-      --items "$SMOL"
-    python benchmarks/vs_lm_eval_real.py --models qwen2.5-coder-0.5b-instruct --busy B --out artifacts/h2/qwen \\
-      --only 5-shot,25-shot,10-shot --items 'mmlu 5-shot=4,arc_challenge 25-shot=3,hellaswag 10-shot=2'
+    python benchmarks/vs_lm_eval_real.py --busy 0 --mem-limit-gb 0
+    python benchmarks/vs_lm_eval_real.py --busy 1 --mem-limit-gb 0 --only 5-shot,25-shot,10-shot
 
 Quick look (about a tenth of the items and time): ``--scale 0.1``; one model: ``--models
 smollm2-135m-instruct``; some scenarios: ``--only arc,mmlu``; exact counts: ``--items 'mmlu
@@ -171,6 +163,13 @@ def compare(theirs: list[float], ours: list[float], choices: list[int]) -> tuple
     return diff, flips
 
 
+def selects(word: str, name: str) -> bool:
+    """``--only`` words: a task name's prefix (``arc``) or a whole shot count (``0-shot`` is not
+    ``10-shot``)."""
+    task, shots = name.split(" ")
+    return word in (name, shots) or task.startswith(word)
+
+
 def start_busy(count: int) -> list[subprocess.Popen[bytes]]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
 
@@ -194,7 +193,7 @@ def measure_model(alias: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     busy = start_busy(args.busy)
     try:
         for position, (name, task, shots, items) in enumerate(SCENARIOS):
-            if wanted and not any(w in name for w in wanted):
+            if wanted and not any(selects(w, name) for w in wanted):
                 continue
             count = args.items.get(name, max(2, round(items * args.scale)))
             requests, choices = build_requests(task, shots, count, args.data_dir)
@@ -283,7 +282,7 @@ def main() -> None:
     parser.add_argument("--busy", type=int, default=0, help="busy-loop processes beside both tools")
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of each scenario's items")
-    parser.add_argument("--only", default="", help="comma-separated scenario name filter")
+    parser.add_argument("--only", default="", help="comma-separated: task prefixes (arc) or shot counts (0-shot)")
     parser.add_argument(
         "--items", type=item_counts, default={}, help="exact item counts, e.g. 'mmlu 5-shot=10,hellaswag 0-shot=4'"
     )
