@@ -226,3 +226,14 @@ def test_split_head_scores_like_the_models_own_head(tiny_model_dir: Path, monkey
     for theirs, ours in zip(baseline, split.loglikelihood(requests), strict=True):
         assert ours.logprob == pytest.approx(theirs.logprob, abs=1e-5)
         assert ours.is_greedy == theirs.is_greedy
+
+
+def test_no_deprecated_argument_reaches_the_model(tiny_model_dir: Path) -> None:
+    """Trunk chunks kept in a KV cache (48-token packs) go through without transformers warning of
+    a renamed argument (``past_key_values``, which its next versions drop)."""
+    import warnings
+
+    backend = HFBackend.load(str(tiny_model_dir), device="cpu", pack_tokens=48)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        backend.loglikelihood(parity_requests())

@@ -13,6 +13,7 @@ globally. Mixed models take a dict of masks keyed by layer type, as transformers
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -116,6 +117,10 @@ class HFBackend:
         self._sliding_window, self._layer_types = _sliding_layout(config)
         # The head at scored positions only, in slices (None: the model's own head, all at once).
         self._head = split_head(self._model, self._device)
+        # transformers 5.2x renamed ``past_key_values`` to ``cache`` (the old name warns, then goes).
+        called = self._head.base if self._head is not None else self._model
+        forward_args = inspect.signature(called.forward).parameters
+        self._cache_arg = "cache" if "cache" in forward_args else "past_key_values"
         tok = self._tokenizer
         if tok.bos_token_id is not None:
             self.prefix_token_id: int = int(tok.bos_token_id)
@@ -309,7 +314,7 @@ class HFBackend:
             "input_ids": torch.tensor([[trie.tokens[node] for node in nodes]], device=self._device),
             "attention_mask": attention,
             "position_ids": torch.from_numpy(depths)[None].to(self._device),
-            "past_key_values": cache,
+            self._cache_arg: cache,
             "use_cache": cache is not None,
             **extra,
         }
