@@ -209,7 +209,7 @@ def test_pick_in_chunks_equals_one_log_softmax(monkeypatch: pytest.MonkeyPatch) 
     expected = torch.log_softmax(logits, dim=-1)
     for chunk in (50, 3 * 50, 10**9):  # one row, three rows, everything at a time
         monkeypatch.setattr(_hf_head, "CHUNK_ELEMENTS", chunk)
-        picked, hits = pick(lambda a, b: logits[a:b], 23, rows, tokens)
+        picked, hits = pick(lambda a, b: logits[a:b], 23, 50, rows, tokens)
         assert torch.allclose(picked, expected[rows, tokens], atol=1e-6)
         assert hits.tolist() == (expected.argmax(-1)[rows] == tokens).tolist()
         assert hits[-1]

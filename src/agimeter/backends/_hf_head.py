@@ -31,6 +31,7 @@ class SplitHead:
     base: torch.nn.Module
     head: torch.nn.Module
     softcap: float | None
+    vocab: int
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.head(hidden)
@@ -44,11 +45,11 @@ def split_head(model: Any, device: torch.device) -> SplitHead | None:
     base, head = getattr(model, "base_model", None), model.get_output_embeddings()
     if base is None or base is model or head is None:
         return None
-    split = SplitHead(base, head, getattr(model.config, "final_logit_softcapping", None))
     ids = torch.arange(1, 6, device=device)[None] % int(model.config.vocab_size)
     try:
         with torch.inference_mode():
             theirs = model(input_ids=ids).logits[0].float()
+            split = SplitHead(base, head, getattr(model.config, "final_logit_softcapping", None), theirs.shape[-1])
             ours = split.logits(base(input_ids=ids).last_hidden_state[0]).float()
     except (TypeError, AttributeError, RuntimeError):
         return None
@@ -57,11 +58,12 @@ def split_head(model: Any, device: torch.device) -> SplitHead | None:
     return split
 
 
-def pick(logits: Logits, positions: int, rows: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def pick(
+    logits: Logits, positions: int, vocab: int, rows: torch.Tensor, tokens: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(log p(token), token is the argmax) for each (row, token) pair of the kept positions
-    [0, positions), computing their log-softmax a chunk at a time."""
-    vocab = int(logits(0, 1).shape[-1]) if positions else 1
-    step = max(1, CHUNK_ELEMENTS // vocab)
+    [0, positions) of ``vocab`` logits each, computing their log-softmax a chunk at a time."""
+    step = max(1, CHUNK_ELEMENTS // max(1, vocab))
     picked = torch.empty(len(rows), dtype=torch.float32, device=rows.device)
     hits = torch.empty(len(rows), dtype=torch.bool, device=rows.device)
     for begin in range(0, positions, step):

@@ -319,11 +319,12 @@ class HFBackend:
             **extra,
         }
         logits: Logits
+        vocab: int
         with torch.inference_mode():
             if self._head is not None:
                 hidden = self._head.base(**inputs).last_hidden_state[0]
                 kept = hidden[torch.tensor(columns, dtype=torch.long, device=self._device)]
-                head = self._head
+                head, vocab = self._head, self._head.vocab
 
                 def logits(begin: int, end: int) -> torch.Tensor:
                     return head.logits(kept[begin:end])
@@ -332,6 +333,7 @@ class HFBackend:
                 # A trunk chunk's own logits are never scored.
                 keep = torch.tensor(columns, device=self._device) if columns else 1
                 full = self._model(**inputs, logits_to_keep=keep).logits[0]
+                vocab = int(full.shape[-1])
 
                 def logits(begin: int, end: int) -> torch.Tensor:
                     rows: torch.Tensor = full[begin:end]
@@ -341,13 +343,14 @@ class HFBackend:
                 self._tuner.end_forward()
             if cache is not None and len(nodes) > forward.keep:
                 cache.crop(forward.keep - len(nodes))
-            scored = self._score(logits, len(columns), wanted, {c: i for i, c in enumerate(columns)}, targets)
+            scored = self._score(logits, len(columns), vocab, wanted, {c: i for i, c in enumerate(columns)}, targets)
         return scored, cache
 
     def _score(
         self,
         logits: Logits,
         positions: int,
+        vocab: int,
         wanted: dict[int, list[int]],
         column_index: dict[int, int],
         targets: list[list[int]],
@@ -357,7 +360,7 @@ class HFBackend:
             return {}
         rows = torch.tensor([column_index[c] for cols in wanted.values() for c in cols], device=self._device)
         tokens = torch.tensor([t for index in wanted for t in targets[index]], device=self._device)
-        picked, hits = pick(logits, positions, rows, tokens)
+        picked, hits = pick(logits, positions, vocab, rows, tokens)
         picked, hits = picked.cpu(), hits.cpu()
         scored: dict[int, tuple[float, bool]] = {}
         begin = 0
