@@ -17,8 +17,9 @@ flips = items whose argmax choice differs; peak RSS of each tool's process.
 
 Full run, both models, one condition per command (the defaults: 20 MMLU 5-shot items, 30 ARC
 25-shot, 10 HellaSwag 10-shot, 20 of each at 0-shot). Timed on this 2-core machine, quiet:
-``--busy 0`` 50 min; with ``--busy 1`` the few-shot rows alone took 17 min for SmolLM2 and 35 min
-for Qwen's MMLU and ARC (lm-eval's ARC 25-shot: 26 min, 18.6 GB peak RSS). lm-eval's batch of 8
+``--busy 0`` 50 min, plus 17 min for Qwen's ARC 25-shot once the cap below is lifted; with
+``--busy 1`` the few-shot rows alone took 17 min for SmolLM2 and 43 min for Qwen (lm-eval's ARC
+25-shot: 26 min, 18.6 GB peak RSS; HellaSwag 10-shot 8 min). lm-eval's batch of 8
 on Qwen's ARC 25-shot needs more than the default address-space cap (80% of RAM: it failed to
 allocate its 5.5 GB logits at 19.2 GB), so give Qwen ``--mem-limit-gb 0``:
 
@@ -29,14 +30,18 @@ Quick look (about a tenth of the items and time): ``--scale 0.1``; one model: ``
 smollm2-135m-instruct``; some scenarios: ``--only arc,mmlu``; exact counts: ``--items 'mmlu
 5-shot=10,hellaswag 0-shot=4'``. Results: a markdown table on stdout and in
 artifacts/vs_lm_eval_real-busy<N>.md (``--out DIR`` elsewhere), every number in the matching .json.
+Stopping the script (Ctrl-C, SIGINT, SIGTERM; on Linux also SIGKILL) stops the tool process it is
+running and its busy loops.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -59,6 +64,13 @@ SCENARIOS = (
 LM_EVAL_BATCH = 8
 # The user's environment before agimeter is imported (agimeter asks OpenMP for passive waits).
 USER_ENV = dict(os.environ)
+
+
+def die_with_parent() -> None:
+    """In a child before exec: the kernel kills it when this script dies, however it dies (Linux;
+    elsewhere a no-op), so a stopped run leaves no tool or busy loop behind."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def peak_rss_mib() -> float:
@@ -132,7 +144,7 @@ def run_child(tool: str, model_dir: Path, requests: list[list[str]], mem_limit_g
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT / "src"), env.get("PYTHONPATH")]))
         command = [sys.executable, __file__, "--child", tool, str(model_dir), str(source), str(target)]
         command += ["--mem-limit-gb", str(mem_limit_gb)]
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, preexec_fn=die_with_parent)
         if done.returncode != 0 or not target.exists():
             tail = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
             return {"error": f"exit {done.returncode}: {tail[:200]}"}
@@ -171,7 +183,8 @@ def selects(word: str, name: str) -> bool:
 
 
 def start_busy(count: int) -> list[subprocess.Popen[bytes]]:
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    loop = [sys.executable, "-c", "while True: pass"]
+    return [subprocess.Popen(loop, preexec_fn=die_with_parent) for _ in range(count)]
 
 
 def stop_busy(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -278,6 +291,11 @@ def main() -> None:
     if "--child" in sys.argv:
         child_main(sys.argv[1:])
         return
+    # SIGTERM (kill, timeout) unwinds like Ctrl-C: the busy loops stop and the running child is
+    # killed by subprocess.run before the script exits. SIGINT is set too: a shell starts a
+    # background job with it ignored, and `kill -INT` would then leave the run going.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--busy", type=int, default=0, help="busy-loop processes beside both tools")
     parser.add_argument("--models", default=",".join(MODELS))
