@@ -20,7 +20,9 @@ from typing import Any
 
 import torch
 
-CHUNK_ELEMENTS = 2**25  # 128 MiB of fp32 logits (220 positions of Qwen2.5's 151,936 tokens)
+CHUNK_ELEMENTS = 2**23
+"""32 MiB of fp32 logits (55 positions of Qwen2.5's 151,936 tokens). Measured at HellaSwag 0-shot
+(SmolLM2 100 items, Qwen 50): 128 MiB slices peaked 270-370 MiB higher in RSS at the same speed."""
 
 Logits = Callable[[int, int], torch.Tensor]
 """Logits of kept positions [begin, end)."""
