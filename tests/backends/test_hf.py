@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from agimeter.backends import _hf_head
-from agimeter.backends._hf_head import pick
+from agimeter.backends._hf_head import pick, slice_elements
 from agimeter.backends.base import Backend, GenRequest, LoglikRequest
 from agimeter.backends.hf import HFBackend, create
 from agimeter.errors import ModelError
@@ -201,30 +200,44 @@ def test_missing_model_is_a_model_error(tmp_path: Path, monkeypatch: pytest.Monk
     assert "\n" not in str(err.value)
 
 
-def test_pick_in_chunks_equals_one_log_softmax(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pick_in_chunks_equals_one_log_softmax() -> None:
     torch.manual_seed(0)
     logits = torch.randn(23, 50) * 4
     rows = torch.tensor([0, 5, 5, 22, 11, 7])
     tokens = torch.tensor([3, 49, 0, 17, 2, int(logits[7].argmax())])
     expected = torch.log_softmax(logits, dim=-1)
-    for chunk in (50, 3 * 50, 10**9):  # one row, three rows, everything at a time
-        monkeypatch.setattr(_hf_head, "CHUNK_ELEMENTS", chunk)
-        picked, hits = pick(lambda a, b: logits[a:b], 23, 50, rows, tokens)
+    for chunk in (1, 50, 3 * 50, 10**9):  # one row (twice), three rows, everything at a time
+        picked, hits = pick(lambda a, b: logits[a:b], 23, 50, rows, tokens, chunk)
         assert torch.allclose(picked, expected[rows, tokens], atol=1e-6)
         assert hits.tolist() == (expected.argmax(-1)[rows] == tokens).tolist()
         assert hits[-1]
 
 
-def test_split_head_scores_like_the_models_own_head(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+class _Headed:
+    def __init__(self, vocab: int, hidden: int) -> None:
+        self.head = torch.nn.Linear(hidden, vocab, bias=False, device="meta")
+
+    def get_output_embeddings(self) -> torch.nn.Module:
+        return self.head
+
+
+def test_slices_are_32_mib_or_a_quarter_of_a_large_head() -> None:
+    assert slice_elements(_Headed(49_152, 576)) == 2**23  # SmolLM2: 32 MiB, 170 positions
+    assert slice_elements(_Headed(151_936, 896)) == 151_936 * 896 // 4  # Qwen2.5-0.5B: 224 positions
+    assert slice_elements(_Headed(151_936, 896)) // 151_936 == 224
+
+
+def test_split_head_scores_like_the_models_own_head(tiny_model_dir: Path) -> None:
     requests = parity_requests()
     own = HFBackend.load(str(tiny_model_dir), device="cpu")
     own._head = None  # the model's head over all kept positions at once
     baseline = own.loglikelihood(requests)
-    monkeypatch.setattr(_hf_head, "CHUNK_ELEMENTS", 7 * 1000)  # a handful of positions per slice
     split = HFBackend.load(str(tiny_model_dir), device="cpu")
     assert split._head is not None
+    split._slice_elements = 7 * split._head.vocab  # 7 positions per slice
     for theirs, ours in zip(baseline, split.loglikelihood(requests), strict=True):
-        assert ours.logprob == pytest.approx(theirs.logprob, abs=1e-5)
+        # fp32 sums of up to ~100 token log-probs: the slices' matmul shapes round differently.
+        assert ours.logprob == pytest.approx(theirs.logprob, rel=1e-6, abs=1e-5)
         assert ours.is_greedy == theirs.is_greedy
 
 

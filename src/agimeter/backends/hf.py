@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from pydantic import ConfigDict, Field, ValidationError
 
-from agimeter.backends._hf_head import Logits, pick, split_head
+from agimeter.backends._hf_head import Logits, pick, slice_elements, split_head
 from agimeter.backends._hf_loading import LoadedModel, load_model
 from agimeter.backends._lm_eval_rules import encode_pair, scoring_window
 from agimeter.backends._packing import (
@@ -117,6 +117,7 @@ class HFBackend:
         self._sliding_window, self._layer_types = _sliding_layout(config)
         # The head at scored positions only, in slices (None: the model's own head, all at once).
         self._head = split_head(self._model, self._device)
+        self._slice_elements = slice_elements(self._model)
         # transformers 5.2x renamed ``past_key_values`` to ``cache`` (the old name warns, then goes).
         called = self._head.base if self._head is not None else self._model
         forward_args = inspect.signature(called.forward).parameters
@@ -360,7 +361,7 @@ class HFBackend:
             return {}
         rows = torch.tensor([column_index[c] for cols in wanted.values() for c in cols], device=self._device)
         tokens = torch.tensor([t for index in wanted for t in targets[index]], device=self._device)
-        picked, hits = pick(logits, positions, vocab, rows, tokens)
+        picked, hits = pick(logits, positions, vocab, rows, tokens, self._slice_elements)
         picked, hits = picked.cpu(), hits.cpu()
         scored: dict[int, tuple[float, bool]] = {}
         begin = 0
