@@ -26,7 +26,7 @@ HEAD_SHARE = 4
 """... or a quarter of the head's weights: each slice streams the whole head matrix from memory,
 so slices much smaller than it cost time. Measured at HellaSwag 0-shot: on SmolLM2 (head 113 MB)
 128 MiB slices peaked 370 MiB higher in RSS than 32 MiB ones at the same speed; on Qwen2.5-0.5B
-(head 545 MB) 32 MiB slices (55 positions) were about 7 % slower than 128 MiB ones."""
+(head 545 MB) 32 MiB slices (55 positions) took 10.0 s against 9.2 s (20 items, 3 rounds)."""
 
 Logits = Callable[[int, int], torch.Tensor]
 """Logits of kept positions [begin, end)."""
